@@ -1,0 +1,8 @@
+//! Hardware glue shared by every aarch64 image: console, logging, power-off, exit codes.
+#![no_std]
+
+pub mod logger;
+pub mod mmio;
+pub mod pl011;
+pub mod power;
+pub mod semihosting;

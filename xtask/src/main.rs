@@ -1,0 +1,55 @@
+//! `cargo xtask`: installs the toolchain, builds the images, boots QEMU, and runs every check.
+// A developer tool: printing a message and exiting is the right answer to a broken environment.
+#![allow(clippy::expect_used, reason = "xtask reports environment failures and exits")]
+
+mod defmt_stream;
+mod images;
+mod progress;
+mod qemu;
+mod shell;
+mod tasks;
+mod toolchain;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  setup        detect the aarch64 toolchain and QEMU; install what is missing (Debian, root)
+  build        build every bare-metal image           [--platform qemu|fvp] [--debug]
+  run          the main job: build, boot QEMU, show what the stack does
+  test         everything that tests the project: fmt, clippy, unit tests, images, QEMU boot
+  bench        benchmarks (filled in by the crates as they land)
+  fuzz         bounded fuzzing runs                   [--seconds N]
+  doc          API docs and the book (docs/)
+";
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = arguments.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "setup" => toolchain::setup().map(|_| ()),
+        "build" => tasks::build(rest),
+        "run" => tasks::run(rest),
+        "test" => tasks::test(rest),
+        "bench" => tasks::bench(rest),
+        "fuzz" => tasks::fuzz(rest),
+        "doc" => tasks::doc(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The commands: build, run, test, bench, fuzz, doc.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::defmt_stream::LogDecoder;
+use crate::images::{self, BuiltImages, Platform};
+use crate::progress::Step;
+use crate::qemu;
+use crate::shell;
+use crate::toolchain::{self, Toolchain, TARGET};
+
+/// Tag bytes of the images' defmt frames, as `platform_common::logger::ImageId` assigns them.
+const IMAGE_TAGS: &[(&str, u8)] = &[("el3-monitor", 1), ("spmc", 2), ("secure-partition", 3)];
+
+fn option_value<'a>(arguments: &'a [String], name: &str) -> Option<&'a str> {
+    arguments
+        .iter()
+        .position(|argument| argument == name)
+        .and_then(|index| arguments.get(index + 1))
+        .map(String::as_str)
+}
+
+fn reject_unknown(
+    arguments: &[String],
+    known_flags: &[&str],
+    known_options: &[&str],
+) -> Result<(), String> {
+    let mut index = 0;
+    while let Some(argument) = arguments.get(index) {
+        if known_options.contains(&argument.as_str()) {
+            index += 2;
+        } else if known_flags.contains(&argument.as_str()) {
+            index += 1;
+        } else {
+            return Err(format!("unknown argument `{argument}`"));
+        }
+    }
+    Ok(())
+}
+
+pub fn build(arguments: &[String]) -> Result<(), String> {
+    reject_unknown(arguments, &["--debug"], &["--platform"])?;
+    let platform = Platform::parse(option_value(arguments, "--platform").unwrap_or("qemu"))?;
+    let release = !arguments.iter().any(|argument| argument == "--debug");
+    let tools = toolchain::setup()?;
+    let built = images::build(&tools.cross, platform, release)?;
+    println!("boot flash: {}", images::shown(&built.flash));
+    Ok(())
+}
+
+fn decoder_for(built: &BuiltImages) -> Result<LogDecoder, String> {
+    let mut images = Vec::new();
+    for path in &built.elves {
+        let name =
+            path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let tag =
+            IMAGE_TAGS.iter().find(|(known, _)| *known == name).map(|(_, tag)| *tag).unwrap_or(0);
+        let bytes = std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))?;
+        images.push((tag, name, bytes));
+    }
+    LogDecoder::new(&images)
+}
+
+fn boot(tools: &Toolchain, built: &BuiltImages, echo: bool) -> Result<qemu::Outcome, String> {
+    let mut decoder = decoder_for(built)?;
+    let work_dir = images::platforms_dir().join("target").join("qemu-run");
+    let run = qemu::Run {
+        qemu: &tools.qemu,
+        flash: &built.flash,
+        work_dir,
+        deadline: Duration::from_secs(60),
+        echo,
+    };
+    qemu::boot(&run, &mut decoder)
+}
+
+/// What the boot must show; each entry is (where, text, what it proves).
+const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
+    ("console", "el3-monitor: hello from EL3", "the monitor ran at EL3 and reached the UART"),
+    ("log", "el3-monitor: running at EL3", "defmt frames from EL3 were decoded on the host"),
+    ("console", "el3-monitor: powering off", "the monitor reached power-off"),
+];
+
+fn check_boot(outcome: &qemu::Outcome) -> Vec<String> {
+    let mut failures = Vec::new();
+    if outcome.exit_code != Some(0) {
+        failures.push(format!("QEMU exited with {:?}, expected 0 (power-off)", outcome.exit_code));
+    }
+    for (place, text, meaning) in BOOT_EXPECTATIONS {
+        let found = match *place {
+            "console" => outcome.console.contains(text),
+            _ => outcome.log.iter().any(|line| line.contains(text)),
+        };
+        if !found {
+            failures.push(format!("missing `{text}` in the {place} ({meaning})"));
+        }
+    }
+    failures
+}
+
+pub fn run(arguments: &[String]) -> Result<(), String> {
+    reject_unknown(arguments, &[], &[])?;
+    let tools = toolchain::setup()?;
+    let built = images::build(&tools.cross, Platform::QemuVirt, true)?;
+    let step =
+        Step::start("booting QEMU virt (EL3 monitor; the full FF-A stack replaces it as it lands)");
+    let outcome = boot(&tools, &built, true)?;
+    step.done();
+    let failures = check_boot(&outcome);
+    println!("\nsummary:");
+    for (place, text, meaning) in BOOT_EXPECTATIONS {
+        let ok = !failures.iter().any(|failure| failure.contains(text));
+        println!("  [{}] {meaning} ({place}: `{text}`)", if ok { "ok" } else { "FAILED" });
+    }
+    println!(
+        "  QEMU exit code {:?} after {:.2}s",
+        outcome.exit_code,
+        outcome.elapsed.as_secs_f64()
+    );
+    for size in &built.sizes {
+        println!(
+            "  image {}: {} bytes text, {} data, {} bss+stack",
+            size.name, size.text, size.data, size.bss
+        );
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the boot did not go as expected:\n  {}", failures.join("\n  ")))
+    }
+}
+
+/// Counts from `cargo test` output lines such as `test result: ok. 3 passed; 0 failed; 1 ignored`.
+fn count_results(line: &str, passed: &mut u64, failed: &mut u64) {
+    let Some(rest) = line.trim().strip_prefix("test result:") else { return };
+    for part in rest.split(';') {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let number = |index: usize| words.get(index).and_then(|word| word.parse::<u64>().ok());
+        match words.as_slice() {
+            [.., _, "passed"] => *passed += number(words.len() - 2).unwrap_or(0),
+            [_, "failed"] => *failed += number(0).unwrap_or(0),
+            _ => {}
+        }
+    }
+}
+
+/// Runs `cargo test` showing its output, and returns (passed, failed).
+fn cargo_test() -> Result<(u64, u64), String> {
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(shell::repository_root())
+        .args(["test", "--workspace", "--all-targets", "--color", "never"])
+        .stdout(Stdio::piped());
+    let shown = shell::describe(&command);
+    let mut child =
+        command.spawn().map_err(|error| format!("could not start `{shown}`: {error}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            count_results(&line, &mut passed, &mut failed);
+        }
+    }
+    let status = child.wait().map_err(|error| format!("waiting for `{shown}`: {error}"))?;
+    if !status.success() && failed == 0 {
+        return Err(format!("`{shown}` failed ({status})"));
+    }
+    Ok((passed, failed))
+}
+
+/// One stage of `cargo xtask test` and how it went.
+struct Stage {
+    name: &'static str,
+    result: Result<(), String>,
+    seconds: f64,
+}
+
+pub fn test(arguments: &[String]) -> Result<(), String> {
+    reject_unknown(arguments, &[], &[])?;
+    let started = Instant::now();
+    let tools = toolchain::setup()?;
+    let root = shell::repository_root();
+    let platforms = images::platforms_dir();
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut stage = |name: &'static str, body: &mut dyn FnMut() -> Result<(), String>| {
+        let step = Step::start(name);
+        let clock = Instant::now();
+        let result = body();
+        if let Err(error) = &result {
+            println!("    FAILED: {error}");
+        }
+        step.done();
+        stages.push(Stage { name, result, seconds: clock.elapsed().as_secs_f64() });
+    };
+
+    stage("formatting (cargo fmt --check, host and platforms workspaces)", &mut || {
+        shell::run(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--check"]))?;
+        shell::run(Command::new("cargo").current_dir(&platforms).args(["fmt", "--all", "--check"]))
+    });
+    stage("clippy on the host workspace (warnings are errors)", &mut || {
+        shell::run(Command::new("cargo").current_dir(&root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    });
+    stage("clippy on the platforms workspace", &mut || {
+        if tools.cross.has_aarch64_clippy() {
+            shell::run(Command::new("cargo").current_dir(&platforms).args([
+                "clippy",
+                "--workspace",
+                "--quiet",
+                "--target",
+                TARGET,
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        } else {
+            println!("    (Debian's rustc-web has no clippy: linting the platform code for the host architecture; the aarch64 build below denies warnings)");
+            shell::run(Command::new("cargo").current_dir(&platforms).args([
+                "clippy",
+                "--workspace",
+                "--quiet",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        }
+    });
+    let mut tests = (0u64, 0u64);
+    stage("unit, property and integration tests (cargo test --workspace)", &mut || {
+        tests = cargo_test()?;
+        if tests.1 > 0 {
+            return Err(format!("{} test(s) failed", tests.1));
+        }
+        Ok(())
+    });
+    let mut boot_checks = (0u64, 0u64);
+    stage("aarch64 images and a QEMU boot", &mut || {
+        let built = images::build(&tools.cross, Platform::QemuVirt, true)?;
+        let outcome = boot(&tools, &built, false)?;
+        let failures = check_boot(&outcome);
+        let total = BOOT_EXPECTATIONS.len() as u64 + 1;
+        boot_checks = (total - failures.len() as u64, failures.len() as u64);
+        for (_, text, meaning) in BOOT_EXPECTATIONS {
+            let ok = !failures.iter().any(|failure| failure.contains(text));
+            println!("    [{}] {meaning}", if ok { "ok" } else { "FAILED" });
+        }
+        if failures.is_empty() {
+            println!("    QEMU booted and powered off in {:.2}s", outcome.elapsed.as_secs_f64());
+            Ok(())
+        } else {
+            Err(format!("{}\nconsole:\n{}", failures.join("\n"), qemu::tail(&outcome.console, 20)))
+        }
+    });
+
+    println!("\nxtask test summary ({:.0}s):", started.elapsed().as_secs_f64());
+    for stage in &stages {
+        println!(
+            "  [{}] {} ({:.1}s)",
+            if stage.result.is_ok() { "ok" } else { "FAILED" },
+            stage.name,
+            stage.seconds
+        );
+    }
+    let failed_stages: Vec<&str> =
+        stages.iter().filter(|stage| stage.result.is_err()).map(|stage| stage.name).collect();
+    let passed = tests.0 + boot_checks.0;
+    let failed = tests.1 + boot_checks.1 + failed_stages.len() as u64;
+    println!("checks: {passed} passed, {failed} failed");
+    if failed_stages.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("failed stages: {}", failed_stages.join("; ")))
+    }
+}
+
+pub fn bench(arguments: &[String]) -> Result<(), String> {
+    reject_unknown(arguments, &["--qemu"], &[])?;
+    Err("no benchmarks exist yet: the ffa-core, memory-sharing and spmc issues add them here"
+        .into())
+}
+
+pub fn fuzz(arguments: &[String]) -> Result<(), String> {
+    reject_unknown(arguments, &[], &["--seconds"])?;
+    Err("no fuzz targets exist yet: the ffa-core and memory-sharing issues add them here".into())
+}
+
+pub fn doc(arguments: &[String]) -> Result<(), String> {
+    reject_unknown(arguments, &[], &[])?;
+    let root = shell::repository_root();
+    let step = Step::start("API documentation (cargo doc --workspace --no-deps)");
+    shell::run(
+        Command::new("cargo").current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+        ]),
+    )?;
+    step.done();
+    if !shell::have("mdbook") {
+        let step = Step::start("installing mdbook (cargo install mdbook --locked); this compiles it once, a few minutes");
+        shell::run(Command::new("cargo").args(["install", "mdbook", "--locked"]))?;
+        step.done();
+    }
+    let step = Step::start("the book (mdbook build docs)");
+    shell::run(Command::new("mdbook").current_dir(&root).args(["build", "docs"]))?;
+    step.done();
+    println!("API docs: target/doc/ffa_core/index.html\nbook: docs/book/index.html");
+    Ok(())
+}
