@@ -62,3 +62,20 @@ impl LogDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_frames_at_zero_bytes_and_names_unknown_images() {
+        let mut decoder = LogDecoder::new(&[]).expect("no tables is fine");
+        // A leading separator, then two tagged frames from an image nobody registered,
+        // the second arriving in two pieces.
+        assert_eq!(decoder.received(&[0x00, 0x07, 0x11, 0x00]).len(), 1);
+        assert!(decoder.received(&[0x07, 0x22]).is_empty(), "an unfinished frame waits");
+        let lines = decoder.received(&[0x33, 0x00]);
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("unknown image tag 0x07"), "{}", lines[0]);
+    }
+}

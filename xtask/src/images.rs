@@ -175,3 +175,20 @@ pub fn build(
 pub fn shown(path: &Path) -> String {
     path.strip_prefix(shell::repository_root()).unwrap_or(path).display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_names() {
+        assert_eq!(Platform::parse("qemu"), Ok(Platform::QemuVirt));
+        assert!(Platform::parse("fvp").is_err());
+        assert!(Platform::parse("raspberry").is_err());
+    }
+
+    #[test]
+    fn flatten_rejects_non_elf_input() {
+        assert!(flatten("junk", b"not an elf at all").is_err());
+    }
+}

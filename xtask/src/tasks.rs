@@ -316,3 +316,48 @@ pub fn doc(arguments: &[String]) -> Result<(), String> {
     println!("API docs: target/doc/ffa_core/index.html\nbook: docs/book/index.html");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_cargo_test_result_lines() {
+        let (mut passed, mut failed) = (0, 0);
+        count_results(
+            "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s",
+            &mut passed,
+            &mut failed,
+        );
+        count_results(
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored",
+            &mut passed,
+            &mut failed,
+        );
+        count_results("running 5 tests", &mut passed, &mut failed);
+        assert_eq!((passed, failed), (15, 2));
+    }
+
+    #[test]
+    fn rejects_unknown_arguments_and_reads_options() {
+        let arguments: Vec<String> = ["--platform", "qemu", "--debug"].map(String::from).to_vec();
+        assert!(reject_unknown(&arguments, &["--debug"], &["--platform"]).is_ok());
+        assert_eq!(option_value(&arguments, "--platform"), Some("qemu"));
+        let bad: Vec<String> = vec!["--frobnicate".into()];
+        assert!(reject_unknown(&bad, &["--debug"], &["--platform"]).is_err());
+    }
+
+    #[test]
+    fn boot_check_reports_each_missing_line_and_a_bad_exit() {
+        let outcome = qemu::Outcome {
+            console: "el3-monitor: hello from EL3 on QEMU virt\n".into(),
+            log: vec![],
+            exit_code: Some(1),
+            elapsed: Duration::ZERO,
+        };
+        let failures = check_boot(&outcome);
+        assert_eq!(failures.len(), 3, "{failures:?}");
+        assert!(failures.iter().any(|failure| failure.contains("exited")));
+        assert!(failures.iter().any(|failure| failure.contains("running at EL3")));
+    }
+}
