@@ -2,7 +2,9 @@
 // A developer tool: printing a message and exiting is the right answer to a broken environment.
 #![allow(clippy::expect_used, reason = "xtask reports environment failures and exits")]
 
+mod bench;
 mod defmt_stream;
+mod fuzz;
 mod images;
 mod progress;
 mod qemu;

@@ -284,13 +284,21 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
 
 pub fn bench(arguments: &[String]) -> Result<(), String> {
     reject_unknown(arguments, &["--qemu"], &[])?;
-    Err("no benchmarks exist yet: the ffa-core, memory-sharing and spmc issues add them here"
-        .into())
+    if arguments.iter().any(|argument| argument == "--qemu") {
+        return Err("QEMU benchmarks arrive with the QEMU platform (SPMC, forwarder); only host benchmarks exist".into());
+    }
+    crate::bench::run()
 }
 
 pub fn fuzz(arguments: &[String]) -> Result<(), String> {
     reject_unknown(arguments, &[], &["--seconds"])?;
-    Err("no fuzz targets exist yet: the ffa-core and memory-sharing issues add them here".into())
+    let seconds = match option_value(arguments, "--seconds") {
+        Some(text) => {
+            text.parse().map_err(|_| format!("--seconds takes a whole number, not `{text}`"))?
+        }
+        None => 60,
+    };
+    crate::fuzz::run(seconds)
 }
 
 pub fn doc(arguments: &[String]) -> Result<(), String> {
