@@ -1,8 +1,12 @@
 //! Hardware glue shared by every aarch64 image: console, logging, power-off, exit codes.
 #![no_std]
 
+pub mod boot_directory;
+pub mod entry;
 pub mod logger;
 pub mod mmio;
 pub mod pl011;
 pub mod power;
 pub mod semihosting;
+pub mod smc;
+pub mod sysreg;

@@ -1,14 +1,26 @@
-//! Reset entry: copy the monitor from boot flash into secure RAM, park secondaries, call Rust.
+//! Reset entry, the EL3 exception vectors, and the first entry into a lower exception level.
 //!
-//! QEMU virt (secure=on) resets every CPU at 0x0, the start of the secure boot flash, where
-//! `cargo xtask build` places this image. The code below is position independent until the
-//! jump to its link address: the boot CPU copies `__image_start..__load_end` from wherever it
-//! runs to where it was linked (secure RAM), then continues there. Secondary CPUs wait in a
-//! holding pen until the monitor writes an entry address into `SECONDARY_ENTRY`.
+//! Reset: QEMU virt (secure=on) resets every CPU at 0x0, the start of the secure boot flash,
+//! where `cargo xtask build` places this image. The code is position independent until the jump
+//! to its link address: the boot CPU copies `__image_start..__load_end` from where it runs to
+//! where it was linked (secure RAM), then continues there. Secondary CPUs wait in a holding pen
+//! until the monitor writes an entry address into `SECONDARY_ENTRY`.
+//!
+//! Exceptions: a synchronous exception from a lower EL (an SMC) saves x0-x30, ELR_EL3 and
+//! SPSR_EL3 on the EL3 stack as a `GeneralRegisters` frame, calls `monitor_handle_lower_sync`
+//! with it, and restores whatever the frame then holds (the same world, or the other one after
+//! a world switch) before `eret`. Every other vector reports and stops.
 
 /// Where a parked secondary CPU jumps once this holds a non-zero address.
 #[no_mangle]
 static SECONDARY_ENTRY: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+extern "C" {
+    /// Loads `frame` into x0-x30, ELR_EL3 and SPSR_EL3, resets SP_EL3 to `stack_top`, and
+    /// `eret`s. Never returns.
+    pub fn monitor_enter_lower(frame: *const crate::context::GeneralRegisters, stack_top: u64)
+        -> !;
+}
 
 core::arch::global_asm!(
     r#"
@@ -46,5 +58,102 @@ _start:
     cbz     x2, 7b
     br      x2
     .ltorg
+
+    .global monitor_enter_lower
+monitor_enter_lower:
+    mov     sp, x1
+    ldp     x2, x3, [x0, #248]
+    msr     elr_el3, x2
+    msr     spsr_el3, x3
+    ldr     x30, [x0, #240]
+    ldp     x28, x29, [x0, #224]
+    ldp     x26, x27, [x0, #208]
+    ldp     x24, x25, [x0, #192]
+    ldp     x22, x23, [x0, #176]
+    ldp     x20, x21, [x0, #160]
+    ldp     x18, x19, [x0, #144]
+    ldp     x16, x17, [x0, #128]
+    ldp     x14, x15, [x0, #112]
+    ldp     x12, x13, [x0, #96]
+    ldp     x10, x11, [x0, #80]
+    ldp     x8, x9, [x0, #64]
+    ldp     x6, x7, [x0, #48]
+    ldp     x4, x5, [x0, #32]
+    ldp     x2, x3, [x0, #16]
+    ldp     x0, x1, [x0, #0]
+    eret
+
+    .macro unexpected kind
+    .balign 0x80
+    mov     x0, #\kind
+    b       monitor_unexpected_exception
+    .endm
+
+    .section .text.vectors, "ax"
+    .balign 0x800
+    .global monitor_vectors
+monitor_vectors:
+    unexpected 0
+    unexpected 1
+    unexpected 2
+    unexpected 3
+    unexpected 4
+    unexpected 5
+    unexpected 6
+    unexpected 7
+    .balign 0x80
+    b       lower_sync
+    unexpected 9
+    unexpected 10
+    unexpected 11
+    unexpected 12
+    unexpected 13
+    unexpected 14
+    unexpected 15
+
+lower_sync:
+    sub     sp, sp, #272
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    mrs     x0, elr_el3
+    mrs     x1, spsr_el3
+    str     x30, [sp, #240]
+    stp     x0, x1, [sp, #248]
+    mov     x0, sp
+    bl      monitor_handle_lower_sync
+    ldp     x0, x1, [sp, #248]
+    msr     elr_el3, x0
+    msr     spsr_el3, x1
+    ldr     x30, [sp, #240]
+    ldp     x28, x29, [sp, #224]
+    ldp     x26, x27, [sp, #208]
+    ldp     x24, x25, [sp, #192]
+    ldp     x22, x23, [sp, #176]
+    ldp     x20, x21, [sp, #160]
+    ldp     x18, x19, [sp, #144]
+    ldp     x16, x17, [sp, #128]
+    ldp     x14, x15, [sp, #112]
+    ldp     x12, x13, [sp, #96]
+    ldp     x10, x11, [sp, #80]
+    ldp     x8, x9, [sp, #64]
+    ldp     x6, x7, [sp, #48]
+    ldp     x4, x5, [sp, #32]
+    ldp     x2, x3, [sp, #16]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #272
+    eret
 "#
 );

@@ -1,0 +1,183 @@
+//! Per-world CPU state the monitor keeps: general registers, EL1/EL2 system registers, FP/SIMD.
+//!
+//! With FEAT_SEL2 the EL2 registers are shared by the secure and non-secure EL2, and the EL1
+//! registers by S-EL1 and NS-EL1, so every world switch saves the outgoing world's copies and
+//! restores the incoming world's.
+
+use platform_common::system_register_set;
+
+/// The general registers and return state saved on every exception entry to EL3.
+/// Layout is shared with the assembly in `entry.rs`: x0-x30 at 0..248, ELR at 248, SPSR at 256.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C)]
+pub struct GeneralRegisters {
+    /// x0-x30.
+    pub x: [u64; 31],
+    /// Where the world resumes (ELR_EL3).
+    pub elr: u64,
+    /// The world's PSTATE on resume (SPSR_EL3).
+    pub spsr: u64,
+    padding: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<GeneralRegisters>() == 272);
+
+system_register_set! {
+    /// EL2 registers shared between the secure and non-secure EL2.
+    pub struct El2Registers {
+        hcr: "hcr_el2",
+        // HCRX_EL2 (FEAT_HCX).
+        hcrx: "s3_4_c1_c2_2",
+        sctlr: "sctlr_el2",
+        actlr: "actlr_el2",
+        cptr: "cptr_el2",
+        hstr: "hstr_el2",
+        mdcr: "mdcr_el2",
+        tcr: "tcr_el2",
+        ttbr0: "ttbr0_el2",
+        mair: "mair_el2",
+        amair: "amair_el2",
+        vbar: "vbar_el2",
+        elr: "elr_el2",
+        spsr: "spsr_el2",
+        esr: "esr_el2",
+        far: "far_el2",
+        hpfar: "hpfar_el2",
+        afsr0: "afsr0_el2",
+        afsr1: "afsr1_el2",
+        tpidr: "tpidr_el2",
+        stack_pointer: "sp_el2",
+        vtcr: "vtcr_el2",
+        vttbr: "vttbr_el2",
+        vmpidr: "vmpidr_el2",
+        vpidr: "vpidr_el2",
+        cnthctl: "cnthctl_el2",
+        cntvoff: "cntvoff_el2",
+        // ICC_SRE_EL2, ICH_HCR_EL2, ICH_VMCR_EL2 (GICv3 system register interface).
+        icc_sre: "s3_4_c12_c9_5",
+        ich_hcr: "s3_4_c12_c11_0",
+        ich_vmcr: "s3_4_c12_c11_7",
+    }
+}
+
+system_register_set! {
+    /// EL1 and EL0 registers shared between S-EL1 and NS-EL1.
+    pub struct El1Registers {
+        sctlr: "sctlr_el1",
+        actlr: "actlr_el1",
+        cpacr: "cpacr_el1",
+        tcr: "tcr_el1",
+        ttbr0: "ttbr0_el1",
+        ttbr1: "ttbr1_el1",
+        mair: "mair_el1",
+        amair: "amair_el1",
+        vbar: "vbar_el1",
+        elr: "elr_el1",
+        spsr: "spsr_el1",
+        esr: "esr_el1",
+        far: "far_el1",
+        par: "par_el1",
+        afsr0: "afsr0_el1",
+        afsr1: "afsr1_el1",
+        contextidr: "contextidr_el1",
+        tpidr_el1: "tpidr_el1",
+        tpidr_el0: "tpidr_el0",
+        tpidrro_el0: "tpidrro_el0",
+        stack_pointer_el1: "sp_el1",
+        stack_pointer_el0: "sp_el0",
+        cntkctl: "cntkctl_el1",
+        csselr: "csselr_el1",
+        mdscr: "mdscr_el1",
+        cntv_ctl: "cntv_ctl_el0",
+        cntv_cval: "cntv_cval_el0",
+        cntp_ctl: "cntp_ctl_el0",
+        cntp_cval: "cntp_cval_el0",
+    }
+}
+
+/// The normal world's FP/SIMD registers. Secure images are built soft-float and never touch
+/// them, but the monitor still saves and restores them around every secure excursion so a
+/// secure image that did would not leak or corrupt normal-world state.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, align(16))]
+pub struct FloatingPointRegisters {
+    q: [[u64; 2]; 32],
+    fpsr: u64,
+    fpcr: u64,
+}
+
+impl FloatingPointRegisters {
+    pub fn save(&mut self) {
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: stores q0-q31, FPSR and FPCR into `self`, which is 16-byte aligned and large
+        // enough (pinned by the size assert below); CPTR_EL3.TFP is clear so no trap occurs.
+        unsafe {
+            core::arch::asm!(
+                ".arch_extension fp",
+                ".arch_extension simd",
+                "stp q0, q1, [{base}, #0]", "stp q2, q3, [{base}, #32]",
+                "stp q4, q5, [{base}, #64]", "stp q6, q7, [{base}, #96]",
+                "stp q8, q9, [{base}, #128]", "stp q10, q11, [{base}, #160]",
+                "stp q12, q13, [{base}, #192]", "stp q14, q15, [{base}, #224]",
+                "stp q16, q17, [{base}, #256]", "stp q18, q19, [{base}, #288]",
+                "stp q20, q21, [{base}, #320]", "stp q22, q23, [{base}, #352]",
+                "stp q24, q25, [{base}, #384]", "stp q26, q27, [{base}, #416]",
+                "stp q28, q29, [{base}, #448]", "stp q30, q31, [{base}, #480]",
+                "mrs {scratch}, fpsr", "str {scratch}, [{base}, #512]",
+                "mrs {scratch}, fpcr", "str {scratch}, [{base}, #520]",
+                base = in(reg) self as *mut Self,
+                scratch = out(reg) _,
+                options(nostack)
+            );
+        }
+    }
+
+    pub fn restore(&self) {
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: loads q0-q31, FPSR and FPCR from `self` (see `save`); the FP registers are not
+        // used by this soft-float image, so changing them affects only the resumed world.
+        unsafe {
+            core::arch::asm!(
+                ".arch_extension fp",
+                ".arch_extension simd",
+                "ldp q0, q1, [{base}, #0]", "ldp q2, q3, [{base}, #32]",
+                "ldp q4, q5, [{base}, #64]", "ldp q6, q7, [{base}, #96]",
+                "ldp q8, q9, [{base}, #128]", "ldp q10, q11, [{base}, #160]",
+                "ldp q12, q13, [{base}, #192]", "ldp q14, q15, [{base}, #224]",
+                "ldp q16, q17, [{base}, #256]", "ldp q18, q19, [{base}, #288]",
+                "ldp q20, q21, [{base}, #320]", "ldp q22, q23, [{base}, #352]",
+                "ldp q24, q25, [{base}, #384]", "ldp q26, q27, [{base}, #416]",
+                "ldp q28, q29, [{base}, #448]", "ldp q30, q31, [{base}, #480]",
+                "ldr {scratch}, [{base}, #512]", "msr fpsr, {scratch}",
+                "ldr {scratch}, [{base}, #520]", "msr fpcr, {scratch}",
+                base = in(reg) self as *const Self,
+                scratch = out(reg) _,
+                options(nostack)
+            );
+        }
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<FloatingPointRegisters>() == 528);
+
+/// Everything the monitor keeps for one world on one CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct WorldContext {
+    pub general: GeneralRegisters,
+    pub el2: El2Registers,
+    pub el1: El1Registers,
+    pub floating_point: FloatingPointRegisters,
+}
+
+impl WorldContext {
+    /// All registers zero (usable in a `static`).
+    pub const fn zeroed() -> Self {
+        // Every field is a plain array of integers.
+        Self {
+            general: GeneralRegisters { x: [0; 31], elr: 0, spsr: 0, padding: 0 },
+            el2: El2Registers::ZERO,
+            el1: El1Registers::ZERO,
+            floating_point: FloatingPointRegisters { q: [[0; 2]; 32], fpsr: 0, fpcr: 0 },
+        }
+    }
+}
