@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use object::{Object, ObjectSection, ObjectSegment};
+use object::{Object, ObjectSection};
 
 use crate::progress::Step;
 use crate::shell;
@@ -34,6 +34,7 @@ enum BlobKind {
     SpmcImage = 1,
     SpmcManifest = 2,
     Hypervisor = 3,
+    PartitionPackage = 4,
 }
 
 /// One image: its crate, its role, and the most its loaded bytes (text+rodata+data) may take.
@@ -52,7 +53,35 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         budget_bytes: 128 * 1024,
     },
     ImageSpec { package: "hypervisor", kind: BlobKind::Hypervisor, budget_bytes: 256 * 1024 },
+    ImageSpec {
+        package: "test-partition",
+        kind: BlobKind::PartitionPackage,
+        budget_bytes: 64 * 1024,
+    },
 ];
+
+/// A secure partition's identity, written into its FF-A manifest.
+#[derive(Debug)]
+struct PartitionSpec {
+    package: &'static str,
+    id: u32,
+    uuid: [u32; 4],
+    /// Where its SP package is placed; the image must be linked at this + `SP_IMAGE_OFFSET`.
+    package_address: u64,
+}
+
+const QEMU_PARTITIONS: &[PartitionSpec] = &[PartitionSpec {
+    package: "test-partition",
+    id: 0x8001,
+    // 5ff5c1a0-7e0f-4c1d-9a58-0b3f2d6e8a41, in the manifest's four-word form.
+    uuid: [0x5ff5_c1a0, 0x7e0f_4c1d, 0x9a58_0b3f, 0x2d6e_8a41],
+    package_address: 0x0E40_0000,
+}];
+
+/// SP package (SPKG version 2) layout, with sptool's default offsets.
+const SP_MAGIC: u32 = 0x474B_5053;
+const SP_MANIFEST_OFFSET: usize = 0x1000;
+const SP_IMAGE_OFFSET: usize = 0x4000;
 
 /// The boot flash image directory (see platforms/common/src/boot_directory.rs for the format).
 const DIRECTORY_OFFSET: usize = 0x10_0000;
@@ -72,11 +101,13 @@ struct Blob {
     kind: BlobKind,
 }
 
-/// The SPMC core manifest ("arm,ffa-core-manifest-1.0") TF-A's SPMD would pass in x0.
+/// The SPMC core manifest ("arm,ffa-core-manifest-1.0") TF-A's SPMD would pass in x0, with
+/// the partition packages' addresses in Hafnium's `hypervisor` node binding.
 fn spmc_core_manifest(
     load_address: u64,
     entry_point: u64,
     binary_size: u32,
+    partitions: &[PartitionSpec],
 ) -> Result<Vec<u8>, String> {
     let fail = |error: vm_fdt::Error| format!("writing the SPMC manifest: {error}");
     let mut writer = vm_fdt::FdtWriter::new().map_err(fail)?;
@@ -93,8 +124,69 @@ fn spmc_core_manifest(
     writer.property_u64("entrypoint", entry_point).map_err(fail)?;
     writer.property_u32("binary_size", binary_size).map_err(fail)?;
     writer.end_node(attribute).map_err(fail)?;
+    let hypervisor = writer.begin_node("hypervisor").map_err(fail)?;
+    writer.property_string("compatible", "hafnium,hafnium").map_err(fail)?;
+    for (index, partition) in partitions.iter().enumerate() {
+        let node = writer.begin_node(&format!("vm{}", index + 1)).map_err(fail)?;
+        writer.property_null("is_ffa_partition").map_err(fail)?;
+        writer.property_string("debug_name", partition.package).map_err(fail)?;
+        writer.property_u64("load_address", partition.package_address).map_err(fail)?;
+        writer.property_u32("vcpu_count", 1).map_err(fail)?;
+        writer.end_node(node).map_err(fail)?;
+    }
+    writer.end_node(hypervisor).map_err(fail)?;
     writer.end_node(root).map_err(fail)?;
     writer.finish().map_err(fail)
+}
+
+/// A partition's FF-A manifest ("arm,ffa-manifest-1.0").
+fn partition_manifest(partition: &PartitionSpec) -> Result<Vec<u8>, String> {
+    let fail =
+        |error: vm_fdt::Error| format!("writing the manifest of {}: {error}", partition.package);
+    let mut writer = vm_fdt::FdtWriter::new().map_err(fail)?;
+    let root = writer.begin_node("").map_err(fail)?;
+    writer.property_string("compatible", "arm,ffa-manifest-1.0").map_err(fail)?;
+    writer.property_u32("ffa-version", 0x1_0002).map_err(fail)?;
+    writer.property_array_u32("uuid", &partition.uuid).map_err(fail)?;
+    writer.property_u32("id", partition.id).map_err(fail)?;
+    writer.property_string("description", partition.package).map_err(fail)?;
+    writer.property_u32("execution-ctx-count", 1).map_err(fail)?;
+    // 2 = S-EL1, 0 = AArch64, 0 = 4 KiB granule; receives and sends direct requests.
+    writer.property_u32("exception-level", 2).map_err(fail)?;
+    writer.property_u32("execution-state", 0).map_err(fail)?;
+    writer.property_u64("load-address", partition.package_address).map_err(fail)?;
+    writer.property_u64("entrypoint-offset", SP_IMAGE_OFFSET as u64).map_err(fail)?;
+    writer.property_u32("xlat-granule", 0).map_err(fail)?;
+    writer.property_u32("boot-order", 0).map_err(fail)?;
+    writer.property_u32("messaging-method", 0x3).map_err(fail)?;
+    writer.end_node(root).map_err(fail)?;
+    writer.finish().map_err(fail)
+}
+
+/// A TF-A SP package (SPKG version 2): 24-byte header, manifest at 0x1000, image at 0x4000.
+fn sp_package(manifest: &[u8], image: &[u8]) -> Result<Vec<u8>, String> {
+    if SP_MANIFEST_OFFSET + manifest.len() > SP_IMAGE_OFFSET {
+        return Err(format!(
+            "a partition manifest of {} bytes does not fit before the image",
+            manifest.len()
+        ));
+    }
+    let mut package = Vec::with_capacity(SP_IMAGE_OFFSET + image.len());
+    for word in [
+        SP_MAGIC,
+        2,
+        SP_MANIFEST_OFFSET as u32,
+        manifest.len() as u32,
+        SP_IMAGE_OFFSET as u32,
+        image.len() as u32,
+    ] {
+        package.extend_from_slice(&word.to_le_bytes());
+    }
+    package.resize(SP_MANIFEST_OFFSET, 0);
+    package.extend_from_slice(manifest);
+    package.resize(SP_IMAGE_OFFSET, 0);
+    package.extend_from_slice(image);
+    Ok(package)
 }
 
 fn align_up(value: usize, alignment: usize) -> usize {
@@ -208,26 +300,30 @@ fn section_sizes(name: &str, bytes: &[u8]) -> Result<ImageSize, String> {
     Ok(size)
 }
 
-/// The loaded bytes of an ELF as one flat binary starting at its lowest load address.
+/// The loaded bytes of an ELF as one flat binary starting at its lowest allocated section
+/// (sections, not segments: a linker may fold the ELF headers into the first segment).
 pub fn flatten(name: &str, bytes: &[u8]) -> Result<(u64, Vec<u8>), String> {
+    const SHF_ALLOC: u64 = 0x2;
     let file =
         object::File::parse(bytes).map_err(|error| format!("{name}: not an ELF: {error}"))?;
-    let segments: Vec<_> = file
-        .segments()
-        .filter_map(|segment| {
-            let data = segment.data().ok()?;
-            (!data.is_empty()).then(|| (segment.address(), data))
+    let sections: Vec<_> = file
+        .sections()
+        .filter(|section| matches!(section.flags(), object::SectionFlags::Elf { sh_flags } if sh_flags & SHF_ALLOC != 0))
+        .filter(|section| section.kind() != object::SectionKind::UninitializedData)
+        .filter_map(|section| {
+            let data = section.data().ok()?;
+            (!data.is_empty()).then(|| (section.address(), data))
         })
         .collect();
-    let base = segments
+    let base = sections
         .iter()
         .map(|(address, _)| *address)
         .min()
-        .ok_or(format!("{name}: no loadable segment"))?;
+        .ok_or(format!("{name}: no loadable section"))?;
     let mut flat = Vec::new();
-    for (address, data) in segments {
+    for (address, data) in sections {
         let offset =
-            usize::try_from(address - base).map_err(|_| format!("{name}: segment out of range"))?;
+            usize::try_from(address - base).map_err(|_| format!("{name}: section out of range"))?;
         if flat.len() < offset + data.len() {
             flat.resize(offset + data.len(), 0);
         }
@@ -242,6 +338,15 @@ fn entry_point(name: &str, bytes: &[u8]) -> Result<u64, String> {
     Ok(file.entry())
 }
 
+/// One linked image, read back.
+#[derive(Debug)]
+struct LinkedImage {
+    base: u64,
+    entry: u64,
+    flat: Vec<u8>,
+    size: ImageSize,
+}
+
 /// Builds every image for `platform` and lays out the boot flash.
 pub fn build(
     cross: &CrossToolchain,
@@ -250,14 +355,12 @@ pub fn build(
 ) -> Result<BuiltImages, String> {
     compile(cross, release)?;
     let step = Step::start("laying out the boot flash and checking size budgets");
-    let specs = match platform {
-        Platform::QemuVirt => QEMU_IMAGES,
+    let (specs, partitions) = match platform {
+        Platform::QemuVirt => (QEMU_IMAGES, QEMU_PARTITIONS),
     };
     let directory = output_dir(release);
     let mut elves = Vec::new();
-    let mut sizes = Vec::new();
-    let mut reset_vector = Vec::new();
-    let mut blobs = Vec::new();
+    let mut linked = Vec::new();
     for spec in specs {
         let path = directory.join(spec.package);
         let bytes = std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
@@ -274,38 +377,69 @@ pub fn build(
             ));
         }
         let (base, flat) = flatten(spec.package, &bytes)?;
-        let entry = entry_point(spec.package, &bytes)?;
+        linked.push(LinkedImage { base, entry: entry_point(spec.package, &bytes)?, flat, size });
+        elves.push(path);
+    }
+    let mut reset_vector = Vec::new();
+    let mut blobs = Vec::new();
+    for (spec, image) in specs.iter().zip(&linked) {
+        let name: String = spec.package.chars().take(15).collect();
         match spec.kind {
-            BlobKind::ResetVector => reset_vector = flat,
-            kind => {
-                if kind == BlobKind::SpmcImage {
-                    let manifest =
-                        spmc_core_manifest(base, entry, (size.text + size.data + size.bss) as u32)?;
-                    blobs.push(Blob {
-                        name: "spmc-manifest".into(),
-                        bytes: manifest,
-                        load_address: SPMC_MANIFEST_ADDRESS,
-                        entry_point: 0,
-                        kind: BlobKind::SpmcManifest,
-                    });
-                }
+            BlobKind::ResetVector => reset_vector = image.flat.clone(),
+            BlobKind::SpmcImage => {
+                let footprint = (image.size.text + image.size.data + image.size.bss) as u32;
                 blobs.push(Blob {
-                    name: spec.package.chars().take(15).collect(),
-                    bytes: flat,
-                    load_address: base,
-                    entry_point: entry,
-                    kind,
+                    name: "spmc-manifest".into(),
+                    bytes: spmc_core_manifest(image.base, image.entry, footprint, partitions)?,
+                    load_address: SPMC_MANIFEST_ADDRESS,
+                    entry_point: 0,
+                    kind: BlobKind::SpmcManifest,
+                });
+                blobs.push(Blob {
+                    name,
+                    bytes: image.flat.clone(),
+                    load_address: image.base,
+                    entry_point: image.entry,
+                    kind: spec.kind,
                 });
             }
+            BlobKind::PartitionPackage => {
+                let partition = partitions
+                    .iter()
+                    .find(|partition| partition.package == spec.package)
+                    .ok_or(format!("{} has no partition description", spec.package))?;
+                if image.base != partition.package_address + SP_IMAGE_OFFSET as u64 {
+                    return Err(format!(
+                        "{} is linked at {:#x}, but its package puts the image at {:#x}",
+                        spec.package,
+                        image.base,
+                        partition.package_address + SP_IMAGE_OFFSET as u64
+                    ));
+                }
+                let package = sp_package(&partition_manifest(partition)?, &image.flat)?;
+                blobs.push(Blob {
+                    name,
+                    bytes: package,
+                    load_address: partition.package_address,
+                    entry_point: 0,
+                    kind: spec.kind,
+                });
+            }
+            BlobKind::SpmcManifest | BlobKind::Hypervisor => blobs.push(Blob {
+                name,
+                bytes: image.flat.clone(),
+                load_address: image.base,
+                entry_point: image.entry,
+                kind: spec.kind,
+            }),
         }
-        sizes.push(size);
-        elves.push(path);
     }
     let flash = lay_out_flash(&reset_vector, &blobs)?;
     let flash_path = directory.join("qemu-virt-flash.bin");
     std::fs::write(&flash_path, &flash)
         .map_err(|error| format!("{}: {error}", flash_path.display()))?;
     step.done();
+    let sizes = linked.into_iter().map(|image| image.size).collect();
     Ok(BuiltImages { flash: flash_path, elves, sizes })
 }
 
@@ -364,10 +498,30 @@ mod tests {
 
     #[test]
     fn spmc_manifest_is_a_device_tree() {
-        let manifest = spmc_core_manifest(0x0E10_0000, 0x0E10_0000, 4096).expect("writes");
+        let manifest =
+            spmc_core_manifest(0x0E10_0000, 0x0E10_0000, 4096, QEMU_PARTITIONS).expect("writes");
         assert_eq!(manifest[..4], [0xd0, 0x0d, 0xfe, 0xed]);
         let text = String::from_utf8_lossy(&manifest);
         assert!(text.contains("arm,ffa-core-manifest-1.0"));
+        assert!(text.contains("hafnium,hafnium") && text.contains("is_ffa_partition"));
+    }
+
+    #[test]
+    fn sp_package_has_sptool_layout() {
+        let package = sp_package(&[0xd0, 0x0d, 0xfe, 0xed], &[7; 100]).expect("fits");
+        let word = |index: usize| {
+            u32::from_le_bytes(package[4 * index..4 * index + 4].try_into().unwrap())
+        };
+        assert_eq!(
+            (word(0), word(1), word(2), word(3), word(4), word(5)),
+            (SP_MAGIC, 2, 0x1000, 4, 0x4000, 100)
+        );
+        assert_eq!(package[0x1000..0x1004], [0xd0, 0x0d, 0xfe, 0xed]);
+        assert_eq!(package[0x4000..], [7; 100]);
+        assert!(
+            sp_package(&vec![0; 0x3001], &[]).is_err(),
+            "a manifest overlapping the image is refused"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::toolchain::{self, Toolchain, TARGET};
 
 /// Tag bytes of the images' defmt frames, as `platform_common::logger::ImageId` assigns them.
 const IMAGE_TAGS: &[(&str, u8)] =
-    &[("el3-monitor", 1), ("secure-partition-manager", 2), ("secure-partition", 3)];
+    &[("el3-monitor", 1), ("secure-partition-manager", 2), ("test-partition", 3)];
 
 fn option_value<'a>(arguments: &'a [String], name: &str) -> Option<&'a str> {
     arguments
@@ -90,9 +90,15 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
     ),
     ("console", "hypervisor: FF-A version 1.2", "FFA_VERSION crossed to the SPMC and back"),
     (
+        "log",
+        "test-partition: running at S-EL1",
+        "the SPMC loaded the SP package and ran the partition at S-EL1",
+    ),
+    ("log", "spmc: partition 0x8001 initialised", "the partition ended its boot with FFA_MSG_WAIT"),
+    (
         "console",
         "with 41 -> 0x84000070 w3=42 (ok)",
-        "a direct request crossed both worlds and was answered",
+        "a direct request reached the S-EL1 partition and came back",
     ),
     (
         "console",
@@ -123,7 +129,9 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     reject_unknown(arguments, &[], &[])?;
     let tools = toolchain::setup()?;
     let built = images::build(&tools.cross, Platform::QemuVirt, true)?;
-    let step = Step::start("booting QEMU virt: EL3 monitor, SPMC at S-EL2, hypervisor at NS-EL2");
+    let step = Step::start(
+        "booting QEMU virt: EL3 monitor, SPMC at S-EL2, partition at S-EL1, hypervisor at NS-EL2",
+    );
     let outcome = boot(&tools, &built, true)?;
     step.done();
     let failures = check_boot(&outcome);

@@ -1,0 +1,52 @@
+//! A test secure partition at S-EL1.
+//!
+//! Bring-up stage: ends its boot with FFA_MSG_WAIT and answers every direct request with
+//! w3 + 1 (other payload registers echoed). The ffa-guest-driver service loop and the
+//! conformance suite's server commands replace this as they land.
+#![no_std]
+#![no_main]
+
+platform_common::simple_entry!();
+
+use platform_common::smc::smc;
+
+const LOG_UART: usize = 0x0904_0000;
+const FFA_MSG_WAIT: u64 = 0x8400_006B;
+const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
+const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
+const FFA_ERROR: u64 = 0x8400_0060;
+const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+
+#[no_mangle]
+extern "C" fn image_main() -> ! {
+    // SAFETY: the SPMC maps the secure PL011 (and nothing else of the device space) for us.
+    unsafe {
+        platform_common::logger::init(LOG_UART, platform_common::logger::ImageId::SecurePartition)
+    };
+    let level = (platform_common::read_sysreg!("CurrentEL") >> 2) & 3;
+    defmt::info!("test-partition: running at S-EL{=u64}", level);
+    let mut registers = [0u64; 18];
+    registers[0] = FFA_MSG_WAIT;
+    loop {
+        let message = smc(registers);
+        registers = [0u64; 18];
+        if message[0] == FFA_MSG_SEND_DIRECT_REQ_32 {
+            let (source, destination) = (message[1] >> 16, message[1] & 0xFFFF);
+            registers[0] = FFA_MSG_SEND_DIRECT_RESP_32;
+            registers[1] = (destination << 16) | source;
+            registers[3] = message[3].wrapping_add(1) & 0xFFFF_FFFF;
+            registers[4..8].copy_from_slice(&message[4..8]);
+        } else {
+            registers[0] = FFA_ERROR;
+            registers[2] = NOT_SUPPORTED;
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    defmt::error!("test-partition: panic");
+    loop {
+        core::hint::spin_loop();
+    }
+}
