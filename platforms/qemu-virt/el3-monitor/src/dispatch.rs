@@ -6,6 +6,8 @@
 //! framework message and its VERSION_RESP comes back as a plain version in w0; the SPMC's own
 //! FFA_VERSION, FFA_SPM_ID_GET and FFA_SECONDARY_EP_REGISTER are answered here.
 
+use aarch64_cpu::registers::{Readable, ESR_EL3};
+
 use crate::context::GeneralRegisters;
 use crate::world::{this_cpu, FrameworkRequest, World};
 use crate::{fatal, psci};
@@ -194,18 +196,13 @@ fn unsafe_ready() -> bool {
     unsafe { this_cpu() }.secure_world_ready
 }
 
-/// Exception class of an SMC executed in AArch64 state.
-const EC_SMC64: u64 = 0x17;
-
 /// Called from the vectors for every synchronous exception from a lower EL.
 #[no_mangle]
 extern "C" fn monitor_handle_lower_sync(frame: &mut GeneralRegisters) {
-    let syndrome = platform_common::read_sysreg!("esr_el3");
-    let class = syndrome >> 26;
     // SAFETY: a short read of this CPU's own state; the reference is dropped at once.
     let world = unsafe { this_cpu() }.current;
-    if class != EC_SMC64 {
-        fatal::lower_exception(world, syndrome, frame);
+    if !ESR_EL3.matches_all(ESR_EL3::EC::SMC64) {
+        fatal::lower_exception(world, ESR_EL3.get(), frame);
     }
     let function = frame.x[0] as u32;
     match world {

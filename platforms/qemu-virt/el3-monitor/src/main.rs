@@ -14,9 +14,10 @@ mod world;
 
 use core::fmt::Write;
 
+use aarch64_cpu::registers::{CurrentEL, Readable};
 use platform_common::pl011::Pl011;
 use platform_common::power::PowerController;
-use platform_common::{read_sysreg, write_sysreg};
+use platform_common::write_sysreg;
 
 use world::{World, CPU_COUNT};
 
@@ -55,7 +56,7 @@ pub fn reset() -> ! {
 }
 
 fn current_exception_level() -> u64 {
-    (read_sysreg!("CurrentEL") >> 2) & 3
+    CurrentEL.read(CurrentEL::EL)
 }
 
 extern "C" {

@@ -3,6 +3,7 @@
 use core::cell::UnsafeCell;
 
 use crate::context::{GeneralRegisters, WorldContext};
+use aarch64_cpu::registers::{Readable, MPIDR_EL1};
 use platform_common::write_sysreg;
 
 /// Which security state a lower exception level runs in.
@@ -114,7 +115,7 @@ static CPUS: PerCpu = PerCpu(UnsafeCell::new([const { CpuState::new() }; CPU_COU
 
 /// The linear index of the running CPU (Aff0 on QEMU virt).
 pub fn cpu_index() -> usize {
-    (platform_common::read_sysreg!("mpidr_el1") & 0xff) as usize
+    (MPIDR_EL1.get() & 0xff) as usize
 }
 
 /// The running CPU's state.

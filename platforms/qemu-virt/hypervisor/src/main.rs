@@ -11,8 +11,8 @@ platform_common::simple_entry!();
 
 use core::fmt::Write;
 
+use aarch64_cpu::registers::{CurrentEL, Readable, CNTFRQ_EL0, CNTPCT_EL0};
 use platform_common::pl011::Pl011;
-use platform_common::read_sysreg;
 use platform_common::smc::smc;
 
 const CONSOLE_UART: usize = 0x0900_0000;
@@ -43,14 +43,14 @@ fn counter() -> u64 {
     unsafe {
         core::arch::asm!("isb", options(nostack))
     };
-    read_sysreg!("cntpct_el0")
+    CNTPCT_EL0.get()
 }
 
 #[no_mangle]
 extern "C" fn image_main(device_tree: u64) -> ! {
     // SAFETY: on QEMU virt this is the non-secure PL011, the console.
     let mut console = unsafe { Pl011::new(CONSOLE_UART) };
-    let level = (read_sysreg!("CurrentEL") >> 2) & 3;
+    let level = CurrentEL.read(CurrentEL::EL);
     let _ =
         writeln!(console, "hypervisor: running at NS-EL{level}, device tree at {device_tree:#x}");
     let smccc = call(&[SMCCC_VERSION])[0];
@@ -69,7 +69,7 @@ extern "C" fn image_main(device_tree: u64) -> ! {
         reply[3],
         if ok { "ok" } else { "WRONG" }
     );
-    let frequency = read_sysreg!("cntfrq_el0");
+    let frequency = CNTFRQ_EL0.get();
     let start = counter();
     let mut failures = 0u64;
     for value in 0..ROUND_TRIPS {

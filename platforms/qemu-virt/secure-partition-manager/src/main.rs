@@ -13,6 +13,7 @@ mod boot;
 mod partition_run;
 mod stage2;
 
+use aarch64_cpu::registers::{CurrentEL, Readable, ESR_EL2};
 use partition_run::PartitionRegisters;
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
@@ -34,7 +35,7 @@ const SPMC_ID: u64 = 0x8000;
 const FRAMEWORK_VERSION_REQUEST: u64 = 0x8000_0008;
 const FRAMEWORK_VERSION_RESPONSE: u64 = 0x8000_0009;
 /// ESR exception class of an SMC (trapped by HCR_EL2.TSC).
-const EC_SMC64: u64 = 0x17;
+const EC_SMC64: u64 = ESR_EL2::EC::Value::SMC64 as u64;
 /// SPSR for entering EL1 with SP_EL1 (EL1h), D/A/I/F masked.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 /// HCR_EL2 while partitions run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
@@ -141,7 +142,7 @@ fn answer(partition: &mut Partition, call: &[u64; 18]) -> [u64; 18] {
 extern "C" fn image_main(manifest: u64) -> ! {
     // SAFETY: on QEMU virt this is the secure PL011, reserved for the defmt log stream.
     unsafe { platform_common::logger::init(LOG_UART, platform_common::logger::ImageId::Spmc) };
-    let level = (platform_common::read_sysreg!("CurrentEL") >> 2) & 3;
+    let level = CurrentEL.read(CurrentEL::EL);
     defmt::info!("spmc: running at S-EL{=u64}, core manifest at {=u64:#x}", level, manifest);
     partition_run::install_vectors();
 

@@ -8,6 +8,7 @@
 
 platform_common::simple_entry!();
 
+use aarch64_cpu::registers::{CurrentEL, Readable};
 use platform_common::smc::smc;
 
 const LOG_UART: usize = 0x0904_0000;
@@ -23,7 +24,7 @@ extern "C" fn image_main() -> ! {
     unsafe {
         platform_common::logger::init(LOG_UART, platform_common::logger::ImageId::SecurePartition)
     };
-    let level = (platform_common::read_sysreg!("CurrentEL") >> 2) & 3;
+    let level = CurrentEL.read(CurrentEL::EL);
     defmt::info!("test-partition: running at S-EL{=u64}", level);
     let mut registers = [0u64; 18];
     registers[0] = FFA_MSG_WAIT;
