@@ -105,6 +105,21 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
         "direct-request round trips: 0 failed",
         "1000 more round trips, every answer checked",
     ),
+    (
+        "log",
+        "spmc: secondary entry registered",
+        "the SPMC registered its secondary entry (FFA_SECONDARY_EP_REGISTER)",
+    ),
+    (
+        "console",
+        "4 CPUs x 1000 direct requests at once: 4000 answered, 0 wrong, 0 missing",
+        "CPU_ON started 3 CPUs through the SPMC's secondary entry; 4000 concurrent requests answered",
+    ),
+    (
+        "console",
+        "AFFINITY_INFO: 3 of 3 secondary CPUs off",
+        "the secondaries left with CPU_OFF and AFFINITY_INFO saw it",
+    ),
     ("log", "el3-monitor: PSCI SYSTEM_OFF", "PSCI SYSTEM_OFF powered the machine off"),
 ];
 

@@ -2,6 +2,7 @@
 #![no_std]
 
 pub mod boot_directory;
+pub mod el1_context;
 pub mod entry;
 pub mod logger;
 pub mod mmio;

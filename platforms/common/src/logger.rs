@@ -12,6 +12,10 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use crate::pl011::Pl011;
 
 static UART_BASE: AtomicUsize = AtomicUsize::new(0);
+/// The frame lock: this image's own, or one word of memory shared with the other images that
+/// write to the same UART from other CPUs (see `init_shared`).
+static LOCK_ADDRESS: AtomicUsize = AtomicUsize::new(0);
+static LOCAL_LOCK: AtomicBool = AtomicBool::new(false);
 static IMAGE_ID: AtomicU8 = AtomicU8::new(0);
 
 /// The byte that tags this image's frames in the shared log stream; never zero.
@@ -22,11 +26,10 @@ pub enum ImageId {
     Spmc = 2,
     SecurePartition = 3,
 }
-static TAKEN: AtomicBool = AtomicBool::new(false);
 
 struct EncoderCell(UnsafeCell<defmt::Encoder>);
 
-// SAFETY: the encoder is only touched between `acquire` and `release`, and `TAKEN` (an atomic
+// SAFETY: the encoder is only touched between `acquire` and `release`, and the frame lock (an atomic
 // swap) lets exactly one context hold it at a time.
 unsafe impl Sync for EncoderCell {}
 
@@ -41,6 +44,28 @@ pub unsafe fn init(base: usize, image: ImageId) {
     UART_BASE.store(base, Ordering::Release);
 }
 
+/// As [`init`], and takes the frame lock at `lock`, a word every image writing to this UART
+/// shares, so frames from different images on different CPUs never interleave.
+///
+/// # Safety
+/// As for [`init`]; and `lock` must be the address of a 4-byte-aligned word of memory that
+/// stays mapped and is used for nothing else, the same address in every image that shares it.
+pub unsafe fn init_shared(base: usize, image: ImageId, lock: usize) {
+    LOCK_ADDRESS.store(lock, Ordering::Release);
+    // SAFETY: forwarded from this function's contract.
+    unsafe { init(base, image) };
+}
+
+fn frame_lock() -> &'static AtomicBool {
+    let address = LOCK_ADDRESS.load(Ordering::Acquire);
+    if address == 0 {
+        return &LOCAL_LOCK;
+    }
+    // SAFETY: `init_shared`'s contract makes `address` an aligned word reserved for this lock,
+    // valid for the whole run; AtomicBool has the size and alignment of a byte.
+    unsafe { &*(address as *const AtomicBool) }
+}
+
 fn write_to_uart(bytes: &[u8]) {
     let base = UART_BASE.load(Ordering::Acquire);
     if base != 0 {
@@ -53,14 +78,14 @@ fn write_to_uart(bytes: &[u8]) {
 #[defmt::global_logger]
 struct Logger;
 
-// SAFETY: `acquire` takes the `TAKEN` flag before any encoder use and `release` clears it after;
+// SAFETY: `acquire` takes the the frame lock flag before any encoder use and `release` clears it after;
 // a nested `acquire` (a log from an exception while logging) spins instead of corrupting a frame.
 unsafe impl defmt::Logger for Logger {
     fn acquire() {
-        while TAKEN.swap(true, Ordering::Acquire) {
+        while frame_lock().swap(true, Ordering::Acquire) {
             core::hint::spin_loop();
         }
-        // SAFETY: `TAKEN` is held, so this is the only reference to the encoder.
+        // SAFETY: the frame lock is held, so this is the only reference to the encoder.
         let encoder = unsafe { &mut *ENCODER.0.get() };
         // defmt may emit a zero separator first; the tag goes after it, just before the frame.
         encoder.start_frame(write_to_uart);
@@ -70,14 +95,14 @@ unsafe impl defmt::Logger for Logger {
     unsafe fn flush() {}
 
     unsafe fn release() {
-        // SAFETY: the caller holds the logger (defmt's contract), so `TAKEN` is ours.
+        // SAFETY: the caller holds the logger (defmt's contract), so the frame lock is ours.
         let encoder = unsafe { &mut *ENCODER.0.get() };
         encoder.end_frame(write_to_uart);
-        TAKEN.store(false, Ordering::Release);
+        frame_lock().store(false, Ordering::Release);
     }
 
     unsafe fn write(bytes: &[u8]) {
-        // SAFETY: the caller holds the logger (defmt's contract), so `TAKEN` is ours.
+        // SAFETY: the caller holds the logger (defmt's contract), so the frame lock is ours.
         let encoder = unsafe { &mut *ENCODER.0.get() };
         encoder.write(bytes, write_to_uart);
     }

@@ -11,9 +11,49 @@
 //! with it, and restores whatever the frame then holds (the same world, or the other one after
 //! a world switch) before `eret`. Every other vector reports and stops.
 
-/// Where a parked secondary CPU jumps once this holds a non-zero address.
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::world::CPU_COUNT;
+
+/// Per CPU: where that parked CPU jumps once its slot holds a non-zero address.
 #[no_mangle]
-static SECONDARY_ENTRY: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+static SECONDARY_ENTRY: [AtomicUsize; CPU_COUNT] = [const { AtomicUsize::new(0) }; CPU_COUNT];
+
+/// Bytes of EL3 stack per CPU (the linker script reserves `CPU_COUNT` times this).
+pub const STACK_PER_CPU: u64 = 8 * 1024;
+
+extern "C" {
+    static __stack_top: u8;
+    fn monitor_secondary_start() -> !;
+    /// Clears this CPU's pen slot's claim and waits in the holding pen again (CPU_OFF).
+    pub fn monitor_park_cpu(stack_top: u64) -> !;
+}
+
+/// The top of `cpu`'s EL3 stack.
+pub fn stack_top(cpu: usize) -> u64 {
+    // Only the symbol's address is taken.
+    let top = core::ptr::addr_of!(__stack_top) as u64;
+    top - cpu as u64 * STACK_PER_CPU
+}
+
+/// Releases a parked CPU into the monitor's secondary start path.
+pub fn release_cpu(cpu: usize) {
+    if let Some(slot) = SECONDARY_ENTRY.get(cpu) {
+        slot.store(monitor_secondary_start as *const () as usize, Ordering::Release);
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: a barrier and an event; wakes CPUs waiting in `wfe`.
+        unsafe {
+            core::arch::asm!("dsb sy", "sev", options(nostack))
+        };
+    }
+}
+
+/// Empties `cpu`'s slot, so a CPU that parks itself waits for the next CPU_ON.
+pub fn clear_slot(cpu: usize) {
+    if let Some(slot) = SECONDARY_ENTRY.get(cpu) {
+        slot.store(0, Ordering::Release);
+    }
+}
 
 extern "C" {
     /// Loads `frame` into x0-x30, ELR_EL3 and SPSR_EL3, resets SP_EL3 to `stack_top`, and
@@ -22,6 +62,7 @@ extern "C" {
         -> !;
 }
 
+#[cfg(target_arch = "aarch64")]
 core::arch::global_asm!(
     r#"
     .section .text.entry, "ax"
@@ -52,10 +93,38 @@ _start:
     b       4b
 6:  bl      monitor_main
     b       .
-5:  ldr     x1, =SECONDARY_ENTRY
+5:  and     x0, x0, #0xff
+    ldr     x1, =SECONDARY_ENTRY
+    add     x1, x1, x0, lsl #3
 7:  wfe
     ldr     x2, [x1]
     cbz     x2, 7b
+    br      x2
+    .ltorg
+
+    // A secondary CPU released by CPU_ON: its own stack, then Rust.
+    .global monitor_secondary_start
+monitor_secondary_start:
+    mrs     x0, mpidr_el1
+    and     x0, x0, #0xff
+    ldr     x1, =__stack_top
+    mov     x2, #{stack_per_cpu}
+    msub    x1, x0, x2, x1
+    mov     sp, x1
+    bl      monitor_secondary_main
+    b       .
+
+    // CPU_OFF: back into the holding pen on this CPU's slot.
+    .global monitor_park_cpu
+monitor_park_cpu:
+    mov     sp, x0
+    mrs     x0, mpidr_el1
+    and     x0, x0, #0xff
+    ldr     x1, =SECONDARY_ENTRY
+    add     x1, x1, x0, lsl #3
+8:  wfe
+    ldr     x2, [x1]
+    cbz     x2, 8b
     br      x2
     .ltorg
 
@@ -155,5 +224,6 @@ lower_sync:
     ldp     x0, x1, [sp, #0]
     add     sp, sp, #272
     eret
-"#
+"#,
+    stack_per_cpu = const STACK_PER_CPU,
 );

@@ -5,7 +5,6 @@
 
 mod context;
 mod dispatch;
-#[cfg(target_arch = "aarch64")]
 mod entry;
 mod fatal;
 mod loader;
@@ -25,6 +24,8 @@ use world::{World, CPU_COUNT};
 const CONSOLE_UART: usize = 0x0900_0000;
 /// QEMU virt's secure PL011: the defmt log stream (second `-serial`).
 const LOG_UART: usize = 0x0904_0000;
+/// The secure images' shared log-frame lock: a word of secure RAM no image uses otherwise.
+const LOG_LOCK: usize = 0x0E0F_E000;
 /// QEMU virt's secure PL061 GPIO: pin 0 powers off, pin 1 resets.
 const POWER_GPIO: usize = 0x090b_0000;
 /// Where QEMU leaves its generated device tree for the firmware to hand on (start of DRAM).
@@ -61,7 +62,6 @@ fn current_exception_level() -> u64 {
 
 extern "C" {
     static monitor_vectors: u8;
-    static __stack_top: u8;
 }
 
 /// Programs EL3's own controls: vectors, no FP/SIMD traps, GICv3 system registers for all ELs.
@@ -85,7 +85,11 @@ fn configure_el3() {
 extern "C" fn monitor_main() -> ! {
     // SAFETY: on QEMU virt this is the secure PL011, reserved for the log stream.
     unsafe {
-        platform_common::logger::init(LOG_UART, platform_common::logger::ImageId::El3Monitor)
+        platform_common::logger::init_shared(
+            LOG_UART,
+            platform_common::logger::ImageId::El3Monitor,
+            LOG_LOCK,
+        )
     };
     let level = current_exception_level();
     defmt::info!("el3-monitor: running at EL{=u64}, {=usize} CPUs supported", level, CPU_COUNT);
@@ -101,43 +105,70 @@ extern "C" fn monitor_main() -> ! {
         }
     };
 
-    // SAFETY: the boot CPU's state, taken once here before any exception can occur.
-    let cpu = unsafe { world::this_cpu() };
+    psci::mark_on(0);
+    let secure_entry = Some((images.spmc_entry, images.spmc_manifest));
+    start_worlds(0, secure_entry, (images.hypervisor_entry, DEVICE_TREE_ADDRESS))
+}
+
+/// Prepares this CPU's two worlds and enters the first: the SPMC (at `secure_entry`, with x0 as
+/// given and x4 = the CPU index) if there is one, else the normal world directly.
+fn start_worlds(cpu: usize, secure_entry: Option<(u64, u64)>, normal_entry: (u64, u64)) -> ! {
+    // SAFETY: this CPU's state, taken once here before any exception can occur on this CPU.
+    let state = unsafe { world::this_cpu() };
     for world in [World::Secure, World::NonSecure] {
-        let context = cpu.world(world);
+        let context = state.world(world);
         context.el2.save();
         context.el1.save();
         context.floating_point.save();
+        context.general = Default::default();
         context.general.spsr = SPSR_EL2H_MASKED;
     }
-    let normal = &mut cpu.world(World::NonSecure).general;
-    normal.elr = images.hypervisor_entry;
-    normal.x[0] = DEVICE_TREE_ADDRESS;
-    let secure = &mut cpu.world(World::Secure).general;
-    secure.elr = images.spmc_entry;
-    secure.x[0] = images.spmc_manifest;
-    secure.x[4] = 0;
-    let first = *secure;
-    cpu.current = World::Secure;
-    defmt::info!(
-        "el3-monitor: entering the SPMC at S-EL2 ({=u64:#x}, manifest at {=u64:#x})",
-        images.spmc_entry,
-        images.spmc_manifest
-    );
-    write_sysreg!("scr_el3", World::Secure.secure_configuration());
-    // Only the symbol's address is taken.
-    let stack_top = core::ptr::addr_of!(__stack_top) as u64;
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: `first` is a complete register frame for the SPMC's entry; the EL3 stack is reset
-    // because nothing on it is needed again (later entries come through the vectors).
-    unsafe {
-        entry::monitor_enter_lower(&first, stack_top)
-    }
-    #[cfg(not(target_arch = "aarch64"))]
-    {
-        let _ = (first, stack_top);
-        power_off()
-    }
+    state.pending_framework_request = None;
+    let normal = &mut state.world(World::NonSecure).general;
+    normal.elr = normal_entry.0;
+    normal.x[0] = normal_entry.1;
+    let first = match secure_entry {
+        Some((entry, argument)) => {
+            let secure = &mut state.world(World::Secure).general;
+            secure.elr = entry;
+            secure.x[0] = argument;
+            secure.x[4] = cpu as u64;
+            let first = *secure;
+            state.current = World::Secure;
+            state.secure_world_ready = false;
+            defmt::info!(
+                "el3-monitor: cpu {=usize}: entering the SPMC at S-EL2 ({=u64:#x}, x0 {=u64:#x})",
+                cpu,
+                entry,
+                argument
+            );
+            first
+        }
+        None => {
+            let first = state.world(World::NonSecure).general;
+            state.current = World::NonSecure;
+            state.secure_world_ready = false;
+            defmt::info!(
+                "el3-monitor: cpu {=usize}: no SPMC secondary entry, normal world only",
+                cpu
+            );
+            first
+        }
+    };
+    write_sysreg!("scr_el3", state.current.secure_configuration());
+    let stack_top = entry::stack_top(cpu);
+    // SAFETY: `first` is a complete register frame for the entry; the EL3 stack is reset because
+    // nothing on it is needed again (later entries come through the vectors).
+    unsafe { entry::monitor_enter_lower(&first, stack_top) }
+}
+
+/// A secondary CPU released by PSCI CPU_ON, on its own stack.
+#[no_mangle]
+extern "C" fn monitor_secondary_main(cpu: usize) -> ! {
+    configure_el3();
+    psci::mark_on(cpu);
+    let secure_entry = psci::secure_secondary_entry().map(|entry| (entry, 0));
+    start_worlds(cpu, secure_entry, psci::normal_world_start(cpu))
 }
 
 #[panic_handler]

@@ -1,29 +1,67 @@
 //! The NS-EL2 hypervisor for QEMU virt.
 //!
-//! Bring-up stage: it runs the normal world's side of the world-switch proof. It negotiates the
-//! FF-A version, asks its ID, sends direct requests to partition 0x8001, counts what a round
-//! trip costs with the generic counter, and powers off through PSCI. Guest VMs and the spmc
-//! crate's forwarder role replace this sequence.
+//! Bring-up stage: it runs the normal world's side of the platform checks. It negotiates the
+//! FF-A version, asks its ID, sends direct requests to partition 0x8001 and counts what a round
+//! trip costs with the generic counter; then starts the other CPUs with PSCI CPU_ON, has all
+//! four send direct requests at once (a busy partition answers BUSY and the request is
+//! retried), turns the secondaries off again and powers off. Guest VMs and the spmc crate's
+//! forwarder role replace this sequence.
 #![no_std]
 #![no_main]
 
 platform_common::simple_entry!();
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{CurrentEL, Readable, CNTFRQ_EL0, CNTPCT_EL0};
 use platform_common::pl011::Pl011;
 use platform_common::smc::smc;
 
 const CONSOLE_UART: usize = 0x0900_0000;
+const FFA_ERROR: u64 = 0x8400_0060;
 const FFA_VERSION: u64 = 0x8400_0063;
 const FFA_ID_GET: u64 = 0x8400_0069;
 const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
 const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
+const BUSY: u64 = 0xFFFF_FFFC;
+const PSCI_CPU_OFF: u64 = 0x8400_0002;
+const PSCI_CPU_ON_64: u64 = 0xC400_0003;
+const PSCI_AFFINITY_INFO_64: u64 = 0xC400_0004;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const SMCCC_VERSION: u64 = 0x8000_0000;
 const PARTITION: u64 = 0x8001;
 const ROUND_TRIPS: u64 = 1000;
+const CPUS: usize = 4;
+/// How long the boot CPU waits for the others, in seconds of generic-counter time.
+const SECONDARY_DEADLINE_SECONDS: u64 = 20;
+
+/// Per CPU: (requests answered correctly, wrong answers, BUSY retries), and how many finished.
+static ANSWERED: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
+static WRONG: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
+static BUSY_RETRIES: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+
+extern "C" {
+    fn hypervisor_secondary_start() -> !;
+}
+
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    r#"
+    .section .text, "ax"
+    .global hypervisor_secondary_start
+hypervisor_secondary_start:
+    // x0 = context ID = this CPU's index; 8 KiB of stack per CPU.
+    ldr     x1, =__stack_top
+    mov     x2, #8192
+    msub    x1, x0, x2, x1
+    mov     sp, x1
+    bl      secondary_main
+    b       .
+    .ltorg
+"#
+);
 
 fn call(registers: &[u64]) -> [u64; 18] {
     let mut all = [0u64; 18];
@@ -46,10 +84,91 @@ fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
+fn console() -> Pl011 {
+    // SAFETY: on QEMU virt this is the non-secure PL011, the console; lines from several CPUs
+    // may interleave, which is harmless.
+    unsafe { Pl011::new(CONSOLE_UART) }
+}
+
+/// Sends `count` direct requests from `cpu`, retrying those answered BUSY, and records results.
+fn request_burst(cpu: usize, count: u64) {
+    for value in 0..count {
+        loop {
+            let reply = direct_request(value);
+            if reply[0] == FFA_ERROR && reply[2] == BUSY {
+                BUSY_RETRIES[cpu].fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let ok = reply[0] == FFA_MSG_SEND_DIRECT_RESP_32 && reply[3] == value + 1;
+            if ok { &ANSWERED[cpu] } else { &WRONG[cpu] }.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+    }
+}
+
+/// A CPU started by PSCI CPU_ON: a burst of requests, then CPU_OFF.
+#[no_mangle]
+extern "C" fn secondary_main(cpu: usize) -> ! {
+    request_burst(cpu.min(CPUS - 1), ROUND_TRIPS);
+    FINISHED.fetch_add(1, Ordering::AcqRel);
+    call(&[PSCI_CPU_OFF]);
+    let _ = writeln!(console(), "hypervisor: cpu {cpu}: PSCI CPU_OFF returned");
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+fn all_cpus(console: &mut Pl011) {
+    let started = (1..CPUS).filter(|&cpu| {
+        let result = call(&[
+            PSCI_CPU_ON_64,
+            cpu as u64,
+            hypervisor_secondary_start as *const () as u64,
+            cpu as u64,
+        ])[0];
+        if result != 0 {
+            let _ = writeln!(console, "hypervisor: PSCI CPU_ON cpu {cpu} failed ({result:#x})");
+        }
+        result == 0
+    });
+    let started = started.count() as u64;
+    request_burst(0, ROUND_TRIPS);
+    let deadline = counter() + SECONDARY_DEADLINE_SECONDS * CNTFRQ_EL0.get();
+    while FINISHED.load(Ordering::Acquire) < started && counter() < deadline {
+        core::hint::spin_loop();
+    }
+    let (mut answered, mut wrong, mut busy) = (0, 0, 0);
+    for cpu in 0..CPUS {
+        answered += ANSWERED[cpu].load(Ordering::Relaxed);
+        wrong += WRONG[cpu].load(Ordering::Relaxed);
+        busy += BUSY_RETRIES[cpu].load(Ordering::Relaxed);
+    }
+    let _ = writeln!(
+        console,
+        "hypervisor: {} CPUs x {ROUND_TRIPS} direct requests at once: {answered} answered, {wrong} wrong, {} missing, {busy} BUSY retries",
+        started + 1,
+        (started + 1) * ROUND_TRIPS - answered - wrong
+    );
+    // Secondaries call CPU_OFF right after finishing; wait until the monitor reports them off.
+    let deadline = counter() + SECONDARY_DEADLINE_SECONDS * CNTFRQ_EL0.get();
+    let mut off = 0;
+    while counter() < deadline {
+        off =
+            (1..CPUS).filter(|&cpu| call(&[PSCI_AFFINITY_INFO_64, cpu as u64, 0])[0] == 1).count();
+        if off == CPUS - 1 {
+            break;
+        }
+    }
+    let _ = writeln!(
+        console,
+        "hypervisor: PSCI AFFINITY_INFO: {off} of {} secondary CPUs off",
+        CPUS - 1
+    );
+}
+
 #[no_mangle]
 extern "C" fn image_main(device_tree: u64) -> ! {
-    // SAFETY: on QEMU virt this is the non-secure PL011, the console.
-    let mut console = unsafe { Pl011::new(CONSOLE_UART) };
+    let mut console = console();
     let level = CurrentEL.read(CurrentEL::EL);
     let _ =
         writeln!(console, "hypervisor: running at NS-EL{level}, device tree at {device_tree:#x}");
@@ -84,6 +203,7 @@ extern "C" fn image_main(device_tree: u64) -> ! {
         "hypervisor: {ROUND_TRIPS} direct-request round trips: {failures} failed, {} counter ticks each (counter at {frequency} Hz)",
         ticks / ROUND_TRIPS
     );
+    all_cpus(&mut console);
     let _ = writeln!(console, "hypervisor: powering off through PSCI");
     console.flush();
     call(&[PSCI_SYSTEM_OFF]);
@@ -95,8 +215,6 @@ extern "C" fn image_main(device_tree: u64) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    // SAFETY: the console PL011; interleaving with other output is harmless.
-    let mut console = unsafe { Pl011::new(CONSOLE_UART) };
-    let _ = writeln!(console, "hypervisor: PANIC: {info}");
+    let _ = writeln!(console(), "hypervisor: PANIC: {info}");
     platform_common::semihosting::exit(101)
 }

@@ -2,82 +2,69 @@
 //!
 //! Bring-up stage: it loads one secure partition from the TF-A SP package its core manifest
 //! points at, runs it at S-EL1 behind a secure stage-2, and relays direct requests between the
-//! normal world and that partition. FFA_VERSION arrives as the SPMD's VERSION_REQ framework
-//! message. The spmc crate's SPMC role replaces the call handling here as it lands.
+//! normal world and that partition, on any CPU. FFA_VERSION arrives as the SPMD's VERSION_REQ
+//! framework message. The spmc crate's SPMC role replaces the call handling here as it lands.
 #![no_std]
 #![no_main]
 
 platform_common::simple_entry!();
 
 mod boot;
+mod partition;
 mod partition_run;
 mod stage2;
 
-use aarch64_cpu::registers::{CurrentEL, Readable, ESR_EL2};
-use partition_run::PartitionRegisters;
+use aarch64_cpu::registers::{CurrentEL, Readable};
+use partition::{Partition, PARTITION};
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
 
 const LOG_UART: usize = 0x0904_0000;
+/// The secure images' shared log-frame lock: a word of secure RAM no image uses otherwise.
+const LOG_LOCK: usize = 0x0E0F_E000;
 
 const FFA_ERROR: u64 = 0x8400_0060;
 const FFA_SUCCESS_32: u64 = 0x8400_0061;
+const FFA_SUCCESS_64: u64 = 0xC400_0061;
 const FFA_ID_GET: u64 = 0x8400_0069;
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
 const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
 const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
+const FFA_SECONDARY_EP_REGISTER_64: u64 = 0xC400_0087;
 const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
 const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
+const BUSY: u64 = 0xFFFF_FFFC;
 const ABORTED: u64 = 0xFFFF_FFF8;
 const VERSION_1_2: u64 = 0x1_0002;
 const SPMD_ID: u64 = 0xFFFF;
 const SPMC_ID: u64 = 0x8000;
 const FRAMEWORK_VERSION_REQUEST: u64 = 0x8000_0008;
 const FRAMEWORK_VERSION_RESPONSE: u64 = 0x8000_0009;
-/// ESR exception class of an SMC (trapped by HCR_EL2.TSC).
-const EC_SMC64: u64 = ESR_EL2::EC::Value::SMC64 as u64;
-/// SPSR for entering EL1 with SP_EL1 (EL1h), D/A/I/F masked.
-const SPSR_EL1H_MASKED: u64 = 0x3c5;
 /// HCR_EL2 while partitions run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
 const HCR_PARTITION: u64 = 1 | (1 << 1) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
-/// SCTLR_EL1 reset value with its RES1 bits: MMU and caches off.
-const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 
-/// The one partition of the bring-up stage.
-struct Partition {
-    id: u64,
-    registers: PartitionRegisters,
-    aborted: bool,
+extern "C" {
+    /// Where the EL3 monitor starts this image on a CPU brought up by PSCI CPU_ON.
+    fn spmc_secondary_start() -> !;
 }
 
-impl Partition {
-    /// Runs the partition until it makes an FF-A call; returns that call's x0-x7, or None if it
-    /// faulted (it is then marked aborted).
-    fn run_until_call(&mut self) -> Option<[u64; 8]> {
-        let exit = partition_run::run(&mut self.registers);
-        if exit.syndrome >> 63 != 0 || exit.class() != EC_SMC64 {
-            defmt::error!(
-                "spmc: partition {=u64:#x} stopped with syndrome {=u64:#x} at {=u64:#x}; marked aborted",
-                self.id,
-                exit.syndrome,
-                self.registers.elr
-            );
-            self.aborted = true;
-            return None;
-        }
-        // A trapped SMC returns to the SMC itself; the partition resumes after it.
-        self.registers.elr += 4;
-        let mut call = [0u64; 8];
-        call.copy_from_slice(&self.registers.x[..8]);
-        Some(call)
-    }
-
-    /// Delivers `message` in x0-x7 and runs the partition until its next call.
-    fn deliver(&mut self, message: &[u64; 8]) -> Option<[u64; 8]> {
-        self.registers.x[..8].copy_from_slice(message);
-        self.run_until_call()
-    }
-}
+#[cfg(target_arch = "aarch64")]
+core::arch::global_asm!(
+    r#"
+    .section .text, "ax"
+    .global spmc_secondary_start
+spmc_secondary_start:
+    // x4 = this CPU's index (set by the EL3 monitor); 8 KiB of stack per CPU.
+    ldr     x1, =__stack_top
+    mov     x2, #8192
+    msub    x1, x4, x2, x1
+    mov     sp, x1
+    mov     x0, x4
+    bl      image_secondary_main
+    b       .
+    .ltorg
+"#
+);
 
 fn error(code: u64) -> [u64; 18] {
     let mut reply = [0u64; 18];
@@ -100,8 +87,11 @@ fn framework(call: &[u64; 18]) -> [u64; 18] {
     reply
 }
 
-fn direct_request(partition: &mut Partition, call: &[u64; 18]) -> [u64; 18] {
+fn direct_request(call: &[u64; 18], cpu: usize) -> [u64; 18] {
     let (source, destination) = (call[1] >> 16, call[1] & 0xFFFF);
+    // The partition runs on one CPU at a time: a request while it runs elsewhere is BUSY.
+    let Some(mut slot) = PARTITION.try_lock() else { return error(BUSY) };
+    let Some(partition) = slot.as_mut() else { return error(INVALID_PARAMETERS) };
     if destination != partition.id || source & 0x8000 != 0 || call[2] != 0 {
         return error(INVALID_PARAMETERS);
     }
@@ -110,7 +100,7 @@ fn direct_request(partition: &mut Partition, call: &[u64; 18]) -> [u64; 18] {
     }
     let mut message = [0u64; 8];
     message.copy_from_slice(&call[..8]);
-    let Some(response) = partition.deliver(&message) else { return error(ABORTED) };
+    let Some(response) = partition.deliver(&message, cpu) else { return error(ABORTED) };
     let answers_caller = response[1] == (destination << 16) | source;
     if response[0] != FFA_MSG_SEND_DIRECT_RESP_32 || !answers_caller {
         defmt::error!(
@@ -125,7 +115,7 @@ fn direct_request(partition: &mut Partition, call: &[u64; 18]) -> [u64; 18] {
     reply
 }
 
-fn answer(partition: &mut Partition, call: &[u64; 18]) -> [u64; 18] {
+fn answer(call: &[u64; 18], cpu: usize) -> [u64; 18] {
     match call[0] {
         FFA_ID_GET => {
             let mut reply = [0u64; 18];
@@ -133,18 +123,41 @@ fn answer(partition: &mut Partition, call: &[u64; 18]) -> [u64; 18] {
             reply
         }
         FFA_MSG_SEND_DIRECT_REQ_32 if call[1] == (SPMD_ID << 16) | SPMC_ID => framework(call),
-        FFA_MSG_SEND_DIRECT_REQ_32 => direct_request(partition, call),
+        FFA_MSG_SEND_DIRECT_REQ_32 => direct_request(call, cpu),
         _ => error(NOT_SUPPORTED),
+    }
+}
+
+/// This CPU's EL2 controls for running partitions.
+fn configure_cpu() {
+    partition_run::install_vectors();
+    stage2::activate();
+    write_sysreg!("hcr_el2", HCR_PARTITION);
+}
+
+/// Ends this CPU's initialisation with FFA_MSG_WAIT and serves calls forever.
+fn serve(cpu: usize) -> ! {
+    let mut registers = [0u64; 18];
+    registers[0] = FFA_MSG_WAIT;
+    loop {
+        let call = smc(registers);
+        registers = answer(&call, cpu);
     }
 }
 
 #[no_mangle]
 extern "C" fn image_main(manifest: u64) -> ! {
-    // SAFETY: on QEMU virt this is the secure PL011, reserved for the defmt log stream.
-    unsafe { platform_common::logger::init(LOG_UART, platform_common::logger::ImageId::Spmc) };
+    // SAFETY: on QEMU virt this is the secure PL011, reserved for the defmt log stream, and
+    // LOG_LOCK is a secure RAM word reserved for the frame lock (docs/src/memory-map.md).
+    unsafe {
+        platform_common::logger::init_shared(
+            LOG_UART,
+            platform_common::logger::ImageId::Spmc,
+            LOG_LOCK,
+        )
+    };
     let level = CurrentEL.read(CurrentEL::EL);
     defmt::info!("spmc: running at S-EL{=u64}, core manifest at {=u64:#x}", level, manifest);
-    partition_run::install_vectors();
 
     let package = match boot::find_partition(manifest) {
         Ok(package) => package,
@@ -158,36 +171,32 @@ extern "C" fn image_main(manifest: u64) -> ! {
         package.package_base,
         package.entry
     );
-    stage2::enable(stage2::PartitionMemory {
+    stage2::build(stage2::PartitionMemory {
         memory_base: package.package_base,
         device_page: LOG_UART as u64,
     });
-    write_sysreg!("sctlr_el1", SCTLR_EL1_RESET);
-    write_sysreg!("hcr_el2", HCR_PARTITION);
-    let mut partition = Partition {
-        id: package.partition_id,
-        registers: PartitionRegisters::default(),
-        aborted: false,
-    };
-    partition.registers.elr = package.entry;
-    partition.registers.spsr = SPSR_EL1H_MASKED;
-    match partition.run_until_call() {
-        Some(call) if call[0] == FFA_MSG_WAIT => {
-            defmt::info!("spmc: partition {=u64:#x} initialised (FFA_MSG_WAIT)", partition.id)
-        }
-        Some(call) => {
-            defmt::error!("spmc: partition ended its boot with {=u64:#x}; aborted", call[0]);
-            partition.aborted = true;
-        }
-        None => {}
-    }
+    configure_cpu();
+    let partition = Partition::boot(package.partition_id, package.entry, 0);
+    *PARTITION.lock() = Some(partition);
 
-    let mut registers = [0u64; 18];
-    registers[0] = FFA_MSG_WAIT;
-    loop {
-        let call = smc(registers);
-        registers = answer(&mut partition, &call);
+    let mut register = [0u64; 18];
+    register[0] = FFA_SECONDARY_EP_REGISTER_64;
+    register[1] = spmc_secondary_start as *const () as u64;
+    let reply = smc(register);
+    if reply[0] == FFA_SUCCESS_64 {
+        defmt::info!("spmc: secondary entry registered with the monitor");
+    } else {
+        defmt::error!("spmc: FFA_SECONDARY_EP_REGISTER failed ({=u64:#x})", reply[2]);
     }
+    serve(0)
+}
+
+/// A CPU the normal world started with PSCI CPU_ON.
+#[no_mangle]
+extern "C" fn image_secondary_main(cpu: usize) -> ! {
+    configure_cpu();
+    defmt::info!("spmc: cpu {=usize} ready", cpu);
+    serve(cpu)
 }
 
 /// Any S-EL2 vector other than a partition's trap.

@@ -60,8 +60,8 @@ pub struct PartitionMemory {
     pub device_page: u64,
 }
 
-/// Builds the tables and turns the secure stage-2 on.
-pub fn enable(partition: PartitionMemory) {
+/// Builds the tables (once, on the boot CPU, before any partition runs).
+pub fn build(partition: PartitionMemory) {
     let memory_index = ((partition.memory_base >> 21) & 511) as usize;
     let device_index = ((partition.device_page - DEVICE_WINDOW) >> 12) as usize;
     // SAFETY: called once by the boot CPU before any partition runs (see `Table`).
@@ -82,6 +82,10 @@ pub fn enable(partition: PartitionMemory) {
             partition.device_page | PAGE | ACCESS_FLAG | READ_WRITE | DEVICE | EXECUTE_NEVER,
         );
     }
+}
+
+/// Points this CPU's stage-2 registers at the tables and invalidates its stale entries.
+pub fn activate() {
     // VTCR_EL2: RES1 bit 31, PS = 40 bits, SH0 inner, ORGN0/IRGN0 write-back, SL0 = level 1,
     // T0SZ = 32 (4 GiB of IPA).
     let vtcr = (1 << 31) | (2 << 16) | (3 << 12) | (1 << 10) | (1 << 8) | (1 << 6) | 32;
