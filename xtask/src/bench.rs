@@ -106,9 +106,74 @@ pub fn run() -> Result<(), String> {
     Ok(())
 }
 
+/// Reads the number after `label` in `text` (e.g. `p50 ` in `... p50 2746 min ...`).
+pub fn number_after(text: &str, label: &str) -> Option<u64> {
+    let start = text.find(label)? + label.len();
+    let digits: String = text.get(start..)?.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// `cargo xtask bench --qemu`: the platform's figures, from two boots of the full image.
+pub fn run_qemu() -> Result<(), String> {
+    let tools = crate::toolchain::setup()?;
+    let built = crate::images::build(&tools.cross, crate::images::Platform::QemuVirt, true)?;
+    let step = Step::start("booting with -icount shift=0 (one counter tick = one instruction)");
+    let counted = crate::tasks::boot(&tools, &built, false, true)?;
+    step.done();
+    let step = Step::start("booting in real time (62.5 MHz generic counter)");
+    let timed = crate::tasks::boot(&tools, &built, false, false)?;
+    step.done();
+    let figure = |outcome: &crate::qemu::Outcome, label: &str| {
+        number_after(&outcome.console, label).ok_or(format!(
+            "the run printed no `{label}` figure; console:\n{}",
+            crate::qemu::tail(&outcome.console, 20)
+        ))
+    };
+    const TICKS_PER_MICROSECOND: f64 = 62.5;
+    let microseconds = |ticks: u64| ticks as f64 / TICKS_PER_MICROSECOND;
+    println!("\nQEMU figures (NS-EL2 -> EL3 -> S-EL2 SPMC -> S-EL1 partition and back):");
+    println!(
+        "  direct request round trip: {} instructions (mean of 1000; p50 {}, min {}, max {})",
+        figure(&counted, "round trips: 0 failed, ")?,
+        figure(&counted, "p50 ")?,
+        figure(&counted, "min ")?,
+        figure(&counted, "max ")?
+    );
+    println!(
+        "  direct request round trip, wall clock: p50 {:.1} us (min {:.1}, max {:.1})",
+        microseconds(figure(&timed, "p50 ")?),
+        microseconds(figure(&timed, "min ")?),
+        microseconds(figure(&timed, "max ")?)
+    );
+    println!(
+        "  reset -> normal world: {} instructions, {:.2} ms; reset -> first partition message: {} instructions, {:.2} ms",
+        figure(&counted, "normal world at tick ")?,
+        microseconds(figure(&timed, "normal world at tick ")?) / 1000.0,
+        figure(&counted, "first message at tick ")?,
+        microseconds(figure(&timed, "first message at tick ")?) / 1000.0
+    );
+    println!("  image sizes (bytes):");
+    for size in &built.sizes {
+        println!(
+            "    {:<26} text {:>7}  data {:>6}  bss+stack {:>7}",
+            size.name, size.text, size.data, size.bss
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_figures_after_labels() {
+        let line = "hypervisor: round trip ticks: p50 2746 min 2700 max 9000; boot: normal world at tick 12";
+        assert_eq!(number_after(line, "p50 "), Some(2746));
+        assert_eq!(number_after(line, "max "), Some(9000));
+        assert_eq!(number_after(line, "normal world at tick "), Some(12));
+        assert_eq!(number_after(line, "median "), None);
+    }
 
     #[test]
     fn reads_callgrind_totals() {

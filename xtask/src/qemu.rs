@@ -30,6 +30,9 @@ pub struct Run<'a> {
     pub deadline: Duration,
     /// Print console and log lines as they arrive.
     pub echo: bool,
+    /// Count instructions: `-icount shift=0` with a 1 GHz generic counter, so one counter tick
+    /// is one guest instruction (deterministic, run to run).
+    pub count_instructions: bool,
 }
 
 fn follow(file: &mut Option<File>, path: &Path, position: &mut u64) -> Vec<u8> {
@@ -60,8 +63,12 @@ pub fn boot(run: &Run<'_>, decoder: &mut LogDecoder) -> Result<Outcome, String> 
         let _ = std::fs::remove_file(path);
     }
     let mut command = Command::new(run.qemu);
+    let cpu = if run.count_instructions { "max,cntfrq=1000000000" } else { "max" };
+    command.args(["-M", MACHINE, "-cpu", cpu, "-smp", "4", "-m", "1G"]);
+    if run.count_instructions {
+        command.args(["-icount", "shift=0"]);
+    }
     command
-        .args(["-M", MACHINE, "-cpu", "max", "-smp", "4", "-m", "1G"])
         .args(["-nic", "none", "-display", "none", "-monitor", "none"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .arg("-serial")

@@ -64,7 +64,12 @@ fn decoder_for(built: &BuiltImages) -> Result<LogDecoder, String> {
     LogDecoder::new(&images)
 }
 
-fn boot(tools: &Toolchain, built: &BuiltImages, echo: bool) -> Result<qemu::Outcome, String> {
+pub(crate) fn boot(
+    tools: &Toolchain,
+    built: &BuiltImages,
+    echo: bool,
+    count_instructions: bool,
+) -> Result<qemu::Outcome, String> {
     let mut decoder = decoder_for(built)?;
     let work_dir = images::platforms_dir().join("target").join("qemu-run");
     let run = qemu::Run {
@@ -73,6 +78,7 @@ fn boot(tools: &Toolchain, built: &BuiltImages, echo: bool) -> Result<qemu::Outc
         work_dir,
         deadline: Duration::from_secs(60),
         echo,
+        count_instructions,
     };
     qemu::boot(&run, &mut decoder)
 }
@@ -147,7 +153,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     let step = Step::start(
         "booting QEMU virt: EL3 monitor, SPMC at S-EL2, partition at S-EL1, hypervisor at NS-EL2",
     );
-    let outcome = boot(&tools, &built, true)?;
+    let outcome = boot(&tools, &built, true, false)?;
     step.done();
     let failures = check_boot(&outcome);
     println!("\nsummary:");
@@ -286,7 +292,7 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
     let mut boot_checks = (0u64, 0u64);
     stage("aarch64 images and a QEMU boot", &mut || {
         let built = images::build(&tools.cross, Platform::QemuVirt, true)?;
-        let outcome = boot(&tools, &built, false)?;
+        let outcome = boot(&tools, &built, false, false)?;
         let failures = check_boot(&outcome);
         let total = BOOT_EXPECTATIONS.len() as u64 + 1;
         boot_checks = (total - failures.len() as u64, failures.len() as u64);
@@ -326,7 +332,7 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
 pub fn bench(arguments: &[String]) -> Result<(), String> {
     reject_unknown(arguments, &["--qemu"], &[])?;
     if arguments.iter().any(|argument| argument == "--qemu") {
-        return Err("QEMU benchmarks arrive with the QEMU platform (SPMC, forwarder); only host benchmarks exist".into());
+        return crate::bench::run_qemu();
     }
     crate::bench::run()
 }

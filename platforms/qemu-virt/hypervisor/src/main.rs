@@ -33,6 +33,8 @@ const SMCCC_VERSION: u64 = 0x8000_0000;
 const PARTITION: u64 = 0x8001;
 const ROUND_TRIPS: u64 = 1000;
 const CPUS: usize = 4;
+/// CNTFRQ under `cargo xtask bench --qemu`'s instruction-counting run.
+const INSTRUCTION_COUNTING_FREQUENCY: u64 = 1_000_000_000;
 /// How long the boot CPU waits for the others, in seconds of generic-counter time.
 const SECONDARY_DEADLINE_SECONDS: u64 = 20;
 
@@ -41,6 +43,14 @@ static ANSWERED: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
 static WRONG: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
 static BUSY_RETRIES: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
 static FINISHED: AtomicU64 = AtomicU64::new(0);
+
+/// Counter ticks of each of the boot CPU's timed round trips (only the boot CPU writes it,
+/// before any other CPU starts).
+struct RoundTrips(core::cell::UnsafeCell<[u64; ROUND_TRIPS as usize]>);
+// SAFETY: written and read only by the boot CPU (see above).
+unsafe impl Sync for RoundTrips {}
+static ROUND_TRIP_TICKS: RoundTrips =
+    RoundTrips(core::cell::UnsafeCell::new([0; ROUND_TRIPS as usize]));
 
 extern "C" {
     fn hypervisor_secondary_start() -> !;
@@ -168,6 +178,8 @@ fn all_cpus(console: &mut Pl011) {
 
 #[no_mangle]
 extern "C" fn image_main(device_tree: u64) -> ! {
+    // The generic counter starts at zero at reset, so this is the time from reset to here.
+    let entered = counter();
     let mut console = console();
     let level = CurrentEL.read(CurrentEL::EL);
     let _ =
@@ -179,6 +191,7 @@ extern "C" fn image_main(device_tree: u64) -> ! {
     let id = call(&[FFA_ID_GET]);
     let _ = writeln!(console, "hypervisor: FFA_ID_GET -> {:#x} id {:#x}", id[0], id[2]);
     let reply = direct_request(41);
+    let first_message = counter();
     let ok =
         reply[0] == FFA_MSG_SEND_DIRECT_RESP_32 && reply[3] == 42 && reply[1] == (PARTITION << 16);
     let _ = writeln!(
@@ -189,21 +202,39 @@ extern "C" fn image_main(device_tree: u64) -> ! {
         if ok { "ok" } else { "WRONG" }
     );
     let frequency = CNTFRQ_EL0.get();
-    let start = counter();
+    // SAFETY: only the boot CPU touches the array, and no other CPU runs yet.
+    let ticks = unsafe { &mut *ROUND_TRIP_TICKS.0.get() };
     let mut failures = 0u64;
-    for value in 0..ROUND_TRIPS {
+    let start = counter();
+    for (value, slot) in (0..ROUND_TRIPS).zip(ticks.iter_mut()) {
+        let before = counter();
         let reply = direct_request(value);
+        *slot = counter().wrapping_sub(before);
         if reply[0] != FFA_MSG_SEND_DIRECT_RESP_32 || reply[3] != value + 1 {
             failures += 1;
         }
     }
-    let ticks = counter().wrapping_sub(start);
+    let total = counter().wrapping_sub(start);
+    ticks.sort_unstable();
     let _ = writeln!(
         console,
         "hypervisor: {ROUND_TRIPS} direct-request round trips: {failures} failed, {} counter ticks each (counter at {frequency} Hz)",
-        ticks / ROUND_TRIPS
+        total / ROUND_TRIPS
     );
-    all_cpus(&mut console);
+    let _ = writeln!(
+        console,
+        "hypervisor: round trip ticks: p50 {} min {} max {}; boot: normal world at tick {entered}, first message at tick {first_message}",
+        ticks[ticks.len() / 2],
+        ticks[0],
+        ticks[ticks.len() - 1]
+    );
+    // A 1 GHz counter means QEMU runs with -icount (instruction counting): it then runs the CPUs
+    // one after another, which makes a concurrency check meaningless and very slow.
+    if frequency == INSTRUCTION_COUNTING_FREQUENCY {
+        let _ = writeln!(console, "hypervisor: instruction-counting run: skipping the four-CPU phase");
+    } else {
+        all_cpus(&mut console);
+    }
     let _ = writeln!(console, "hypervisor: powering off through PSCI");
     console.flush();
     call(&[PSCI_SYSTEM_OFF]);
