@@ -231,7 +231,8 @@ extern "C" fn image_main(device_tree: u64) -> ! {
     // A 1 GHz counter means QEMU runs with -icount (instruction counting): it then runs the CPUs
     // one after another, which makes a concurrency check meaningless and very slow.
     if frequency == INSTRUCTION_COUNTING_FREQUENCY {
-        let _ = writeln!(console, "hypervisor: instruction-counting run: skipping the four-CPU phase");
+        let _ =
+            writeln!(console, "hypervisor: instruction-counting run: skipping the four-CPU phase");
     } else {
         all_cpus(&mut console);
     }
