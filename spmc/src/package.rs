@@ -303,10 +303,7 @@ pub fn build_sp_package(
         .ok_or(error("out", PackageProblem::TooShort { needed: total, available }))?;
     package.fill(0);
     let too_short = error("out", PackageProblem::TooShort { needed: total, available });
-    package
-        .get_mut(..SP_PACKAGE_HEADER_SIZE)
-        .ok_or(too_short)?
-        .copy_from_slice(header.as_bytes());
+    package.get_mut(..SP_PACKAGE_HEADER_SIZE).ok_or(too_short)?.copy_from_slice(header.as_bytes());
     package.get_mut(manifest_offset..manifest_end).ok_or(too_short)?.copy_from_slice(manifest);
     package.get_mut(image_offset..total).ok_or(too_short)?.copy_from_slice(image);
     Ok(total)

@@ -20,7 +20,7 @@ const TOKEN_BEGIN_NODE: u32 = 1;
 const TOKEN_END_NODE: u32 = 2;
 const TOKEN_PROPERTY: u32 = 3;
 const TOKEN_NOP: u32 = 4;
-const TOKEN_END: u32 = 5;
+const TOKEN_END: u32 = 9;
 
 fn malformed(property: &'static str, reason: &'static str) -> ManifestError {
     ManifestError::new(&NodePath::blob(), property, Problem::Malformed(reason))

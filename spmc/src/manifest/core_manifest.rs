@@ -36,9 +36,12 @@ impl SpmcManifest {
             .string_list("compatible")?
             .ok_or_else(|| root.error("compatible", Problem::Missing))?;
         if !compatible.any(|entry| entry == COMPATIBLE) {
-            return Err(root.error("compatible", Problem::Invalid("not \"arm,ffa-core-manifest-1.0\"")));
+            return Err(
+                root.error("compatible", Problem::Invalid("not \"arm,ffa-core-manifest-1.0\""))
+            );
         }
-        let attribute = root.child("attribute").ok_or_else(|| root.error("attribute", Problem::Missing))?;
+        let attribute =
+            root.child("attribute").ok_or_else(|| root.error("attribute", Problem::Missing))?;
         let path = root_path.child(attribute.name);
         let node = Node::new(attribute, &path);
 
@@ -47,7 +50,9 @@ impl SpmcManifest {
             .map_err(|_| node.error("spmc_id", Problem::OutOfRange { value: raw_id.into() }))?;
         let spmc_id = EndpointId(id);
         if !spmc_id.is_secure() {
-            return Err(node.error("spmc_id", Problem::Invalid("bit 15 (secure world) must be set")));
+            return Err(
+                node.error("spmc_id", Problem::Invalid("bit 15 (secure world) must be set"))
+            );
         }
 
         let major = node.required_u32("maj_ver")?;
@@ -63,10 +68,14 @@ impl SpmcManifest {
         let execution_state = match ExecutionState::from_value(raw_state) {
             Some(ExecutionState::AArch64) => ExecutionState::AArch64,
             Some(ExecutionState::AArch32) => {
-                return Err(node.error("exec_state", Problem::Invalid("an AArch32 SPMC is not supported")))
+                return Err(
+                    node.error("exec_state", Problem::Invalid("an AArch32 SPMC is not supported"))
+                )
             }
             None => {
-                return Err(node.error("exec_state", Problem::OutOfRange { value: raw_state.into() }))
+                return Err(
+                    node.error("exec_state", Problem::OutOfRange { value: raw_state.into() })
+                )
             }
         };
 

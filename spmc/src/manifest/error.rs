@@ -27,7 +27,8 @@ impl NodePath {
 
     /// The path of the child `name` of this node.
     pub fn child(&self, name: &str) -> Self {
-        let mut path = if self.is_root() { NodePath(heapless::String::new()) } else { self.clone() };
+        let mut path =
+            if self.is_root() { NodePath(heapless::String::new()) } else { self.clone() };
         if !path.0.is_empty() {
             path.push_truncated("/");
         }

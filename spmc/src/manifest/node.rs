@@ -62,7 +62,12 @@ impl<'p, 'b, 'a> Node<'p, 'b, 'a> {
         self.inner.children().find(|child| child.name.split('@').next() == Some(name))
     }
 
-    fn wrong_type(&self, property: &'static str, expected: ValueKind, length: usize) -> ManifestError {
+    fn wrong_type(
+        &self,
+        property: &'static str,
+        expected: ValueKind,
+        length: usize,
+    ) -> ManifestError {
         self.error(property, Problem::WrongType { expected, length })
     }
 

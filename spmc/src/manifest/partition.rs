@@ -86,7 +86,9 @@ const COMPATIBLE_1_0: &str = "arm,ffa-manifest-1.0";
 const COMPATIBLE_1_1: &str = "arm,ffa-manifest-1.1";
 
 fn binding(root: &Node<'_, '_, '_>) -> Result<BindingVersion, ManifestError> {
-    let list = root.string_list("compatible")?.ok_or_else(|| root.error("compatible", Problem::Missing))?;
+    let list = root
+        .string_list("compatible")?
+        .ok_or_else(|| root.error("compatible", Problem::Missing))?;
     let mut found = None;
     for entry in list {
         match entry {
@@ -175,7 +177,8 @@ fn services_1_1(
     if root.raw("uuid").is_some() {
         return Err(root.error("uuid", Problem::Conflicts { with: "services" }));
     }
-    let container = root.child("services").ok_or_else(|| root.error("services", Problem::Missing))?;
+    let container =
+        root.child("services").ok_or_else(|| root.error("services", Problem::Missing))?;
     let container_path = root.path().child(container.name);
     let container = Node::new(container, &container_path);
     container.check_optional_compatible("arm,ffa-manifest-services")?;
@@ -255,9 +258,8 @@ fn bits<T>(
     default: T,
 ) -> Result<T, ManifestError> {
     let Some(raw) = root.u32(property)? else { return Ok(default) };
-    decode(raw).ok_or_else(|| {
-        root.error(property, Problem::UnknownBits { bits: (raw & !defined).into() })
-    })
+    decode(raw)
+        .ok_or_else(|| root.error(property, Problem::UnknownBits { bits: (raw & !defined).into() }))
 }
 
 impl<'a> PartitionManifest<'a> {
@@ -269,25 +271,28 @@ impl<'a> PartitionManifest<'a> {
 
         let binding = binding(&root)?;
         let version_word = root.required_u32("ffa-version")?;
-        let ffa_version = FfaVersion::from_word(version_word)
-            .filter(|version| version.major >= 1)
-            .ok_or_else(|| {
-                root.error("ffa-version", Problem::OutOfRange { value: version_word.into() })
-            })?;
+        let ffa_version =
+            FfaVersion::from_word(version_word).filter(|version| version.major >= 1).ok_or_else(
+                || root.error("ffa-version", Problem::OutOfRange { value: version_word.into() }),
+            )?;
         let (services, union_of_methods) = match binding {
             BindingVersion::V1_0 => services_1_0(&root)?,
             BindingVersion::V1_1 => services_1_1(&root)?,
         };
-        let messaging_method = match (binding, root.u32("messaging-method")?) {
-            (BindingVersion::V1_1, Some(raw)) => messaging_method(&root, raw)?,
-            _ => union_of_methods,
+        let messaging_method = match binding {
+            BindingVersion::V1_0 => union_of_methods,
+            BindingVersion::V1_1 => match root.u32("messaging-method")? {
+                Some(raw) => messaging_method(&root, raw)?,
+                None => union_of_methods,
+            },
         };
 
-        let execution_state =
-            enumerated(&root, "execution-state", ExecutionState::from_value)?;
+        let execution_state = enumerated(&root, "execution-state", ExecutionState::from_value)?;
         let exception_level = enumerated(&root, "exception-level", ExceptionLevel::from_value)?;
         if exception_level.is_aarch32_mode() && execution_state != ExecutionState::AArch32 {
-            return Err(root.error("exception-level", Problem::Conflicts { with: "execution-state" }));
+            return Err(
+                root.error("exception-level", Problem::Conflicts { with: "execution-state" })
+            );
         }
 
         let id = endpoint_id(&root, "id")?;

@@ -191,7 +191,11 @@ pub fn memory_region<'a>(
 /// Interrupt attribute bits the binding defines: priority, security, trigger, type.
 const INTERRUPT_ATTRIBUTE_BITS: u32 = 0xFFF;
 
-fn interrupt(node: &Node<'_, '_, '_>, id: u32, attributes: u32) -> Result<Interrupt, ManifestError> {
+fn interrupt(
+    node: &Node<'_, '_, '_>,
+    id: u32,
+    attributes: u32,
+) -> Result<Interrupt, ManifestError> {
     let unknown = attributes & !INTERRUPT_ATTRIBUTE_BITS;
     if unknown != 0 {
         return Err(node.error("interrupts", Problem::UnknownBits { bits: unknown.into() }));
@@ -200,7 +204,11 @@ fn interrupt(node: &Node<'_, '_, '_>, id: u32, attributes: u32) -> Result<Interr
         0b00 => InterruptKind::Sgi,
         0b01 => InterruptKind::Ppi,
         0b10 => InterruptKind::Spi,
-        _ => return Err(node.error("interrupts", Problem::Invalid("interrupt type 0b11 is reserved"))),
+        _ => {
+            return Err(
+                node.error("interrupts", Problem::Invalid("interrupt type 0b11 is reserved"))
+            )
+        }
     };
     Ok(Interrupt {
         id,
