@@ -2,6 +2,12 @@
 //!
 //! Other test files include it with `#[path = "manifest_builder.rs"] mod manifest_builder;`;
 //! as its own test target it checks itself against a dtc-compiled fixture.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 #![allow(dead_code)]
 
 /// A device tree node: properties (in order) and children.

@@ -1,5 +1,11 @@
 //! Every rejection path of the manifest parsers, each checked for the exact node, property
 //! and problem it reports.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 #[path = "manifest_builder.rs"]
 mod manifest_builder;

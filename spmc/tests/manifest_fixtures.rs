@@ -1,4 +1,10 @@
 //! Parses the dtc-compiled manifests in tests/data and checks every field read.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 use ffa_core::EndpointId;
 use spmc::manifest::{
