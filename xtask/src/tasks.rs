@@ -217,6 +217,9 @@ fn cargo_test() -> Result<(u64, u64), String> {
     Ok((passed, failed))
 }
 
+/// Seconds each fuzz target runs inside `cargo xtask test` (`cargo xtask fuzz` runs longer).
+const FUZZ_SMOKE_SECONDS: u64 = 5;
+
 /// One stage of `cargo xtask test` and how it went.
 struct Stage {
     name: &'static str,
@@ -306,6 +309,10 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
         } else {
             Err(format!("{}\nconsole:\n{}", failures.join("\n"), qemu::tail(&outcome.console, 20)))
         }
+    });
+
+    stage("fuzz smoke run (every cargo-fuzz target, 5 s each)", &mut || {
+        crate::fuzz::run(FUZZ_SMOKE_SECONDS)
     });
 
     println!("\nxtask test summary ({:.0}s):", started.elapsed().as_secs_f64());
