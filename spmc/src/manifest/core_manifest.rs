@@ -9,8 +9,11 @@ use super::values::{ExecutionState, FfaVersion};
 
 const COMPATIBLE: &str = "arm,ffa-core-manifest-1.0";
 
-/// A checked SPMC core manifest (node `attribute`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Most partition packages a core manifest may list.
+pub const MAX_PARTITION_PACKAGES: usize = 8;
+
+/// A checked SPMC core manifest (node `attribute`, and the partition packages it lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpmcManifest {
     /// `spmc_id`: the SPMC's endpoint ID (bit 15 set).
     pub spmc_id: EndpointId,
@@ -24,6 +27,10 @@ pub struct SpmcManifest {
     pub entrypoint: u64,
     /// `binary_size`: the image's maximum size (never zero).
     pub binary_size: u32,
+    /// Where the loader placed each SP package, in the order listed: the `load_address` of
+    /// every child of the optional `hypervisor` node (Hafnium's binding, compatible
+    /// "hafnium,hafnium") that has the `is_ffa_partition` flag.
+    pub partition_packages: heapless::Vec<u64, MAX_PARTITION_PACKAGES>,
 }
 
 impl SpmcManifest {
@@ -94,6 +101,7 @@ impl SpmcManifest {
                 Problem::Invalid("outside [load_address, load_address + binary_size)"),
             ));
         }
+        let partition_packages = partition_packages(&root, &root_path)?;
         Ok(Self {
             spmc_id,
             version: FfaVersion { major, minor },
@@ -101,6 +109,29 @@ impl SpmcManifest {
             load_address,
             entrypoint,
             binary_size,
+            partition_packages,
         })
     }
+}
+
+/// The `load_address` of every `is_ffa_partition` child of the `hypervisor` node, if any.
+fn partition_packages(
+    root: &Node<'_, '_, '_>,
+    root_path: &NodePath,
+) -> Result<heapless::Vec<u64, MAX_PARTITION_PACKAGES>, ManifestError> {
+    let mut packages = heapless::Vec::new();
+    let Some(hypervisor) = root.child("hypervisor") else { return Ok(packages) };
+    let hypervisor_path = root_path.child(hypervisor.name);
+    for child in hypervisor.children() {
+        let path = hypervisor_path.child(child.name);
+        let node = Node::new(child, &path);
+        if !node.flag("is_ffa_partition")? {
+            continue;
+        }
+        let address = node.required_u64("load_address")?;
+        packages.push(address).map_err(|_| {
+            node.error("is_ffa_partition", Problem::TooMany { capacity: MAX_PARTITION_PACKAGES })
+        })?;
+    }
+    Ok(packages)
 }

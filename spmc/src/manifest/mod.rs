@@ -16,7 +16,7 @@ mod regions;
 mod uuid;
 mod values;
 
-pub use core_manifest::SpmcManifest;
+pub use core_manifest::{SpmcManifest, MAX_PARTITION_PACKAGES};
 pub use error::{ManifestError, NodePath, Problem, ValueKind, NODE_PATH_CAPACITY};
 pub use partition::{PartitionManifest, Service, MAX_SERVICES};
 pub use regions::{

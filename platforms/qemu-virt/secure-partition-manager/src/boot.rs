@@ -1,4 +1,4 @@
-//! Finding the partition at boot: core manifest -> SP package (as TF-A's BL2 places it) -> image.
+//! Finding the partitions at boot: core manifest -> SP packages (as TF-A's BL2 places them).
 //!
 //! The core manifest names package locations the way Hafnium's binding does:
 //! `hypervisor { compatible = "hafnium,hafnium"; vm1 { is_ffa_partition; load_address = <..>; } }`.
@@ -55,32 +55,41 @@ fn package_word(base: u64, index: u64) -> u32 {
     unsafe { core::ptr::read_volatile((base + 4 * index) as *const u32) }
 }
 
-/// Finds the first FF-A partition the core manifest lists, checks its package header, and
-/// reads its ID from the partition manifest.
-pub fn find_partition(core_manifest: u64) -> Result<PartitionPackage, &'static str> {
-    // SAFETY: the EL3 monitor passes the address where it loaded the core manifest.
-    let tree = unsafe { device_tree_at(core_manifest) }?;
-    let tree = fdt::Fdt::new(tree).map_err(|_| "the core manifest is not a valid device tree")?;
-    let hypervisor = tree.find_node("/hypervisor").ok_or("core manifest: no hypervisor node")?;
-    let partition = hypervisor
-        .children()
-        .find(|child| child.property("is_ffa_partition").is_some())
-        .ok_or("core manifest: no node with is_ffa_partition")?;
-    let base = property_number(&partition, "load_address")
-        .ok_or("core manifest: partition has no load_address")?;
+/// Reads one partition's package at `base`: header check, then ID and entry from its manifest.
+fn read_package(base: u64) -> Result<PartitionPackage, &'static str> {
     if package_word(base, 0) != SP_PACKAGE_MAGIC {
-        return Err("no SP package (SPKG) at the partition's load_address");
+        return Err("no SP package (SPKG) at a partition's load_address");
     }
-    let (manifest_offset, image_offset) =
-        (u64::from(package_word(base, 2)), u64::from(package_word(base, 4)));
+    let (manifest_offset, image_offset) = (u64::from(package_word(base, 2)), u64::from(package_word(base, 4)));
     // SAFETY: the package's manifest lies inside the package the loader placed at `base`.
     let manifest = unsafe { device_tree_at(base + manifest_offset) }?;
-    let manifest =
-        fdt::Fdt::new(manifest).map_err(|_| "partition manifest is not a valid device tree")?;
+    let manifest = fdt::Fdt::new(manifest).map_err(|_| "partition manifest is not a valid device tree")?;
     let root = manifest.find_node("/").ok_or("partition manifest: no root")?;
     let partition_id = property_number(&root, "id").ok_or("partition manifest: no id")?;
     // TF-A's partitions state the entry from the package base (0x4000 = sptool's image offset);
     // without the property the image's first byte is the entry.
     let entry_offset = property_number(&root, "entrypoint-offset").unwrap_or(image_offset);
     Ok(PartitionPackage { package_base: base, entry: base + entry_offset, partition_id })
+}
+
+/// Finds every FF-A partition the core manifest lists (at most `MAXIMUM` of them).
+pub fn find_partitions<const MAXIMUM: usize>(
+    core_manifest: u64,
+) -> Result<[Option<PartitionPackage>; MAXIMUM], &'static str> {
+    // SAFETY: the EL3 monitor passes the address where it loaded the core manifest.
+    let tree = unsafe { device_tree_at(core_manifest) }?;
+    let tree = fdt::Fdt::new(tree).map_err(|_| "the core manifest is not a valid device tree")?;
+    let hypervisor = tree.find_node("/hypervisor").ok_or("core manifest: no hypervisor node")?;
+    let mut found = [None; MAXIMUM];
+    let mut count = 0;
+    for node in hypervisor.children().filter(|child| child.property("is_ffa_partition").is_some()) {
+        let slot = found.get_mut(count).ok_or("core manifest: more partitions than this SPMC supports")?;
+        let base = property_number(&node, "load_address").ok_or("core manifest: partition has no load_address")?;
+        *slot = Some(read_package(base)?);
+        count += 1;
+    }
+    if count == 0 {
+        return Err("core manifest: no node with is_ffa_partition");
+    }
+    Ok(found)
 }

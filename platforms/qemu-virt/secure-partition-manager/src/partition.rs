@@ -1,14 +1,16 @@
-//! One secure partition's execution context and its migration between CPUs.
+//! The secure partitions: execution contexts, their EL1 state, and which CPU has it loaded.
 //!
-//! The bring-up partition has one execution context (it is "UP migratable"): it runs on
-//! whichever CPU a request arrives on, one at a time. Its EL1 registers live in the CPU while
-//! it runs; they are saved after every run and loaded again only when the next run is on a
-//! different CPU.
+//! Each bring-up partition has one execution context ("UP migratable"): it runs on whichever
+//! CPU a request arrives on, one CPU at a time (its lock). A CPU keeps the EL1 registers and
+//! stage-2 of the last partition it ran; they are switched only when it runs another one.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 
 use crate::partition_run::{self, PartitionRegisters};
+use crate::stage2::{self, MAXIMUM_PARTITIONS};
 
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
 /// ESR exception class of an SMC (trapped by HCR_EL2.TSC).
@@ -17,33 +19,32 @@ const EC_SMC64: u64 = ESR_EL2::EC::Value::SMC64 as u64;
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 /// SCTLR_EL1 reset value with its RES1 bits: MMU and caches off.
 const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
+const CPUS: usize = 4;
+const NONE_LOADED: usize = usize::MAX;
 
-/// The bring-up stage's only partition.
-pub static PARTITION: spin::Mutex<Option<Partition>> = spin::Mutex::new(None);
+/// The partitions, each behind its own lock (taken for as long as it runs).
+pub static PARTITIONS: [spin::Mutex<Option<Partition>>; MAXIMUM_PARTITIONS] =
+    [const { spin::Mutex::new(None) }; MAXIMUM_PARTITIONS];
+
+/// Per CPU: the index of the partition whose EL1 state and stage-2 are loaded.
+static LOADED: [AtomicUsize; CPUS] = [const { AtomicUsize::new(NONE_LOADED) }; CPUS];
 
 /// A partition's saved state.
 #[derive(Debug)]
 pub struct Partition {
     pub id: u64,
     pub aborted: bool,
+    index: usize,
     registers: PartitionRegisters,
     el1: El1Registers,
-    /// The CPU whose EL1 registers hold this partition's state, if any.
-    resident_cpu: Option<usize>,
 }
 
 impl Partition {
-    /// Runs a new partition from `entry` on `cpu` until it ends its initialisation.
-    pub fn boot(id: u64, entry: u64, cpu: usize) -> Self {
+    /// Runs new partition `index` from `entry` on `cpu` until it ends its initialisation.
+    pub fn boot(index: usize, id: u64, entry: u64, cpu: usize) -> Self {
         let mut el1 = El1Registers::ZERO;
         el1.sctlr = SCTLR_EL1_RESET;
-        let mut partition = Self {
-            id,
-            aborted: false,
-            registers: PartitionRegisters::default(),
-            el1,
-            resident_cpu: None,
-        };
+        let mut partition = Self { id, aborted: false, index, registers: PartitionRegisters::default(), el1 };
         partition.registers.elr = entry;
         partition.registers.spsr = SPSR_EL1H_MASKED;
         match partition.run_until_call(cpu) {
@@ -51,7 +52,7 @@ impl Partition {
                 defmt::info!("spmc: partition {=u64:#x} initialised (FFA_MSG_WAIT)", id)
             }
             Some(call) => {
-                defmt::error!("spmc: partition ended its boot with {=u64:#x}; aborted", call[0]);
+                defmt::error!("spmc: partition {=u64:#x} ended its boot with {=u64:#x}; aborted", id, call[0]);
                 partition.aborted = true;
             }
             None => {}
@@ -62,18 +63,23 @@ impl Partition {
     /// Runs the partition on `cpu` until it makes an FF-A call; returns that call's x0-x7, or
     /// None if it faulted (it is then marked aborted).
     fn run_until_call(&mut self, cpu: usize) -> Option<[u64; 8]> {
-        if self.resident_cpu != Some(cpu) {
+        let loaded = LOADED.get(cpu)?;
+        if loaded.load(Ordering::Relaxed) != self.index {
             self.el1.restore();
+            stage2::switch_to(self.index);
+            loaded.store(self.index, Ordering::Relaxed);
         }
         let exit = partition_run::run(&mut self.registers);
+        // The next run may be on another CPU, which cannot read this one's registers.
         self.el1.save();
-        self.resident_cpu = Some(cpu);
         if exit.syndrome >> 63 != 0 || exit.class() != EC_SMC64 {
+            let fault_address = platform_common::read_sysreg!("far_el2");
             defmt::error!(
-                "spmc: partition {=u64:#x} stopped with syndrome {=u64:#x} at {=u64:#x}; marked aborted",
+                "spmc: partition {=u64:#x} stopped with ESR_EL2 {=u64:#x} at {=u64:#x} (FAR {=u64:#x}); marked aborted",
                 self.id,
                 exit.syndrome,
-                self.registers.elr
+                self.registers.elr,
+                fault_address
             );
             self.aborted = true;
             return None;

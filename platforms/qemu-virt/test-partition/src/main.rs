@@ -1,7 +1,9 @@
 //! A test secure partition at S-EL1.
 //!
 //! Bring-up stage: ends its boot with FFA_MSG_WAIT and answers every direct request with
-//! w3 + 1 (other payload registers echoed). The ffa-guest-driver service loop and the
+//! w3 + 1 (other payload registers echoed). A request with w3 = `FAULT_COMMAND` makes it touch
+//! memory outside its stage-2, so tests can check that a faulting partition is marked aborted
+//! and the others carry on. The ffa-guest-driver service loop and the
 //! conformance suite's server commands replace this as they land.
 #![no_std]
 #![no_main]
@@ -17,6 +19,10 @@ const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
 const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
 const FFA_ERROR: u64 = 0x8400_0060;
 const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+/// w3 of a direct request that makes this partition fault.
+const FAULT_COMMAND: u64 = 0xFA17;
+/// An address no partition's stage-2 maps (the SPMC's own memory).
+const FORBIDDEN_ADDRESS: usize = 0x0E10_0000;
 
 #[no_mangle]
 extern "C" fn image_main() -> ! {
@@ -31,6 +37,12 @@ extern "C" fn image_main() -> ! {
     loop {
         let message = smc(registers);
         registers = [0u64; 18];
+        if message[0] == FFA_MSG_SEND_DIRECT_REQ_32 && message[3] == FAULT_COMMAND {
+            defmt::info!("test-partition: asked to fault; writing outside its memory");
+            // SAFETY: deliberately invalid: the stage-2 translation faults before the write
+            // happens, and the SPMC stops this partition.
+            unsafe { core::ptr::write_volatile(FORBIDDEN_ADDRESS as *mut u64, 0) };
+        }
         if message[0] == FFA_MSG_SEND_DIRECT_REQ_32 {
             let (source, destination) = (message[1] >> 16, message[1] & 0xFFFF);
             registers[0] = FFA_MSG_SEND_DIRECT_RESP_32;
