@@ -169,6 +169,8 @@ pub fn retrieve_properties(word: u32) -> Result<RetrieveProperties, FfaError> {
 }
 
 #[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -179,7 +181,10 @@ mod tests {
             Ok(FeaturesQuery::Function { function: FunctionId::RxtxMap64, properties: 0 })
         );
         assert_eq!(FeaturesQuery::decode(0x8FFF_FFFF, 0), Err(FfaError::NotSupported));
-        assert_eq!(FeaturesQuery::decode(2, 0), Ok(FeaturesQuery::Feature(FeatureId::ScheduleReceiverInterrupt)));
+        assert_eq!(
+            FeaturesQuery::decode(2, 0),
+            Ok(FeaturesQuery::Feature(FeatureId::ScheduleReceiverInterrupt))
+        );
         assert_eq!(FeaturesQuery::decode(9, 0), Err(FfaError::NotSupported));
         assert_eq!(FeaturesQuery::decode(0x101, 0), Err(FfaError::NotSupported));
         assert_eq!(FeaturesQuery::decode(1, 1), Err(FfaError::InvalidParameters));
@@ -190,7 +195,8 @@ mod tests {
 
     #[test]
     fn rxtx_map_properties_word() {
-        let properties = RxtxMapProperties { minimum_size: MinimumBufferSize::Size16K, maximum_pages: 8 };
+        let properties =
+            RxtxMapProperties { minimum_size: MinimumBufferSize::Size16K, maximum_pages: 8 };
         assert_eq!(properties.to_word(), 0x0008_0002);
         assert_eq!(RxtxMapProperties::from_word(0x0008_0002), Ok(properties));
         assert_eq!(RxtxMapProperties::from_word(3), Err(FfaError::InvalidParameters));

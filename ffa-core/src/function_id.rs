@@ -175,6 +175,8 @@ impl TryFrom<u32> for FunctionId {
 }
 
 #[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -191,7 +193,10 @@ mod tests {
     #[test]
     fn sve_hint_and_upper_half_are_ignored_unknown_is_not_supported() {
         assert_eq!(FunctionId::from_register(0x8401_0073), Ok(FunctionId::MemShare32));
-        assert_eq!(FunctionId::from_register(0xFFFF_FFFF_C400_008D), Ok(FunctionId::MsgSendDirectReq2));
+        assert_eq!(
+            FunctionId::from_register(0xFFFF_FFFF_C400_008D),
+            Ok(FunctionId::MsgSendDirectReq2)
+        );
         assert_eq!(FunctionId::from_register(0x8400_0091), Err(FfaError::NotSupported));
         assert_eq!(FunctionId::from_register(0x8FFF_FFFF), Err(FfaError::NotSupported));
         assert_eq!(FunctionId::from_register(0x8400_008B), Err(FfaError::NotSupported));

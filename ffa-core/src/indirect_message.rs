@@ -70,13 +70,15 @@ impl MessageHeader {
         let size = header_size(version)?;
         let invalid = FfaError::InvalidParameters;
         let (base, uuid) = if size == 40 {
-            let (wire, _) = PartitionMessageHeaderV1_2::ref_from_prefix(buffer).map_err(|_| invalid)?;
+            let (wire, _) =
+                PartitionMessageHeaderV1_2::ref_from_prefix(buffer).map_err(|_| invalid)?;
             if wire.reserved.get() != 0 {
                 return Err(invalid);
             }
             (&wire.base, Uuid(wire.uuid))
         } else {
-            let (wire, _) = PartitionMessageHeaderV1_1::ref_from_prefix(buffer).map_err(|_| invalid)?;
+            let (wire, _) =
+                PartitionMessageHeaderV1_1::ref_from_prefix(buffer).map_err(|_| invalid)?;
             (wire, Uuid::NIL)
         };
         if base.flags.get() != 0 || base.reserved.get() != 0 {
@@ -129,7 +131,9 @@ impl MessageHeader {
         };
         let (head, tail) = buffer.get_mut(..end).ok_or(FfaError::NoMemory)?.split_at_mut(size);
         let written = if size == 40 {
-            PartitionMessageHeaderV1_2 { base, reserved: 0.into(), uuid: uuid.0 }.write_to(head).is_ok()
+            PartitionMessageHeaderV1_2 { base, reserved: 0.into(), uuid: uuid.0 }
+                .write_to(head)
+                .is_ok()
         } else {
             base.write_to(head).is_ok()
         };
@@ -142,6 +146,8 @@ impl MessageHeader {
 }
 
 #[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -150,8 +156,15 @@ mod tests {
         let uuid = Uuid([7; 16]);
         for (version, size) in [(Version::V1_1, 20), (Version::V1_2, 40)] {
             let mut buffer = [0u8; 64];
-            let used = MessageHeader::write(EndpointId(1), EndpointId(0x8001), uuid, b"hello", version, &mut buffer)
-                .unwrap();
+            let used = MessageHeader::write(
+                EndpointId(1),
+                EndpointId(0x8001),
+                uuid,
+                b"hello",
+                version,
+                &mut buffer,
+            )
+            .unwrap();
             assert_eq!(used, size + 5);
             assert_eq!(&buffer[12..16], &[0x01, 0x80, 0x01, 0x00]);
             let (header, payload) = MessageHeader::parse(&buffer, version).unwrap();
@@ -165,7 +178,15 @@ mod tests {
     #[test]
     fn invalid_headers_are_rejected() {
         let mut buffer = [0u8; 64];
-        MessageHeader::write(EndpointId(1), EndpointId(2), Uuid::NIL, b"x", Version::V1_2, &mut buffer).unwrap();
+        MessageHeader::write(
+            EndpointId(1),
+            EndpointId(2),
+            Uuid::NIL,
+            b"x",
+            Version::V1_2,
+            &mut buffer,
+        )
+        .unwrap();
         let check = |mutate: &dyn Fn(&mut [u8; 64])| {
             let mut copy = buffer;
             mutate(&mut copy);
@@ -178,10 +199,26 @@ mod tests {
         assert_eq!(check(&|b| b[16] = 0), Err(FfaError::InvalidParameters));
         assert_eq!(check(&|b| b[16] = 25), Err(FfaError::InvalidParameters));
         assert_eq!(check(&|b| b[12] = 1), Err(FfaError::InvalidParameters));
-        assert_eq!(check(&|b| { b[12] = 0xFF; b[13] = 0xFF }), Err(FfaError::InvalidParameters));
-        assert_eq!(check(&|b| b[8..12].copy_from_slice(&u32::MAX.to_le_bytes())), Err(FfaError::InvalidParameters));
         assert_eq!(
-            MessageHeader::write(EndpointId(1), EndpointId(2), Uuid::NIL, &[0; 30], Version::V1_2, &mut [0; 64]),
+            check(&|b| {
+                b[12] = 0xFF;
+                b[13] = 0xFF
+            }),
+            Err(FfaError::InvalidParameters)
+        );
+        assert_eq!(
+            check(&|b| b[8..12].copy_from_slice(&u32::MAX.to_le_bytes())),
+            Err(FfaError::InvalidParameters)
+        );
+        assert_eq!(
+            MessageHeader::write(
+                EndpointId(1),
+                EndpointId(2),
+                Uuid::NIL,
+                &[0; 30],
+                Version::V1_2,
+                &mut [0; 64]
+            ),
             Err(FfaError::NoMemory)
         );
     }

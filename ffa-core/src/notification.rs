@@ -227,10 +227,8 @@ impl NotificationInfo {
             for (offset, vcpu) in vcpus.iter_mut().take(vcpu_count).enumerate() {
                 *vcpu = VcpuId(id_at(position + 1 + offset));
             }
-            let list = InfoList::new(
-                EndpointId(id_at(position)),
-                vcpus.get(..vcpu_count).unwrap_or(&[]),
-            )?;
+            let list =
+                InfoList::new(EndpointId(id_at(position)), vcpus.get(..vcpu_count).unwrap_or(&[]))?;
             position += 1 + vcpu_count;
             info.push(list, is_64)?;
         }
@@ -239,6 +237,8 @@ impl NotificationInfo {
 }
 
 #[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -257,7 +257,10 @@ mod tests {
         let wide = info.encode(true);
         assert_eq!(wide[1], 0x0003_0001_8002_8001);
         assert_eq!(NotificationInfo::decode(wide, true), Ok(info));
-        assert_eq!(NotificationInfo::decode([2, 0, 0, 0, 0, 0], true), Err(FfaError::InvalidParameters));
+        assert_eq!(
+            NotificationInfo::decode([2, 0, 0, 0, 0, 0], true),
+            Err(FfaError::InvalidParameters)
+        );
     }
 
     #[test]

@@ -223,15 +223,18 @@ impl PartitionInfo {
     pub fn read(bytes: &[u8], version: Version) -> Result<Self, FfaError> {
         match descriptor_size(version) {
             8 => {
-                let (wire, _) = PartitionInfoDescriptorV1_0::ref_from_prefix(bytes).map_err(|_| FfaError::InvalidParameters)?;
+                let (wire, _) = PartitionInfoDescriptorV1_0::ref_from_prefix(bytes)
+                    .map_err(|_| FfaError::InvalidParameters)?;
                 Self::from_base(wire, version)
             }
             24 => {
-                let (wire, _) = PartitionInfoDescriptorV1_1::ref_from_prefix(bytes).map_err(|_| FfaError::InvalidParameters)?;
+                let (wire, _) = PartitionInfoDescriptorV1_1::ref_from_prefix(bytes)
+                    .map_err(|_| FfaError::InvalidParameters)?;
                 Ok(Self { uuid: Uuid(wire.uuid), ..Self::from_base(&wire.base, version)? })
             }
             _ => {
-                let (wire, _) = PartitionInfoDescriptorV1_3::ref_from_prefix(bytes).map_err(|_| FfaError::InvalidParameters)?;
+                let (wire, _) = PartitionInfoDescriptorV1_3::ref_from_prefix(bytes)
+                    .map_err(|_| FfaError::InvalidParameters)?;
                 if wire.reserved.get() != 0 {
                     return Err(FfaError::InvalidParameters);
                 }
@@ -335,7 +338,9 @@ pub fn regs_results(
     if let Some(first) = values.first_mut() {
         *first = header.to_register();
     }
-    for (entry, slots) in entries.iter().zip(values.get_mut(1..).unwrap_or(&mut []).chunks_exact_mut(3)) {
+    for (entry, slots) in
+        entries.iter().zip(values.get_mut(1..).unwrap_or(&mut []).chunks_exact_mut(3))
+    {
         let [low, high] = entry.uuid.to_register_pair();
         let word = u64::from(entry.id.0)
             | u64::from(entry.execution_context_count) << 16

@@ -138,6 +138,8 @@ impl EndpointRxTxDescriptor {
 }
 
 #[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

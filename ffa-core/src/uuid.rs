@@ -111,6 +111,8 @@ impl core::fmt::Display for Uuid {
 }
 
 #[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -123,6 +123,8 @@ pub fn agreed_version(requested: Version, answer: VersionResponse) -> Option<Ver
 }
 
 #[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -145,8 +147,14 @@ mod tests {
 
     #[test]
     fn negotiation_answers_own_version_or_not_supported() {
-        assert_eq!(negotiate(Version::V1_2, 0x0001_0001), VersionResponse::Supported(Version::V1_2));
-        assert_eq!(negotiate(Version::V1_2, 0x0001_0005), VersionResponse::Supported(Version::V1_2));
+        assert_eq!(
+            negotiate(Version::V1_2, 0x0001_0001),
+            VersionResponse::Supported(Version::V1_2)
+        );
+        assert_eq!(
+            negotiate(Version::V1_2, 0x0001_0005),
+            VersionResponse::Supported(Version::V1_2)
+        );
         assert_eq!(negotiate(Version::V1_2, 0x8001_0002), VersionResponse::NotSupported);
         assert_eq!(negotiate(Version::V1_2, 0x0002_0000), VersionResponse::NotSupported);
         assert_eq!(negotiate(Version::V1_2, 0x0000_0009), VersionResponse::NotSupported);

@@ -1,7 +1,11 @@
 //! Property tests: every call variant survives encode -> decode, and decoding arbitrary
+// Tests may unwrap and panic: either is a test failure.
+#![allow(clippy::unwrap_used, clippy::panic)]
 //! registers at arbitrary versions never panics.
 
-use ffa_core::call::{ConsoleLogMessage, DescriptorBuffer, MemoryTransaction, MsgWaitFlags, ReclaimFlags};
+use ffa_core::call::{
+    ConsoleLogMessage, DescriptorBuffer, MemoryTransaction, MsgWaitFlags, ReclaimFlags,
+};
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
 use ffa_core::features::{FeatureId, FeaturesQuery};
 use ffa_core::framework_message::{FrameworkMessage, WarmBootType};
@@ -23,8 +27,10 @@ fn endpoint() -> impl Strategy<Value = EndpointId> {
 }
 
 fn target() -> impl Strategy<Value = TargetInfo> {
-    (any::<u16>(), any::<u16>())
-        .prop_map(|(endpoint, vcpu)| TargetInfo { endpoint: EndpointId(endpoint), vcpu: VcpuId(vcpu) })
+    (any::<u16>(), any::<u16>()).prop_map(|(endpoint, vcpu)| TargetInfo {
+        endpoint: EndpointId(endpoint),
+        vcpu: VcpuId(vcpu),
+    })
 }
 
 fn uuid() -> impl Strategy<Value = Uuid> {
@@ -37,7 +43,11 @@ fn error() -> impl Strategy<Value = FfaError> {
 
 /// An address that fits the call's width.
 fn address(is_64: bool) -> BoxedStrategy<u64> {
-    if is_64 { any::<u64>().boxed() } else { any::<u32>().prop_map(u64::from).boxed() }
+    if is_64 {
+        any::<u64>().boxed()
+    } else {
+        any::<u32>().prop_map(u64::from).boxed()
+    }
 }
 
 fn pages(is_64: bool) -> BoxedStrategy<u64> {
@@ -51,13 +61,16 @@ fn pair() -> impl Strategy<Value = (EndpointId, EndpointId)> {
 fn framework(is_64: bool) -> BoxedStrategy<FrameworkMessage> {
     let status = prop_oneof![Just(Ok(())), error().prop_map(Err)];
     prop_oneof![
-        (any::<u32>(), address(is_64), address(is_64), address(is_64))
-            .prop_map(|(function, a, b, c)| FrameworkMessage::PsciRequest { function, arguments: [a, b, c] }),
+        (any::<u32>(), address(is_64), address(is_64), address(is_64)).prop_map(
+            |(function, a, b, c)| FrameworkMessage::PsciRequest { function, arguments: [a, b, c] }
+        ),
         prop_oneof![Just(WarmBootType::ExitFromSuspend), Just(WarmBootType::ExitFromLowPower)]
             .prop_map(FrameworkMessage::WarmBootRequest),
         any::<i32>().prop_map(|status| FrameworkMessage::PowerManagementResponse { status }),
-        (any::<u64>(), endpoint()).prop_map(|(handle, vm_id)| FrameworkMessage::VmCreated { handle, vm_id }),
-        (any::<u64>(), endpoint()).prop_map(|(handle, vm_id)| FrameworkMessage::VmDestroyed { handle, vm_id }),
+        (any::<u64>(), endpoint())
+            .prop_map(|(handle, vm_id)| FrameworkMessage::VmCreated { handle, vm_id }),
+        (any::<u64>(), endpoint())
+            .prop_map(|(handle, vm_id)| FrameworkMessage::VmDestroyed { handle, vm_id }),
         status.clone().prop_map(FrameworkMessage::VmCreatedResponse),
         status.prop_map(FrameworkMessage::VmDestroyedResponse),
         any::<u32>().prop_map(|requested| FrameworkMessage::VersionRequest { requested }),
@@ -79,12 +92,21 @@ fn direct() -> impl Strategy<Value = DirectMessage> {
         framework(false).prop_map(DirectBody::Framework32),
         framework(true).prop_map(DirectBody::Framework64),
     ];
-    (pair(), body).prop_map(|((source, destination), body)| DirectMessage { source, destination, body })
+    (pair(), body).prop_map(|((source, destination), body)| DirectMessage {
+        source,
+        destination,
+        body,
+    })
 }
 
 fn direct2(is_request: bool) -> impl Strategy<Value = DirectMessage2> {
     (pair(), uuid(), any::<[u64; 14]>()).prop_map(move |((source, destination), uuid, payload)| {
-        DirectMessage2 { source, destination, uuid: if is_request { uuid } else { Uuid::NIL }, payload }
+        DirectMessage2 {
+            source,
+            destination,
+            uuid: if is_request { uuid } else { Uuid::NIL },
+            payload,
+        }
     })
 }
 
@@ -110,18 +132,31 @@ fn call(version: Version) -> BoxedStrategy<Call> {
     let at_least_1_2 = version >= Version::V1_2;
     let at_least_1_3 = version >= Version::V1_3;
     let arms: Vec<BoxedStrategy<Call>> = vec![
-        (target(), error(), width()).prop_map(|(target, error, is_64)| Call::Error { target, error, is_64 }).boxed(),
-        (target(), any::<[u32; 6]>()).prop_map(|(target, words)| Call::Success { target, args: SuccessArgs::Args32(words) }).boxed(),
-        (target(), any::<[u64; 16]>()).prop_map(move |(target, mut values)| {
-            if !at_least_1_2 {
-                values[6..].fill(0);
-            }
-            Call::Success { target, args: SuccessArgs::Args64(values) }
-        }).boxed(),
-        (target(), any::<u32>(), width()).prop_map(|(target, interrupt_id, is_64)| Call::Interrupt { target, interrupt_id, is_64 }).boxed(),
+        (target(), error(), width())
+            .prop_map(|(target, error, is_64)| Call::Error { target, error, is_64 })
+            .boxed(),
+        (target(), any::<[u32; 6]>())
+            .prop_map(|(target, words)| Call::Success { target, args: SuccessArgs::Args32(words) })
+            .boxed(),
+        (target(), any::<[u64; 16]>())
+            .prop_map(move |(target, mut values)| {
+                if !at_least_1_2 {
+                    values[6..].fill(0);
+                }
+                Call::Success { target, args: SuccessArgs::Args64(values) }
+            })
+            .boxed(),
+        (target(), any::<u32>(), width())
+            .prop_map(|(target, interrupt_id, is_64)| Call::Interrupt {
+                target,
+                interrupt_id,
+                is_64,
+            })
+            .boxed(),
         any::<u32>().prop_map(|requested| Call::Version { requested }).boxed(),
         prop_oneof![
-            proptest::sample::select(FunctionId::ALL.to_vec()).prop_map(|function| FeaturesQuery::Function { function, properties: 0 }),
+            proptest::sample::select(FunctionId::ALL.to_vec())
+                .prop_map(|function| FeaturesQuery::Function { function, properties: 0 }),
             prop_oneof![Just(FunctionId::MemRetrieveReq32), Just(FunctionId::MemRetrieveReq64)]
                 .prop_map(|function| FeaturesQuery::Function { function, properties: 2 }),
             proptest::sample::select(vec![
@@ -137,98 +172,219 @@ fn call(version: Version) -> BoxedStrategy<Call> {
         endpoint().prop_map(|vm_id| Call::RxRelease { vm_id }).boxed(),
         endpoint().prop_map(|vm_id| Call::RxAcquire { vm_id }).boxed(),
         endpoint().prop_map(|vm_id| Call::RxtxUnmap { vm_id }).boxed(),
-        width().prop_flat_map(|is_64| {
-            let buffers = prop_oneof![
-                Just(RxtxMapArgs::Forwarded),
-                (pages(is_64), pages(is_64), 1..=u32::MAX)
-                    .prop_filter("distinct, non-zero", |(tx, rx, _)| tx != rx)
-                    .prop_map(|(tx_address, rx_address, page_count)| RxtxMapArgs::Buffers { tx_address, rx_address, page_count }),
-            ];
-            buffers.prop_map(move |buffers| Call::RxtxMap { buffers, is_64 })
-        }).boxed(),
-        (uuid(), any::<bool>()).prop_map(move |(uuid, count_only)| Call::PartitionInfoGet {
-            uuid,
-            flags: if count_only && version >= Version::V1_1 { PartitionInfoGetFlags::COUNT_ONLY } else { PartitionInfoGetFlags::empty() },
-        }).boxed(),
-        (uuid(), any::<u16>(), any::<u16>()).prop_map(|(uuid, start_index, tag)| Call::PartitionInfoGetRegs {
-            uuid, start_index, tag: if start_index == 0 { 0 } else { tag },
-        }).boxed(),
+        width()
+            .prop_flat_map(|is_64| {
+                let buffers =
+                    prop_oneof![
+                        Just(RxtxMapArgs::Forwarded),
+                        (pages(is_64), pages(is_64), 1..=u32::MAX)
+                            .prop_filter("distinct, non-zero", |(tx, rx, _)| tx != rx)
+                            .prop_map(|(tx_address, rx_address, page_count)| {
+                                RxtxMapArgs::Buffers { tx_address, rx_address, page_count }
+                            }),
+                    ];
+                buffers.prop_map(move |buffers| Call::RxtxMap { buffers, is_64 })
+            })
+            .boxed(),
+        (uuid(), any::<bool>())
+            .prop_map(move |(uuid, count_only)| Call::PartitionInfoGet {
+                uuid,
+                flags: if count_only && version >= Version::V1_1 {
+                    PartitionInfoGetFlags::COUNT_ONLY
+                } else {
+                    PartitionInfoGetFlags::empty()
+                },
+            })
+            .boxed(),
+        (uuid(), any::<u16>(), any::<u16>())
+            .prop_map(|(uuid, start_index, tag)| Call::PartitionInfoGetRegs {
+                uuid,
+                start_index,
+                tag: if start_index == 0 { 0 } else { tag },
+            })
+            .boxed(),
         Just(Call::IdGet).boxed(),
         Just(Call::SpmIdGet).boxed(),
-        (any::<bool>(), width()).prop_map(move |(retain, is_64)| Call::MsgWait {
-            flags: if retain && at_least_1_2 { MsgWaitFlags::RETAIN_RX_BUFFER } else { MsgWaitFlags::empty() },
-            is_64,
-        }).boxed(),
-        (target(), any::<u64>(), width()).prop_map(|(target, timeout, is_64)| Call::Yield { target, timeout, is_64 }).boxed(),
+        (any::<bool>(), width())
+            .prop_map(move |(retain, is_64)| Call::MsgWait {
+                flags: if retain && at_least_1_2 {
+                    MsgWaitFlags::RETAIN_RX_BUFFER
+                } else {
+                    MsgWaitFlags::empty()
+                },
+                is_64,
+            })
+            .boxed(),
+        (target(), any::<u64>(), width())
+            .prop_map(|(target, timeout, is_64)| Call::Yield { target, timeout, is_64 })
+            .boxed(),
         (target(), width()).prop_map(|(target, is_64)| Call::Run { target, is_64 }).boxed(),
         direct().prop_map(Call::MsgSendDirectReq).boxed(),
         direct().prop_map(Call::MsgSendDirectResp).boxed(),
         direct2(true).prop_map(Call::MsgSendDirectReq2).boxed(),
         direct2(false).prop_map(Call::MsgSendDirectResp2).boxed(),
-        width().prop_flat_map(|is_64| transaction(is_64).prop_map(move |transaction| Call::MemDonate { transaction, is_64 })).boxed(),
-        width().prop_flat_map(|is_64| transaction(is_64).prop_map(move |transaction| Call::MemLend { transaction, is_64 })).boxed(),
-        width().prop_flat_map(|is_64| transaction(is_64).prop_map(move |transaction| Call::MemShare { transaction, is_64 })).boxed(),
-        width().prop_flat_map(|is_64| transaction(is_64).prop_map(move |transaction| Call::MemRetrieveReq { transaction, is_64 })).boxed(),
-        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Call::MemRetrieveResp { total_length: a.max(b), fragment_length: a.min(b) }).boxed(),
+        width()
+            .prop_flat_map(|is_64| {
+                transaction(is_64)
+                    .prop_map(move |transaction| Call::MemDonate { transaction, is_64 })
+            })
+            .boxed(),
+        width()
+            .prop_flat_map(|is_64| {
+                transaction(is_64).prop_map(move |transaction| Call::MemLend { transaction, is_64 })
+            })
+            .boxed(),
+        width()
+            .prop_flat_map(|is_64| {
+                transaction(is_64)
+                    .prop_map(move |transaction| Call::MemShare { transaction, is_64 })
+            })
+            .boxed(),
+        width()
+            .prop_flat_map(|is_64| {
+                transaction(is_64)
+                    .prop_map(move |transaction| Call::MemRetrieveReq { transaction, is_64 })
+            })
+            .boxed(),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(a, b)| Call::MemRetrieveResp {
+                total_length: a.max(b),
+                fragment_length: a.min(b),
+            })
+            .boxed(),
         Just(Call::MemRelinquish).boxed(),
-        (any::<u64>(), 0..4u32).prop_map(|(handle, flags)| Call::MemReclaim { handle, flags: ReclaimFlags::from_bits(flags).unwrap() }).boxed(),
+        (any::<u64>(), 0..4u32)
+            .prop_map(|(handle, flags)| Call::MemReclaim {
+                handle,
+                flags: ReclaimFlags::from_bits(flags).unwrap(),
+            })
+            .boxed(),
         any::<u64>().prop_map(|handle| Call::MemOpPause { handle }).boxed(),
         any::<u64>().prop_map(|handle| Call::MemOpResume { handle }).boxed(),
-        (any::<u64>(), any::<u32>(), endpoint()).prop_map(|(handle, offset, endpoint)| Call::MemFragRx { handle, offset, endpoint }).boxed(),
-        (any::<u64>(), any::<u32>(), endpoint()).prop_map(|(handle, fragment_length, endpoint)| Call::MemFragTx { handle, fragment_length, endpoint }).boxed(),
+        (any::<u64>(), any::<u32>(), endpoint())
+            .prop_map(|(handle, offset, endpoint)| Call::MemFragRx { handle, offset, endpoint })
+            .boxed(),
+        (any::<u64>(), any::<u32>(), endpoint())
+            .prop_map(|(handle, fragment_length, endpoint)| Call::MemFragTx {
+                handle,
+                fragment_length,
+                endpoint,
+            })
+            .boxed(),
         width().prop_map(|is_64| Call::NormalWorldResume { is_64 }).boxed(),
-        (endpoint(), any::<u32>()).prop_map(|(vm_id, vcpu_count)| Call::NotificationBitmapCreate { vm_id, vcpu_count }).boxed(),
+        (endpoint(), any::<u32>())
+            .prop_map(|(vm_id, vcpu_count)| Call::NotificationBitmapCreate { vm_id, vcpu_count })
+            .boxed(),
         endpoint().prop_map(|vm_id| Call::NotificationBitmapDestroy { vm_id }).boxed(),
-        (endpoint(), endpoint(), any::<bool>(), 1..=u64::MAX).prop_map(|(sender, receiver, per_vcpu, bitmap)| Call::NotificationBind {
-            sender, receiver,
-            flags: if per_vcpu { BindFlags::PER_VCPU } else { BindFlags::empty() },
-            bitmap: NotificationBitmap(bitmap),
-        }).boxed(),
-        (endpoint(), endpoint(), any::<u64>()).prop_map(|(sender, receiver, bitmap)| Call::NotificationUnbind {
-            sender, receiver, bitmap: NotificationBitmap(bitmap),
-        }).boxed(),
-        (endpoint(), endpoint(), any::<bool>(), any::<bool>(), any::<u16>(), any::<u64>()).prop_map(
-            |(sender, receiver, per_vcpu, delay_schedule_receiver, vcpu, bitmap)| Call::NotificationSet {
-                sender, receiver,
-                flags: SetFlags { per_vcpu, delay_schedule_receiver, vcpu: VcpuId(if per_vcpu { vcpu } else { 0 }) },
+        (endpoint(), endpoint(), any::<bool>(), 1..=u64::MAX)
+            .prop_map(|(sender, receiver, per_vcpu, bitmap)| Call::NotificationBind {
+                sender,
+                receiver,
+                flags: if per_vcpu { BindFlags::PER_VCPU } else { BindFlags::empty() },
                 bitmap: NotificationBitmap(bitmap),
-            }).boxed(),
-        (endpoint(), any::<u16>(), 0..16u32).prop_map(|(receiver, vcpu, flags)| Call::NotificationGet {
-            receiver, vcpu: VcpuId(vcpu), flags: GetFlags::from_bits(flags).unwrap(),
-        }).boxed(),
+            })
+            .boxed(),
+        (endpoint(), endpoint(), any::<u64>())
+            .prop_map(|(sender, receiver, bitmap)| Call::NotificationUnbind {
+                sender,
+                receiver,
+                bitmap: NotificationBitmap(bitmap),
+            })
+            .boxed(),
+        (endpoint(), endpoint(), any::<bool>(), any::<bool>(), any::<u16>(), any::<u64>())
+            .prop_map(|(sender, receiver, per_vcpu, delay_schedule_receiver, vcpu, bitmap)| {
+                Call::NotificationSet {
+                    sender,
+                    receiver,
+                    flags: SetFlags {
+                        per_vcpu,
+                        delay_schedule_receiver,
+                        vcpu: VcpuId(if per_vcpu { vcpu } else { 0 }),
+                    },
+                    bitmap: NotificationBitmap(bitmap),
+                }
+            })
+            .boxed(),
+        (endpoint(), any::<u16>(), 0..16u32)
+            .prop_map(|(receiver, vcpu, flags)| Call::NotificationGet {
+                receiver,
+                vcpu: VcpuId(vcpu),
+                flags: GetFlags::from_bits(flags).unwrap(),
+            })
+            .boxed(),
         width().prop_map(|is_64| Call::NotificationInfoGet { is_64 }).boxed(),
-        (endpoint(), any::<bool>()).prop_map(|(sender_vm, delay)| Call::MsgSend2 {
-            sender_vm,
-            flags: if delay { MsgSend2Flags::DELAY_SCHEDULE_RECEIVER } else { MsgSend2Flags::empty() },
-        }).boxed(),
-        width().prop_flat_map(|is_64| address(is_64).prop_map(move |entry_point| Call::SecondaryEpRegister { entry_point, is_64 })).boxed(),
-        (width(), any::<u32>()).prop_flat_map(move |(is_64, count)| address(is_64).prop_map(move |address| Call::MemPermGet {
-            address, page_count_minus_one: if at_least_1_3 { count } else { 0 }, is_64,
-        })).boxed(),
-        (width(), any::<u32>(), 0..8u32).prop_flat_map(|(is_64, page_count, permissions)| address(is_64).prop_map(move |address| Call::MemPermSet {
-            address, page_count, permissions, is_64,
-        })).boxed(),
-        width().prop_flat_map(|is_64| {
-            let maximum = if is_64 { ConsoleLogMessage::MAX_64 } else { ConsoleLogMessage::MAX_32 };
-            proptest::collection::vec(any::<u8>(), 1..=maximum)
-                .prop_map(move |bytes| Call::ConsoleLog { message: ConsoleLogMessage::new(&bytes, is_64).unwrap(), is_64 })
-        }).boxed(),
+        (endpoint(), any::<bool>())
+            .prop_map(|(sender_vm, delay)| Call::MsgSend2 {
+                sender_vm,
+                flags: if delay {
+                    MsgSend2Flags::DELAY_SCHEDULE_RECEIVER
+                } else {
+                    MsgSend2Flags::empty()
+                },
+            })
+            .boxed(),
+        width()
+            .prop_flat_map(|is_64| {
+                address(is_64)
+                    .prop_map(move |entry_point| Call::SecondaryEpRegister { entry_point, is_64 })
+            })
+            .boxed(),
+        (width(), any::<u32>())
+            .prop_flat_map(move |(is_64, count)| {
+                address(is_64).prop_map(move |address| Call::MemPermGet {
+                    address,
+                    page_count_minus_one: if at_least_1_3 { count } else { 0 },
+                    is_64,
+                })
+            })
+            .boxed(),
+        (width(), any::<u32>(), 0..8u32)
+            .prop_flat_map(|(is_64, page_count, permissions)| {
+                address(is_64).prop_map(move |address| Call::MemPermSet {
+                    address,
+                    page_count,
+                    permissions,
+                    is_64,
+                })
+            })
+            .boxed(),
+        width()
+            .prop_flat_map(|is_64| {
+                let maximum =
+                    if is_64 { ConsoleLogMessage::MAX_64 } else { ConsoleLogMessage::MAX_32 };
+                proptest::collection::vec(any::<u8>(), 1..=maximum).prop_map(move |bytes| {
+                    Call::ConsoleLog {
+                        message: ConsoleLogMessage::new(&bytes, is_64).unwrap(),
+                        is_64,
+                    }
+                })
+            })
+            .boxed(),
         Just(Call::El3IntrHandle).boxed(),
         proptest::sample::select(vec![
-            FunctionId::MsgPoll, FunctionId::MsgSend, FunctionId::NsResInfoGet, FunctionId::Abort32,
-            FunctionId::Abort64, FunctionId::NotificationBind2, FunctionId::NotificationUnbind2,
-            FunctionId::NotificationSet2, FunctionId::NotificationGet2,
+            FunctionId::MsgPoll,
+            FunctionId::MsgSend,
+            FunctionId::NsResInfoGet,
+            FunctionId::Abort32,
+            FunctionId::Abort64,
+            FunctionId::NotificationBind2,
+            FunctionId::NotificationUnbind2,
+            FunctionId::NotificationSet2,
+            FunctionId::NotificationGet2,
         ])
         .prop_map(|function| Call::Undecoded { function })
         .boxed(),
     ];
     Union::new(arms)
-        .prop_filter("function exists at this version", move |call| call.function_id().minimum_version() <= version)
+        .prop_filter("function exists at this version", move |call| {
+            call.function_id().minimum_version() <= version
+        })
         .boxed()
 }
 
 fn version_and_call() -> impl Strategy<Value = (Version, Call)> {
-    proptest::sample::select(VERSIONS.to_vec()).prop_flat_map(|version| (Just(version), call(version)))
+    proptest::sample::select(VERSIONS.to_vec())
+        .prop_flat_map(|version| (Just(version), call(version)))
 }
 
 proptest! {

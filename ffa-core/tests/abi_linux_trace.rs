@@ -1,4 +1,6 @@
 //! The Linux 6.12 arm_ffa probe trace (shared/vectors/linux-6.12-arm_ffa-probe.md): every
+// Tests may unwrap and panic: either is a test failure.
+#![allow(clippy::unwrap_used, clippy::panic)]
 //! request decodes to the expected call and every answer encodes to exactly the logged registers.
 
 use ffa_core::call::NO_TARGET;
@@ -80,8 +82,14 @@ fn refused_features() {
     for function in [0xc400_008du64, 0xc400_008e, 0xc400_008b] {
         assert!(matches!(features(function), Call::Features(FeaturesQuery::Function { .. })));
     }
-    assert_eq!(features(2), Call::Features(FeaturesQuery::Feature(FeatureId::ScheduleReceiverInterrupt)));
-    assert_eq!(features(1), Call::Features(FeaturesQuery::Feature(FeatureId::NotificationPendingInterrupt)));
+    assert_eq!(
+        features(2),
+        Call::Features(FeaturesQuery::Feature(FeatureId::ScheduleReceiverInterrupt))
+    );
+    assert_eq!(
+        features(1),
+        Call::Features(FeaturesQuery::Feature(FeatureId::NotificationPendingInterrupt))
+    );
     assert_eq!(Return::error(FfaError::NotSupported).encode(V), not_supported());
 }
 
@@ -100,7 +108,10 @@ fn partition_discovery() {
         Return::success(SuccessArgs::partition_count(1, 0x18)).encode(V),
         registers(&[(0, 0x8400_0061), (2, 1), (3, 0x18)])
     );
-    assert_eq!(Call::decode(&registers(&[(0, 0x8400_0065)]), V), Ok(Call::RxRelease { vm_id: EndpointId(0) }));
+    assert_eq!(
+        Call::decode(&registers(&[(0, 0x8400_0065)]), V),
+        Ok(Call::RxRelease { vm_id: EndpointId(0) })
+    );
 }
 
 fn direct(source: u16, destination: u16, words: [u32; 5]) -> DirectMessage {
@@ -114,9 +125,21 @@ fn direct(source: u16, destination: u16, words: [u32; 5]) -> DirectMessage {
 #[test]
 fn optee_direct_requests_and_share() {
     let cases: [([u64; 18], Call, [u32; 5]); 4] = [
-        (registers(&[(0, 0x8400_006f), (1, 0x18001)]), Call::MsgSendDirectReq(direct(1, 0x8001, [0; 5])), [1, 0, 0, 0, 0]),
-        (registers(&[(0, 0x8400_006f), (1, 0x18001), (3, 1)]), Call::MsgSendDirectReq(direct(1, 0x8001, [1, 0, 0, 0, 0])), [4, 0, 0, 0, 0]),
-        (registers(&[(0, 0x8400_006f), (1, 0x18001), (3, 2)]), Call::MsgSendDirectReq(direct(1, 0x8001, [2, 0, 0, 0, 0])), [0; 5]),
+        (
+            registers(&[(0, 0x8400_006f), (1, 0x18001)]),
+            Call::MsgSendDirectReq(direct(1, 0x8001, [0; 5])),
+            [1, 0, 0, 0, 0],
+        ),
+        (
+            registers(&[(0, 0x8400_006f), (1, 0x18001), (3, 1)]),
+            Call::MsgSendDirectReq(direct(1, 0x8001, [1, 0, 0, 0, 0])),
+            [4, 0, 0, 0, 0],
+        ),
+        (
+            registers(&[(0, 0x8400_006f), (1, 0x18001), (3, 2)]),
+            Call::MsgSendDirectReq(direct(1, 0x8001, [2, 0, 0, 0, 0])),
+            [0; 5],
+        ),
         (
             registers(&[(0, 0x8400_006f), (1, 0x18001), (3, 0x8000_0000), (4, 1)]),
             Call::MsgSendDirectReq(direct(1, 0x8001, [0x8000_0000, 1, 0, 0, 0])),
@@ -134,7 +157,10 @@ fn optee_direct_requests_and_share() {
     let share = registers(&[(0, 0x8400_0073), (1, 0x60), (2, 0x60)]);
     let call = Call::decode(&share, V).unwrap();
     let Call::MemShare { transaction, is_64: false } = call else { panic!("{call:?}") };
-    assert_eq!((transaction.total_length, transaction.fragment_length, transaction.buffer), (0x60, 0x60, None));
+    assert_eq!(
+        (transaction.total_length, transaction.fragment_length, transaction.buffer),
+        (0x60, 0x60, None)
+    );
     assert_eq!(
         Return::Success { target: NO_TARGET, args: SuccessArgs::handle(1) }.encode(V),
         registers(&[(0, 0x8400_0061), (2, 1)])

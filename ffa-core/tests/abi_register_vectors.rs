@@ -1,4 +1,6 @@
 //! Register vectors written from the reference tables for each call family, and the MBZ /
+// Tests may unwrap and panic: either is a test failure.
+#![allow(clippy::unwrap_used, clippy::panic)]
 //! unknown-value rejections (every rejection names the error the reference or matrix gives).
 
 use ffa_core::call::{MsgWaitFlags, ReclaimFlags, NO_TARGET};
@@ -10,7 +12,9 @@ use ffa_core::partition_info::{
     PartitionInfo, PartitionProperties, PartitionPropertyFlags, RegsHeader,
 };
 use ffa_core::version::VersionResponse;
-use ffa_core::{Call, EndpointId, FfaError, Return, SuccessArgs, TargetInfo, Uuid, VcpuId, Version};
+use ffa_core::{
+    Call, EndpointId, FfaError, Return, SuccessArgs, TargetInfo, Uuid, VcpuId, Version,
+};
 
 fn registers(values: &[(usize, u64)]) -> [u64; 18] {
     let mut registers = [0u64; 18];
@@ -50,7 +54,11 @@ fn status_and_scheduling_vectors() {
         V12,
         Call::Interrupt { target, interrupt_id: 27, is_64: false },
     );
-    both_ways(registers(&[(0, 0x8400_006D), (1, 0x8001_0002)]), V12, Call::Run { target, is_64: false });
+    both_ways(
+        registers(&[(0, 0x8400_006D), (1, 0x8001_0002)]),
+        V12,
+        Call::Run { target, is_64: false },
+    );
     both_ways(
         registers(&[(0, 0x8400_006C), (1, 0x8001_0002), (2, 5), (3, 1)]),
         V12,
@@ -92,18 +100,37 @@ fn status_rejections() {
     rejected(&[(0, 0x8400_0091)], V12, FfaError::NotSupported);
     rejected(&[(0, 0x8400_0086)], Version::V1_0, FfaError::NotSupported);
     // MSG_SEND and MSG_POLL are recognised but left for the partition manager to refuse.
-    assert!(matches!(Call::decode(&registers(&[(0, 0x8400_006E)]), V12), Ok(Call::Undecoded { .. })));
+    assert!(matches!(
+        Call::decode(&registers(&[(0, 0x8400_006E)]), V12),
+        Ok(Call::Undecoded { .. })
+    ));
 }
 
 #[test]
 fn setup_vectors_and_rejections() {
-    both_ways(registers(&[(0, 0x8400_0067), (1, 0x0005_0000)]), V12, Call::RxtxUnmap { vm_id: EndpointId(5) });
+    both_ways(
+        registers(&[(0, 0x8400_0067), (1, 0x0005_0000)]),
+        V12,
+        Call::RxtxUnmap { vm_id: EndpointId(5) },
+    );
     rejected(&[(0, 0x8400_0067), (1, 5)], V12, FfaError::InvalidParameters);
-    both_ways(registers(&[(0, 0x8400_0065), (1, 5)]), V12, Call::RxRelease { vm_id: EndpointId(5) });
+    both_ways(
+        registers(&[(0, 0x8400_0065), (1, 5)]),
+        V12,
+        Call::RxRelease { vm_id: EndpointId(5) },
+    );
     rejected(&[(0, 0x8400_0065), (1, 0x1_0000)], V12, FfaError::InvalidParameters);
-    both_ways(registers(&[(0, 0x8400_0084), (1, 5)]), V12, Call::RxAcquire { vm_id: EndpointId(5) });
+    both_ways(
+        registers(&[(0, 0x8400_0084), (1, 5)]),
+        V12,
+        Call::RxAcquire { vm_id: EndpointId(5) },
+    );
     both_ways(registers(&[(0, 0x8400_0085)]), V12, Call::SpmIdGet);
-    rejected(&[(0, 0x8400_0066), (1, 0x1100), (2, 0x2000), (3, 1)], V12, FfaError::InvalidParameters);
+    rejected(
+        &[(0, 0x8400_0066), (1, 0x1100), (2, 0x2000), (3, 1)],
+        V12,
+        FfaError::InvalidParameters,
+    );
     rejected(&[(0, 0x8400_0066), (1, 0x1000), (2, 0x2000)], V12, FfaError::InvalidParameters);
     // PARTITION_INFO_GET: w5 MBZ at v1.0, only bit 0 after.
     rejected(&[(0, 0x8400_0068), (5, 1)], Version::V1_0, FfaError::InvalidParameters);
@@ -118,10 +145,18 @@ fn setup_vectors_and_rejections() {
             (4, 0x1bc5_d5a5),
         ]),
         V12,
-        Call::PartitionInfoGet { uuid: optee, flags: ffa_core::partition_info::PartitionInfoGetFlags::empty() },
+        Call::PartitionInfoGet {
+            uuid: optee,
+            flags: ffa_core::partition_info::PartitionInfoGetFlags::empty(),
+        },
     );
     both_ways(
-        registers(&[(0, 0xC400_008B), (1, 0xe311_f8e7_e078_6148), (2, 0x1bc5_d5a5_0200_5ebc), (3, 0x0007_0005)]),
+        registers(&[
+            (0, 0xC400_008B),
+            (1, 0xe311_f8e7_e078_6148),
+            (2, 0x1bc5_d5a5_0200_5ebc),
+            (3, 0x0007_0005),
+        ]),
         V12,
         Call::PartitionInfoGetRegs { uuid: optee, start_index: 5, tag: 7 },
     );
@@ -132,8 +167,15 @@ fn setup_vectors_and_rejections() {
     rejected(&[(0, 0x8400_0064), (1, 0x8FFF_FFFF)], V12, FfaError::NotSupported);
     rejected(&[(0, 0x8400_0064), (1, 0x8400_0073), (2, 1)], V12, FfaError::InvalidParameters);
     // VERSION with bit 31 set still decodes: the answer is the NOT_SUPPORTED word (D02).
-    both_ways(registers(&[(0, 0x8400_0063), (1, 0x8001_0002)]), V12, Call::Version { requested: 0x8001_0002 });
-    assert_eq!(Return::Version(VersionResponse::NotSupported).encode(V12), registers(&[(0, 0xFFFF_FFFF)]));
+    both_ways(
+        registers(&[(0, 0x8400_0063), (1, 0x8001_0002)]),
+        V12,
+        Call::Version { requested: 0x8001_0002 },
+    );
+    assert_eq!(
+        Return::Version(VersionResponse::NotSupported).encode(V12),
+        registers(&[(0, 0xFFFF_FFFF)])
+    );
 }
 
 #[test]
@@ -155,7 +197,10 @@ fn direct_message_vectors_and_rejections() {
         Call::MsgSendDirectReq(DirectMessage {
             source: EndpointId(0xFFFF),
             destination: EndpointId(0x8000),
-            body: DirectBody::Framework32(FrameworkMessage::PsciRequest { function: 0x8400_0002, arguments: [0; 3] }),
+            body: DirectBody::Framework32(FrameworkMessage::PsciRequest {
+                function: 0x8400_0002,
+                arguments: [0; 3],
+            }),
         }),
     );
     // FFA_VERSION response framework message.
@@ -165,24 +210,48 @@ fn direct_message_vectors_and_rejections() {
         Call::MsgSendDirectResp(DirectMessage {
             source: EndpointId(0x8000),
             destination: EndpointId(0xFFFF),
-            body: DirectBody::Framework32(FrameworkMessage::VersionResponse(VersionResponse::Supported(Version::V1_2))),
+            body: DirectBody::Framework32(FrameworkMessage::VersionResponse(
+                VersionResponse::Supported(Version::V1_2),
+            )),
         }),
     );
     // VM created, handle split in w3/w4, VM ID in w5.
     both_ways(
-        registers(&[(0, 0x8400_006F), (1, 0x0000_8001), (2, 0x8000_0004), (3, 0x2), (4, 0x1), (5, 7)]),
+        registers(&[
+            (0, 0x8400_006F),
+            (1, 0x0000_8001),
+            (2, 0x8000_0004),
+            (3, 0x2),
+            (4, 0x1),
+            (5, 7),
+        ]),
         V12,
         Call::MsgSendDirectReq(DirectMessage {
             source: EndpointId(0),
             destination: EndpointId(0x8001),
-            body: DirectBody::Framework32(FrameworkMessage::VmCreated { handle: 0x1_0000_0002, vm_id: EndpointId(7) }),
+            body: DirectBody::Framework32(FrameworkMessage::VmCreated {
+                handle: 0x1_0000_0002,
+                vm_id: EndpointId(7),
+            }),
         }),
     );
     rejected(&[(0, 0x8400_006F), (1, 0x0001_0001)], V12, FfaError::InvalidParameters); // M03
-    rejected(&[(0, 0x8400_006F), (1, 0x0001_8001), (2, 1)], Version::V1_1, FfaError::InvalidParameters); // M04
+    rejected(
+        &[(0, 0x8400_006F), (1, 0x0001_8001), (2, 1)],
+        Version::V1_1,
+        FfaError::InvalidParameters,
+    ); // M04
     assert!(Call::decode(&registers(&[(0, 0x8400_006F), (1, 0x0001_8001), (2, 1)]), V12).is_ok());
-    rejected(&[(0, 0x8400_006F), (1, 0x0001_8001), (2, 0x8000_0003)], V12, FfaError::InvalidParameters);
-    rejected(&[(0, 0x8400_006F), (1, 0x0001_8001), (2, 0x8000_0100)], V12, FfaError::InvalidParameters);
+    rejected(
+        &[(0, 0x8400_006F), (1, 0x0001_8001), (2, 0x8000_0003)],
+        V12,
+        FfaError::InvalidParameters,
+    );
+    rejected(
+        &[(0, 0x8400_006F), (1, 0x0001_8001), (2, 0x8000_0100)],
+        V12,
+        FfaError::InvalidParameters,
+    );
     rejected(&[(0, 0xC400_006F), (1, 1 << 32 | 0x0001_8001)], V12, FfaError::InvalidParameters);
     // REQ2: UUID in x2-x3, payload x4-x17.
     let uuid = Uuid::from_register_pair(0x1111, 0x2222);
@@ -191,7 +260,12 @@ fn direct_message_vectors_and_rejections() {
     both_ways(
         registers(&[(0, 0xC400_008D), (1, 0x0001_8001), (2, 0x1111), (3, 0x2222), (17, 0x17)]),
         V12,
-        Call::MsgSendDirectReq2(DirectMessage2 { source: EndpointId(1), destination: EndpointId(0x8001), uuid, payload }),
+        Call::MsgSendDirectReq2(DirectMessage2 {
+            source: EndpointId(1),
+            destination: EndpointId(0x8001),
+            uuid,
+            payload,
+        }),
     );
     rejected(&[(0, 0xC400_008E), (1, 0x8001_0001), (2, 1)], V12, FfaError::InvalidParameters);
     rejected(&[(0, 0xC400_008D), (1, 0x0001_8001)], Version::V1_1, FfaError::NotSupported);
@@ -217,8 +291,16 @@ fn memory_vectors_and_rejections() {
         Call::MemRetrieveResp { total_length: 0x2000, fragment_length: 0x1000 },
     );
     rejected(&[(0, 0x8400_0073), (1, 0x10), (2, 0x20)], V12, FfaError::InvalidParameters);
-    rejected(&[(0, 0x8400_0073), (1, 0x30), (2, 0x30), (3, 0x1000)], V12, FfaError::InvalidParameters);
-    rejected(&[(0, 0x8400_0073), (1, 0x30), (2, 0x30), (3, 0x1001), (4, 1)], V12, FfaError::InvalidParameters);
+    rejected(
+        &[(0, 0x8400_0073), (1, 0x30), (2, 0x30), (3, 0x1000)],
+        V12,
+        FfaError::InvalidParameters,
+    );
+    rejected(
+        &[(0, 0x8400_0073), (1, 0x30), (2, 0x30), (3, 0x1001), (4, 1)],
+        V12,
+        FfaError::InvalidParameters,
+    );
     rejected(&[(0, 0x8400_0088), (1, 0x1000), (2, 1)], V12, FfaError::InvalidParameters);
     rejected(&[(0, 0x8400_0089), (1, 0x1000), (2, 1), (3, 8)], V12, FfaError::InvalidParameters);
     both_ways(registers(&[(0, 0x8400_0078), (1, 9)]), V12, Call::MemOpPause { handle: 9 });
@@ -236,7 +318,11 @@ fn notification_vectors_and_rejections() {
             bitmap: NotificationBitmap(0x1_0000_0010),
         },
     );
-    rejected(&[(0, 0x8400_007F), (1, 0x8001_0002), (2, 2), (3, 1)], V12, FfaError::InvalidParameters);
+    rejected(
+        &[(0, 0x8400_007F), (1, 0x8001_0002), (2, 2), (3, 1)],
+        V12,
+        FfaError::InvalidParameters,
+    );
     rejected(&[(0, 0x8400_007F), (1, 0x8001_0002)], V12, FfaError::InvalidParameters); // N03 zero bitmap
     rejected(&[(0, 0x8400_0080), (2, 1), (3, 1)], V12, FfaError::InvalidParameters); // N04 w2 MBZ
     both_ways(
@@ -252,7 +338,11 @@ fn notification_vectors_and_rejections() {
     both_ways(
         registers(&[(0, 0x8400_0082), (1, 0x0002_8001), (2, 0b0101)]),
         V12,
-        Call::NotificationGet { receiver: EndpointId(0x8001), vcpu: VcpuId(2), flags: GetFlags::SP | GetFlags::SPM_FRAMEWORK },
+        Call::NotificationGet {
+            receiver: EndpointId(0x8001),
+            vcpu: VcpuId(2),
+            flags: GetFlags::SP | GetFlags::SPM_FRAMEWORK,
+        },
     );
     rejected(&[(0, 0x8400_0082), (2, 0x10)], V12, FfaError::InvalidParameters);
     both_ways(
@@ -269,7 +359,9 @@ fn notification_vectors_and_rejections() {
 
 #[test]
 fn console_log_packs_characters_little_endian() {
-    let call = Call::decode(&registers(&[(0, 0x8400_008A), (1, 5), (2, 0x6c6c_6548), (3, 0x6f)]), V12).unwrap();
+    let call =
+        Call::decode(&registers(&[(0, 0x8400_008A), (1, 5), (2, 0x6c6c_6548), (3, 0x6f)]), V12)
+            .unwrap();
     let Call::ConsoleLog { message, is_64: false } = call else { panic!("{call:?}") };
     assert_eq!(message.as_bytes(), b"Hello");
     rejected(&[(0, 0x8400_008A), (1, 0)], V12, FfaError::InvalidParameters);
@@ -305,7 +397,10 @@ fn partition_descriptors_in_every_size() {
     assert_eq!(&buffer[4..8], &0x301u32.to_le_bytes());
     assert_eq!(&buffer[8..12], &[0x48, 0x61, 0x78, 0xe0]);
     let parsed: Vec<_> = read_descriptors(&buffer, 1, 24, V12).unwrap().collect();
-    assert_eq!(parsed, vec![Ok(PartitionInfo { image_uuid: Uuid::NIL, ffa_version: Version::V1_0, ..entry })]);
+    assert_eq!(
+        parsed,
+        vec![Ok(PartitionInfo { image_uuid: Uuid::NIL, ffa_version: Version::V1_0, ..entry })]
+    );
     assert_eq!(write_descriptors(&[entry, entry], Version::V1_3, &mut buffer), Ok(96));
     assert_eq!(PartitionInfo::read(&buffer[48..], Version::V1_3), Ok(entry));
     assert_eq!(write_descriptors(&[entry; 3], Version::V1_3, &mut buffer), Err(FfaError::NoMemory));
@@ -320,7 +415,10 @@ fn partition_descriptors_in_every_size() {
 fn partition_info_get_regs_packing() {
     let entry = sample_partition();
     let args = regs_results(6, 5, 0, &[entry, entry]).unwrap();
-    assert_eq!(args.register(2), RegsHeader { last_index: 6, current_index: 6, tag: 0, descriptor_size: 24 }.to_register());
+    assert_eq!(
+        args.register(2),
+        RegsHeader { last_index: 6, current_index: 6, tag: 0, descriptor_size: 24 }.to_register()
+    );
     assert_eq!(args.register(2), 24 << 48 | 6 << 16 | 6);
     assert_eq!(args.register(3), 0x0000_0301_0004_8001);
     assert_eq!(args.register(4), 0xe311_f8e7_e078_6148);
@@ -331,5 +429,8 @@ fn partition_info_get_regs_packing() {
     assert_eq!(entries, [Some(expected), Some(expected), None, None, None]);
     assert_eq!(regs_results(5, 5, 0, &[entry, entry]), Err(FfaError::InvalidParameters));
     assert_eq!(regs_results(9, 0, 0, &[entry; 6]), Err(FfaError::InvalidParameters));
-    assert_eq!(parse_regs_results(&args, 0).map(|(header, _)| header), Err(FfaError::InvalidParameters));
+    assert_eq!(
+        parse_regs_results(&args, 0).map(|(header, _)| header),
+        Err(FfaError::InvalidParameters)
+    );
 }

@@ -110,7 +110,12 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
             if permissions & !0b111 != 0 {
                 Err(FfaError::InvalidParameters)
             } else {
-                Ok(Call::MemPermSet { address: reader.x(1), page_count: reader.w(2), permissions, is_64 })
+                Ok(Call::MemPermSet {
+                    address: reader.x(1),
+                    page_count: reader.w(2),
+                    permissions,
+                    is_64,
+                })
             }
         }
         _ => return None,

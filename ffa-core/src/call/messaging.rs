@@ -128,8 +128,11 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
     use FunctionId as F;
     let is_64 = function.is_64bit();
     let result = match function {
-        F::Interrupt32 | F::Interrupt64 => target(reader.x(1))
-            .map(|target| Call::Interrupt { target, interrupt_id: reader.w(2), is_64 }),
+        F::Interrupt32 | F::Interrupt64 => target(reader.x(1)).map(|target| Call::Interrupt {
+            target,
+            interrupt_id: reader.w(2),
+            is_64,
+        }),
         F::MsgWait32 | F::MsgWait64 => {
             let allowed = if reader.version >= Version::V1_2 {
                 MsgWaitFlags::RETAIN_RX_BUFFER
@@ -157,8 +160,7 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
         F::MsgSendDirectResp2 => decode_direct2(reader, false).map(Call::MsgSendDirectResp2),
         F::MsgSend2 => (|| {
             let sender_vm = high_id(reader.w(1))?;
-            let flags =
-                MsgSend2Flags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
+            let flags = MsgSend2Flags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
             Ok(Call::MsgSend2 { sender_vm, flags })
         })(),
         F::ConsoleLog32 | F::ConsoleLog64 => {

@@ -17,42 +17,40 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
     use FunctionId as F;
     let (high, low) = pair(reader.w(1));
     let (sender, receiver) = (EndpointId(high), EndpointId(low));
-    let result = match function {
-        F::NotificationBitmapCreate => low_id(reader.w(1))
-            .map(|vm_id| Call::NotificationBitmapCreate { vm_id, vcpu_count: reader.w(2) }),
-        F::NotificationBitmapDestroy => {
-            low_id(reader.w(1)).map(|vm_id| Call::NotificationBitmapDestroy { vm_id })
-        }
-        F::NotificationBind => (|| {
-            let flags = BindFlags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
-            // Matrix N03: binding an empty bitmap is INVALID_PARAMETERS.
-            let bitmap = bitmap(reader);
-            if bitmap.0 == 0 {
-                return Err(FfaError::InvalidParameters);
+    let result =
+        match function {
+            F::NotificationBitmapCreate => low_id(reader.w(1))
+                .map(|vm_id| Call::NotificationBitmapCreate { vm_id, vcpu_count: reader.w(2) }),
+            F::NotificationBitmapDestroy => {
+                low_id(reader.w(1)).map(|vm_id| Call::NotificationBitmapDestroy { vm_id })
             }
-            Ok(Call::NotificationBind { sender, receiver, flags, bitmap })
-        })(),
-        F::NotificationUnbind => {
-            if reader.w(2) != 0 {
-                Err(FfaError::InvalidParameters)
-            } else {
-                Ok(Call::NotificationUnbind { sender, receiver, bitmap: bitmap(reader) })
+            F::NotificationBind => (|| {
+                let flags = BindFlags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
+                // Matrix N03: binding an empty bitmap is INVALID_PARAMETERS.
+                let bitmap = bitmap(reader);
+                if bitmap.0 == 0 {
+                    return Err(FfaError::InvalidParameters);
+                }
+                Ok(Call::NotificationBind { sender, receiver, flags, bitmap })
+            })(),
+            F::NotificationUnbind => {
+                if reader.w(2) != 0 {
+                    Err(FfaError::InvalidParameters)
+                } else {
+                    Ok(Call::NotificationUnbind { sender, receiver, bitmap: bitmap(reader) })
+                }
             }
-        }
-        F::NotificationSet => SetFlags::from_word(reader.w(2)).map(|flags| Call::NotificationSet {
-            sender,
-            receiver,
-            flags,
-            bitmap: bitmap(reader),
-        }),
-        F::NotificationGet => GetFlags::from_bits(reader.w(2))
-            .ok_or(FfaError::InvalidParameters)
-            .map(|flags| Call::NotificationGet { receiver, vcpu: VcpuId(high), flags }),
-        F::NotificationInfoGet32 | F::NotificationInfoGet64 => {
-            Ok(Call::NotificationInfoGet { is_64: function.is_64bit() })
-        }
-        _ => return None,
-    };
+            F::NotificationSet => SetFlags::from_word(reader.w(2)).map(|flags| {
+                Call::NotificationSet { sender, receiver, flags, bitmap: bitmap(reader) }
+            }),
+            F::NotificationGet => GetFlags::from_bits(reader.w(2))
+                .ok_or(FfaError::InvalidParameters)
+                .map(|flags| Call::NotificationGet { receiver, vcpu: VcpuId(high), flags }),
+            F::NotificationInfoGet32 | F::NotificationInfoGet64 => {
+                Ok(Call::NotificationInfoGet { is_64: function.is_64bit() })
+            }
+            _ => return None,
+        };
     Some(result)
 }
 
