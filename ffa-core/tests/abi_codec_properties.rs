@@ -174,15 +174,14 @@ fn call(version: Version) -> BoxedStrategy<Call> {
         endpoint().prop_map(|vm_id| Call::RxtxUnmap { vm_id }).boxed(),
         width()
             .prop_flat_map(|is_64| {
-                let buffers =
-                    prop_oneof![
-                        Just(RxtxMapArgs::Forwarded),
-                        (pages(is_64), pages(is_64), 1..=u32::MAX)
-                            .prop_filter("distinct, non-zero", |(tx, rx, _)| tx != rx)
-                            .prop_map(|(tx_address, rx_address, page_count)| {
-                                RxtxMapArgs::Buffers { tx_address, rx_address, page_count }
-                            }),
-                    ];
+                let buffers = prop_oneof![
+                    Just(RxtxMapArgs::Forwarded),
+                    (pages(is_64), pages(is_64), 1..=u32::MAX)
+                        .prop_filter("distinct, non-zero", |(tx, rx, _)| tx != rx)
+                        .prop_map(|(tx_address, rx_address, page_count)| {
+                            RxtxMapArgs::Buffers { tx_address, rx_address, page_count }
+                        }),
+                ];
                 buffers.prop_map(move |buffers| Call::RxtxMap { buffers, is_64 })
             })
             .boxed(),
