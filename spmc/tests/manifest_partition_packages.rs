@@ -1,5 +1,10 @@
 //! The SPMC core manifest's list of partition packages (Hafnium's `hypervisor` node binding).
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, reason = "a test fails by panicking")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
 
 #[path = "manifest_builder.rs"]
 mod manifest_builder;
@@ -45,7 +50,9 @@ fn a_partition_without_load_address_is_named() {
 fn more_partitions_than_capacity_is_an_error_not_a_panic() {
     let children = (0..=MAX_PARTITION_PACKAGES)
         .map(|index| {
-            Tree::new(&format!("vm{index}")).flag("is_ffa_partition").u64("load_address", 0x1000 * index as u64)
+            Tree::new(&format!("vm{index}"))
+                .flag("is_ffa_partition")
+                .u64("load_address", 0x1000 * index as u64)
         })
         .collect();
     let error = SpmcManifest::parse(&with_hypervisor(children).to_dtb()).expect_err("too many");

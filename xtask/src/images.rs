@@ -58,6 +58,11 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
     },
+    ImageSpec {
+        package: "test-partition-2",
+        kind: BlobKind::PartitionPackage,
+        budget_bytes: 64 * 1024,
+    },
 ];
 
 /// A secure partition's identity, written into its FF-A manifest.
@@ -70,13 +75,22 @@ struct PartitionSpec {
     package_address: u64,
 }
 
-const QEMU_PARTITIONS: &[PartitionSpec] = &[PartitionSpec {
-    package: "test-partition",
-    id: 0x8001,
-    // 5ff5c1a0-7e0f-4c1d-9a58-0b3f2d6e8a41, in the manifest's four-word form.
-    uuid: [0x5ff5_c1a0, 0x7e0f_4c1d, 0x9a58_0b3f, 0x2d6e_8a41],
-    package_address: 0x0E40_0000,
-}];
+const QEMU_PARTITIONS: &[PartitionSpec] = &[
+    PartitionSpec {
+        package: "test-partition",
+        id: 0x8001,
+        // 5ff5c1a0-7e0f-4c1d-9a58-0b3f2d6e8a41, in the manifest's four-word form.
+        uuid: [0x5ff5_c1a0, 0x7e0f_4c1d, 0x9a58_0b3f, 0x2d6e_8a41],
+        package_address: 0x0E40_0000,
+    },
+    PartitionSpec {
+        package: "test-partition-2",
+        id: 0x8002,
+        // 0d6c4b2e-58a1-4c9e-b1f3-7e2a9c4d5f60.
+        uuid: [0x0d6c_4b2e, 0x58a1_4c9e, 0xb1f3_7e2a, 0x9c4d_5f60],
+        package_address: 0x0E60_0000,
+    },
+];
 
 /// SP package (SPKG version 2) layout, with sptool's default offsets.
 const SP_MAGIC: u32 = 0x474B_5053;
@@ -358,6 +372,16 @@ pub fn build(
     let (specs, partitions) = match platform {
         Platform::QemuVirt => (QEMU_IMAGES, QEMU_PARTITIONS),
     };
+    for partition in partitions {
+        if !specs.iter().any(|spec| {
+            spec.package == partition.package && spec.kind == BlobKind::PartitionPackage
+        }) {
+            return Err(format!(
+                "partition {} is described but not built as a partition package",
+                partition.package
+            ));
+        }
+    }
     let directory = output_dir(release);
     let mut elves = Vec::new();
     let mut linked = Vec::new();
@@ -522,6 +546,18 @@ mod tests {
             sp_package(&vec![0; 0x3001], &[]).is_err(),
             "a manifest overlapping the image is refused"
         );
+    }
+
+    #[test]
+    fn every_described_partition_is_built_as_a_package() {
+        for partition in QEMU_PARTITIONS {
+            assert!(
+                QEMU_IMAGES.iter().any(|spec| spec.package == partition.package
+                    && spec.kind == BlobKind::PartitionPackage),
+                "{} has no image entry",
+                partition.package
+            );
+        }
     }
 
     #[test]

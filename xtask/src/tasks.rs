@@ -12,8 +12,12 @@ use crate::shell;
 use crate::toolchain::{self, Toolchain, TARGET};
 
 /// Tag bytes of the images' defmt frames, as `platform_common::logger::ImageId` assigns them.
-const IMAGE_TAGS: &[(&str, u8)] =
-    &[("el3-monitor", 1), ("secure-partition-manager", 2), ("test-partition", 3)];
+const IMAGE_TAGS: &[(&str, u8)] = &[
+    ("el3-monitor", 1),
+    ("secure-partition-manager", 2),
+    ("test-partition", 3),
+    ("test-partition-2", 4),
+];
 
 fn option_value<'a>(arguments: &'a [String], name: &str) -> Option<&'a str> {
     arguments
@@ -125,6 +129,11 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
         "console",
         "AFFINITY_INFO: 3 of 3 secondary CPUs off",
         "the secondaries left with CPU_OFF and AFFINITY_INFO saw it",
+    ),
+    (
+        "console",
+        "fault isolation: 0x8002 answered; told to fault: ABORTED; then 0x8002 ABORTED, 0x8001 answered",
+        "a faulting partition was marked aborted (FFA_ERROR(ABORTED)) and the other carried on",
     ),
     ("log", "el3-monitor: PSCI SYSTEM_OFF", "PSCI SYSTEM_OFF powered the machine off"),
 ];

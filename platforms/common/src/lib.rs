@@ -11,3 +11,4 @@ pub mod power;
 pub mod semihosting;
 pub mod smc;
 pub mod sysreg;
+pub mod text;

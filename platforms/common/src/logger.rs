@@ -25,6 +25,7 @@ pub enum ImageId {
     El3Monitor = 1,
     Spmc = 2,
     SecurePartition = 3,
+    SecondSecurePartition = 4,
 }
 
 struct EncoderCell(UnsafeCell<defmt::Encoder>);

@@ -31,6 +31,10 @@ const PSCI_AFFINITY_INFO_64: u64 = 0xC400_0004;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const SMCCC_VERSION: u64 = 0x8000_0000;
 const PARTITION: u64 = 0x8001;
+const SECOND_PARTITION: u64 = 0x8002;
+/// w3 that makes a test partition write outside its memory (see test-partition).
+const FAULT_COMMAND: u64 = 0xFA17;
+const ABORTED: u64 = 0xFFFF_FFF8;
 const ROUND_TRIPS: u64 = 1000;
 const CPUS: usize = 4;
 /// CNTFRQ under `cargo xtask bench --qemu`'s instruction-counting run.
@@ -82,7 +86,34 @@ fn call(registers: &[u64]) -> [u64; 18] {
 }
 
 fn direct_request(value: u64) -> [u64; 18] {
-    call(&[FFA_MSG_SEND_DIRECT_REQ_32, PARTITION, 0, value])
+    direct_request_to(PARTITION, value)
+}
+
+fn direct_request_to(partition: u64, value: u64) -> [u64; 18] {
+    call(&[FFA_MSG_SEND_DIRECT_REQ_32, partition, 0, value])
+}
+
+/// What a direct request got back, for the console.
+fn outcome(reply: &[u64; 18], value: u64) -> &'static str {
+    match (reply[0], reply[2]) {
+        (FFA_MSG_SEND_DIRECT_RESP_32, _) if reply[3] == value + 1 => "answered",
+        (FFA_ERROR, ABORTED) => "ABORTED",
+        (FFA_ERROR, BUSY) => "BUSY",
+        (FFA_ERROR, _) => "another error",
+        _ => "a wrong answer",
+    }
+}
+
+/// A partition told to fault must be marked aborted without disturbing the others.
+fn fault_isolation(console: &mut Pl011) {
+    let before = outcome(&direct_request_to(SECOND_PARTITION, 7), 7);
+    let fault = outcome(&direct_request_to(SECOND_PARTITION, FAULT_COMMAND), FAULT_COMMAND);
+    let after = outcome(&direct_request_to(SECOND_PARTITION, 8), 8);
+    let other = outcome(&direct_request_to(PARTITION, 9), 9);
+    let _ = writeln!(
+        console,
+        "hypervisor: fault isolation: {SECOND_PARTITION:#x} {before}; told to fault: {fault}; then {SECOND_PARTITION:#x} {after}, {PARTITION:#x} {other}"
+    );
 }
 
 fn counter() -> u64 {
@@ -236,6 +267,7 @@ extern "C" fn image_main(device_tree: u64) -> ! {
     } else {
         all_cpus(&mut console);
     }
+    fault_isolation(&mut console);
     let _ = writeln!(console, "hypervisor: powering off through PSCI");
     console.flush();
     call(&[PSCI_SYSTEM_OFF]);

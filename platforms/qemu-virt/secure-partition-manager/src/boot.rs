@@ -1,9 +1,19 @@
 //! Finding the partitions at boot: core manifest -> SP packages (as TF-A's BL2 places them).
 //!
-//! The core manifest names package locations the way Hafnium's binding does:
-//! `hypervisor { compatible = "hafnium,hafnium"; vm1 { is_ffa_partition; load_address = <..>; } }`.
+//! Everything is read with the spmc crate's checked parsers: the core manifest (with its list
+//! of partition packages in Hafnium's `hypervisor` binding), each SP package header, and each
+//! partition manifest. A malformed blob is a boot error naming the field, never a panic.
 
-/// Where the partition's package and image are.
+#![allow(
+    clippy::result_large_err,
+    reason = "boot runs once; errors carry their message text in a fixed buffer because there is no heap"
+)]
+
+use platform_common::text::TextBuffer;
+use spmc::manifest::{PartitionManifest, SpmcManifest};
+use spmc::package::SpPackage;
+
+/// Where one partition's package and image are.
 #[derive(Debug, Clone, Copy)]
 pub struct PartitionPackage {
     pub package_base: u64,
@@ -11,85 +21,113 @@ pub struct PartitionPackage {
     pub partition_id: u64,
 }
 
+/// A boot error, as text for the log.
+pub type BootError = TextBuffer<160>;
+
 const FDT_MAGIC: u32 = 0xd00d_feed;
-const SP_PACKAGE_MAGIC: u32 = 0x474B_5053;
 /// Largest device tree accepted (the manifests here are a few hundred bytes).
 const MAXIMUM_DEVICE_TREE: usize = 64 * 1024;
+/// Largest SP package accepted (each partition has a 2 MiB block).
+const MAXIMUM_PACKAGE: usize = 2 << 20;
+const SP_PACKAGE_HEADER: usize = 24;
+
+fn error(what: &dyn core::fmt::Display) -> BootError {
+    BootError::format(what)
+}
+
+/// # Safety
+/// `address..address + length` must be readable memory the loader filled, unchanged while
+/// the returned slice is used.
+unsafe fn memory(address: u64, length: usize) -> &'static [u8] {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { core::slice::from_raw_parts(address as *const u8, length) }
+}
 
 /// # Safety
 /// `address` must point at readable memory holding a device tree the loader placed there.
-unsafe fn device_tree_at(address: u64) -> Result<&'static [u8], &'static str> {
+unsafe fn device_tree_at(address: u64) -> Result<&'static [u8], BootError> {
     // SAFETY: the caller guarantees at least the 8-byte header is readable.
-    let header = unsafe { core::slice::from_raw_parts(address as *const u8, 8) };
+    let header = unsafe { memory(address, 8) };
     let word = |offset: usize| {
-        u32::from_be_bytes([
-            header[offset],
-            header[offset + 1],
-            header[offset + 2],
-            header[offset + 3],
-        ])
+        header
+            .get(offset..offset + 4)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u32::from_be_bytes)
     };
-    if word(0) != FDT_MAGIC {
-        return Err("no device tree at the manifest address");
+    if word(0) != Some(FDT_MAGIC) {
+        return Err(error(&"no device tree at the core manifest address"));
     }
-    let size = word(4) as usize;
+    let size = word(4).unwrap_or(0) as usize;
     if size > MAXIMUM_DEVICE_TREE {
-        return Err("manifest device tree larger than 64 KiB");
+        return Err(error(&"core manifest larger than 64 KiB"));
     }
     // SAFETY: the header says the tree is `size` bytes long and the caller guarantees it is there.
-    Ok(unsafe { core::slice::from_raw_parts(address as *const u8, size) })
+    Ok(unsafe { memory(address, size) })
 }
 
-fn property_number(node: &fdt::node::FdtNode<'_, '_>, name: &str) -> Option<u64> {
-    let value = node.property(name)?.value;
-    match value.len() {
-        4 => Some(u64::from(u32::from_be_bytes(value.try_into().ok()?))),
-        8 => Some(u64::from_be_bytes(value.try_into().ok()?)),
-        _ => None,
+/// # Safety
+/// `base` must be where the loader placed an SP package (readable, unchanged).
+unsafe fn package_at(base: u64) -> Result<SpPackage<'static>, BootError> {
+    // SAFETY: the caller guarantees the package header is readable at `base`.
+    let header = unsafe { memory(base, SP_PACKAGE_HEADER) };
+    let word = |index: usize| {
+        header
+            .get(4 * index..4 * index + 4)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    let end = |offset: usize, size: usize| {
+        Some(word(offset)? as usize)
+            .zip(word(size))
+            .map(|(start, length)| start.saturating_add(length as usize))
+    };
+    let length = end(2, 3).max(end(4, 5)).unwrap_or(0).max(SP_PACKAGE_HEADER);
+    if length > MAXIMUM_PACKAGE {
+        return Err(error(&"an SP package claims to be larger than its 2 MiB block"));
     }
+    // SAFETY: the package's header places all of it within `length` bytes of `base`, which the
+    // loader filled (checked against the 2 MiB block above).
+    SpPackage::parse(unsafe { memory(base, length) }).map_err(|problem| error(&problem))
 }
 
-fn package_word(base: u64, index: u64) -> u32 {
-    // SAFETY: callers only read the 24-byte SPKG header at a base the core manifest named and
-    // the loader filled; the address is 4-byte aligned.
-    unsafe { core::ptr::read_volatile((base + 4 * index) as *const u32) }
-}
-
-/// Reads one partition's package at `base`: header check, then ID and entry from its manifest.
-fn read_package(base: u64) -> Result<PartitionPackage, &'static str> {
-    if package_word(base, 0) != SP_PACKAGE_MAGIC {
-        return Err("no SP package (SPKG) at a partition's load_address");
-    }
-    let (manifest_offset, image_offset) = (u64::from(package_word(base, 2)), u64::from(package_word(base, 4)));
-    // SAFETY: the package's manifest lies inside the package the loader placed at `base`.
-    let manifest = unsafe { device_tree_at(base + manifest_offset) }?;
-    let manifest = fdt::Fdt::new(manifest).map_err(|_| "partition manifest is not a valid device tree")?;
-    let root = manifest.find_node("/").ok_or("partition manifest: no root")?;
-    let partition_id = property_number(&root, "id").ok_or("partition manifest: no id")?;
+/// Reads one partition: package header, then ID and entry from its manifest.
+fn read_partition(base: u64) -> Result<PartitionPackage, BootError> {
+    // SAFETY: `base` comes from the core manifest, which names where the loader put packages.
+    let package = unsafe { package_at(base) }?;
+    let manifest = PartitionManifest::parse(package.manifest).map_err(|problem| error(&problem))?;
+    let id = manifest.id.ok_or_else(|| error(&"partition manifest: no id"))?;
     // TF-A's partitions state the entry from the package base (0x4000 = sptool's image offset);
     // without the property the image's first byte is the entry.
-    let entry_offset = property_number(&root, "entrypoint-offset").unwrap_or(image_offset);
-    Ok(PartitionPackage { package_base: base, entry: base + entry_offset, partition_id })
+    let entry_offset = if manifest.entrypoint_offset != 0 {
+        manifest.entrypoint_offset
+    } else {
+        package.image_offset as u64
+    };
+    Ok(PartitionPackage {
+        package_base: base,
+        entry: base + entry_offset,
+        partition_id: u64::from(id.value()),
+    })
 }
 
 /// Finds every FF-A partition the core manifest lists (at most `MAXIMUM` of them).
 pub fn find_partitions<const MAXIMUM: usize>(
     core_manifest: u64,
-) -> Result<[Option<PartitionPackage>; MAXIMUM], &'static str> {
+) -> Result<[Option<PartitionPackage>; MAXIMUM], BootError> {
     // SAFETY: the EL3 monitor passes the address where it loaded the core manifest.
     let tree = unsafe { device_tree_at(core_manifest) }?;
-    let tree = fdt::Fdt::new(tree).map_err(|_| "the core manifest is not a valid device tree")?;
-    let hypervisor = tree.find_node("/hypervisor").ok_or("core manifest: no hypervisor node")?;
-    let mut found = [None; MAXIMUM];
-    let mut count = 0;
-    for node in hypervisor.children().filter(|child| child.property("is_ffa_partition").is_some()) {
-        let slot = found.get_mut(count).ok_or("core manifest: more partitions than this SPMC supports")?;
-        let base = property_number(&node, "load_address").ok_or("core manifest: partition has no load_address")?;
-        *slot = Some(read_package(base)?);
-        count += 1;
+    let manifest = SpmcManifest::parse(tree).map_err(|problem| error(&problem))?;
+    if manifest.partition_packages.is_empty() {
+        return Err(error(
+            &"core manifest: no partition packages (hypervisor/vmN with is_ffa_partition)",
+        ));
     }
-    if count == 0 {
-        return Err("core manifest: no node with is_ffa_partition");
+    let mut found = [None; MAXIMUM];
+    for (slot, &base) in found.iter_mut().zip(manifest.partition_packages.iter()) {
+        *slot = Some(read_partition(base)?);
+    }
+    if manifest.partition_packages.len() > MAXIMUM {
+        return Err(error(&"core manifest: more partitions than this SPMC supports"));
     }
     Ok(found)
 }

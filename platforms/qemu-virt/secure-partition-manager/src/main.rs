@@ -1,8 +1,8 @@
 //! The SPMC image for QEMU virt at S-EL2.
 //!
-//! Bring-up stage: it loads one secure partition from the TF-A SP package its core manifest
-//! points at, runs it at S-EL1 behind a secure stage-2, and relays direct requests between the
-//! normal world and that partition, on any CPU. FFA_VERSION arrives as the SPMD's VERSION_REQ
+//! Bring-up stage: it loads the secure partitions from the TF-A SP packages its core manifest
+//! points at, runs each at S-EL1 behind its own secure stage-2, and relays direct requests
+//! between the normal world and the partitions, on any CPU. FFA_VERSION arrives as the SPMD's VERSION_REQ
 //! framework message. The spmc crate's SPMC role replaces the call handling here as it lands.
 #![no_std]
 #![no_main]
@@ -15,7 +15,7 @@ mod partition_run;
 mod stage2;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
-use partition::{Partition, PARTITION};
+use partition::Partition;
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
 
@@ -89,12 +89,13 @@ fn framework(call: &[u64; 18]) -> [u64; 18] {
 
 fn direct_request(call: &[u64; 18], cpu: usize) -> [u64; 18] {
     let (source, destination) = (call[1] >> 16, call[1] & 0xFFFF);
-    // The partition runs on one CPU at a time: a request while it runs elsewhere is BUSY.
-    let Some(mut slot) = PARTITION.try_lock() else { return error(BUSY) };
-    let Some(partition) = slot.as_mut() else { return error(INVALID_PARAMETERS) };
-    if destination != partition.id || source & 0x8000 != 0 || call[2] != 0 {
+    if source & 0x8000 != 0 || call[2] != 0 {
         return error(INVALID_PARAMETERS);
     }
+    let Some(slot) = partition::find(destination) else { return error(INVALID_PARAMETERS) };
+    // A partition runs on one CPU at a time: a request while it runs elsewhere is BUSY.
+    let Some(mut slot) = slot.try_lock() else { return error(BUSY) };
+    let Some(partition) = slot.as_mut() else { return error(INVALID_PARAMETERS) };
     if partition.aborted {
         return error(ABORTED);
     }
@@ -131,7 +132,7 @@ fn answer(call: &[u64; 18], cpu: usize) -> [u64; 18] {
 /// This CPU's EL2 controls for running partitions.
 fn configure_cpu() {
     partition_run::install_vectors();
-    stage2::activate();
+    stage2::configure_cpu();
     write_sysreg!("hcr_el2", HCR_PARTITION);
 }
 
@@ -159,25 +160,36 @@ extern "C" fn image_main(manifest: u64) -> ! {
     let level = CurrentEL.read(CurrentEL::EL);
     defmt::info!("spmc: running at S-EL{=u64}, core manifest at {=u64:#x}", level, manifest);
 
-    let package = match boot::find_partition(manifest) {
-        Ok(package) => package,
+    let packages = match boot::find_partitions::<{ stage2::MAXIMUM_PARTITIONS }>(manifest) {
+        Ok(packages) => packages,
         Err(problem) => {
-            defmt::error!("spmc: cannot load a partition: {=str}", problem);
+            defmt::error!("spmc: cannot load the partitions: {=str}", problem.as_str());
             platform_common::semihosting::exit(4)
         }
     };
-    defmt::info!(
-        "spmc: partition package at {=u64:#x}, image at {=u64:#x}",
-        package.package_base,
-        package.entry
-    );
-    stage2::build(stage2::PartitionMemory {
-        memory_base: package.package_base,
-        device_page: LOG_UART as u64,
-    });
+    stage2::configure_cpu();
+    for (index, package) in packages.iter().enumerate() {
+        let Some(package) = package else { continue };
+        defmt::info!(
+            "spmc: partition {=u64:#x}: package at {=u64:#x}, entry {=u64:#x}",
+            package.partition_id,
+            package.package_base,
+            package.entry
+        );
+        stage2::build(
+            index,
+            stage2::PartitionMemory {
+                memory_base: package.package_base,
+                device_page: LOG_UART as u64,
+            },
+        );
+    }
     configure_cpu();
-    let partition = Partition::boot(package.partition_id, package.entry, 0);
-    *PARTITION.lock() = Some(partition);
+    for (index, package) in packages.iter().enumerate() {
+        let Some(package) = package else { continue };
+        let partition = Partition::boot(index, package.partition_id, package.entry, 0);
+        partition::install(index, partition);
+    }
 
     let mut register = [0u64; 18];
     register[0] = FFA_SECONDARY_EP_REGISTER_64;

@@ -4,7 +4,7 @@
 //! CPU a request arrives on, one CPU at a time (its lock). A CPU keeps the EL1 registers and
 //! stage-2 of the last partition it ran; they are switched only when it runs another one.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
@@ -23,8 +23,25 @@ const CPUS: usize = 4;
 const NONE_LOADED: usize = usize::MAX;
 
 /// The partitions, each behind its own lock (taken for as long as it runs).
-pub static PARTITIONS: [spin::Mutex<Option<Partition>>; MAXIMUM_PARTITIONS] =
+static PARTITIONS: [spin::Mutex<Option<Partition>>; MAXIMUM_PARTITIONS] =
     [const { spin::Mutex::new(None) }; MAXIMUM_PARTITIONS];
+
+/// The partitions' IDs, readable without taking their locks (0: no partition in that slot).
+static IDS: [AtomicU64; MAXIMUM_PARTITIONS] = [const { AtomicU64::new(0) }; MAXIMUM_PARTITIONS];
+
+/// Puts a booted partition in slot `index`.
+pub fn install(index: usize, partition: Partition) {
+    if let (Some(slot), Some(id)) = (PARTITIONS.get(index), IDS.get(index)) {
+        id.store(partition.id, Ordering::Release);
+        *slot.lock() = Some(partition);
+    }
+}
+
+/// The slot of the partition with endpoint ID `id`.
+pub fn find(id: u64) -> Option<&'static spin::Mutex<Option<Partition>>> {
+    let index = IDS.iter().position(|slot| id != 0 && slot.load(Ordering::Acquire) == id)?;
+    PARTITIONS.get(index)
+}
 
 /// Per CPU: the index of the partition whose EL1 state and stage-2 are loaded.
 static LOADED: [AtomicUsize; CPUS] = [const { AtomicUsize::new(NONE_LOADED) }; CPUS];
@@ -44,7 +61,8 @@ impl Partition {
     pub fn boot(index: usize, id: u64, entry: u64, cpu: usize) -> Self {
         let mut el1 = El1Registers::ZERO;
         el1.sctlr = SCTLR_EL1_RESET;
-        let mut partition = Self { id, aborted: false, index, registers: PartitionRegisters::default(), el1 };
+        let mut partition =
+            Self { id, aborted: false, index, registers: PartitionRegisters::default(), el1 };
         partition.registers.elr = entry;
         partition.registers.spsr = SPSR_EL1H_MASKED;
         match partition.run_until_call(cpu) {
@@ -52,7 +70,11 @@ impl Partition {
                 defmt::info!("spmc: partition {=u64:#x} initialised (FFA_MSG_WAIT)", id)
             }
             Some(call) => {
-                defmt::error!("spmc: partition {=u64:#x} ended its boot with {=u64:#x}; aborted", id, call[0]);
+                defmt::error!(
+                    "spmc: partition {=u64:#x} ended its boot with {=u64:#x}; aborted",
+                    id,
+                    call[0]
+                );
                 partition.aborted = true;
             }
             None => {}

@@ -11,6 +11,7 @@
 platform_common::simple_entry!();
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
+use platform_common::logger::ImageId;
 use platform_common::smc::smc;
 
 const LOG_UART: usize = 0x0904_0000;
@@ -24,12 +25,19 @@ const FAULT_COMMAND: u64 = 0xFA17;
 /// An address no partition's stage-2 maps (the SPMC's own memory).
 const FORBIDDEN_ADDRESS: usize = 0x0E10_0000;
 
+/// The log tag of this binary (the same code is linked twice, as two partitions).
+fn image_id() -> ImageId {
+    if env!("CARGO_BIN_NAME") == "test-partition-2" {
+        ImageId::SecondSecurePartition
+    } else {
+        ImageId::SecurePartition
+    }
+}
+
 #[no_mangle]
 extern "C" fn image_main() -> ! {
     // SAFETY: the SPMC maps the secure PL011 (and nothing else of the device space) for us.
-    unsafe {
-        platform_common::logger::init(LOG_UART, platform_common::logger::ImageId::SecurePartition)
-    };
+    unsafe { platform_common::logger::init(LOG_UART, image_id()) };
     let level = CurrentEL.read(CurrentEL::EL);
     defmt::info!("test-partition: running at S-EL{=u64}", level);
     let mut registers = [0u64; 18];

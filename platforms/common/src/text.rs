@@ -1,0 +1,43 @@
+//! A fixed-size text buffer, to format `Display` values (such as parser errors) without a heap.
+
+/// Up to `N` bytes of formatted text; anything longer is cut at a character boundary.
+#[derive(Debug)]
+pub struct TextBuffer<const N: usize> {
+    bytes: [u8; N],
+    length: usize,
+}
+
+impl<const N: usize> TextBuffer<N> {
+    /// Formats `value` into a new buffer.
+    pub fn format(value: &dyn core::fmt::Display) -> Self {
+        let mut buffer = Self { bytes: [0; N], length: 0 };
+        let _ = core::fmt::write(&mut buffer, format_args!("{value}"));
+        buffer
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        let bytes = self.bytes.get(..self.length).unwrap_or_default();
+        match core::str::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                core::str::from_utf8(bytes.get(..error.valid_up_to()).unwrap_or_default())
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+impl<const N: usize> core::fmt::Write for TextBuffer<N> {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        let room = N - self.length;
+        let take = text.len().min(room);
+        if let (Some(target), Some(source)) =
+            (self.bytes.get_mut(self.length..self.length + take), text.as_bytes().get(..take))
+        {
+            target.copy_from_slice(source);
+            self.length += take;
+        }
+        Ok(())
+    }
+}
