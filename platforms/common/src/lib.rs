@@ -4,6 +4,7 @@
 pub mod boot_directory;
 pub mod el1_context;
 pub mod entry;
+pub mod guest;
 pub mod logger;
 pub mod mmio;
 pub mod pl011;

@@ -11,7 +11,6 @@ platform_common::simple_entry!();
 
 mod boot;
 mod partition;
-mod partition_run;
 mod stage2;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
@@ -131,7 +130,7 @@ fn answer(call: &[u64; 18], cpu: usize) -> [u64; 18] {
 
 /// This CPU's EL2 controls for running partitions.
 fn configure_cpu() {
-    partition_run::install_vectors();
+    platform_common::guest::install_vectors();
     stage2::configure_cpu();
     write_sysreg!("hcr_el2", HCR_PARTITION);
 }
@@ -213,7 +212,7 @@ extern "C" fn image_secondary_main(cpu: usize) -> ! {
 
 /// Any S-EL2 vector other than a partition's trap.
 #[no_mangle]
-extern "C" fn spmc_unexpected_exception(kind: u64) -> ! {
+extern "C" fn guest_unexpected_exception(kind: u64) -> ! {
     let syndrome = platform_common::read_sysreg!("esr_el2");
     let link = platform_common::read_sysreg!("elr_el2");
     let fault = platform_common::read_sysreg!("far_el2");

@@ -9,8 +9,8 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 
-use crate::partition_run::{self, PartitionRegisters};
 use crate::stage2::{self, MAXIMUM_PARTITIONS};
+use platform_common::guest::{self, GuestRegisters};
 
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
 /// ESR exception class of an SMC (trapped by HCR_EL2.TSC).
@@ -52,7 +52,7 @@ pub struct Partition {
     pub id: u64,
     pub aborted: bool,
     index: usize,
-    registers: PartitionRegisters,
+    registers: GuestRegisters,
     el1: El1Registers,
 }
 
@@ -62,7 +62,7 @@ impl Partition {
         let mut el1 = El1Registers::ZERO;
         el1.sctlr = SCTLR_EL1_RESET;
         let mut partition =
-            Self { id, aborted: false, index, registers: PartitionRegisters::default(), el1 };
+            Self { id, aborted: false, index, registers: GuestRegisters::default(), el1 };
         partition.registers.elr = entry;
         partition.registers.spsr = SPSR_EL1H_MASKED;
         match partition.run_until_call(cpu) {
@@ -91,10 +91,12 @@ impl Partition {
             stage2::switch_to(self.index);
             loaded.store(self.index, Ordering::Relaxed);
         }
-        let exit = partition_run::run(&mut self.registers);
+        // SAFETY: the partition's stage-2 (switched in above, built at boot) maps only its own
+        // memory and log UART, and its registers hold a state it left or its entry at EL1.
+        let exit = unsafe { guest::run(&mut self.registers) };
         // The next run may be on another CPU, which cannot read this one's registers.
         self.el1.save();
-        if exit.syndrome >> 63 != 0 || exit.class() != EC_SMC64 {
+        if exit.class() != Some(EC_SMC64) {
             let fault_address = platform_common::read_sysreg!("far_el2");
             defmt::error!(
                 "spmc: partition {=u64:#x} stopped with ESR_EL2 {=u64:#x} at {=u64:#x} (FAR {=u64:#x}); marked aborted",

@@ -1,65 +1,81 @@
-//! Running a partition at S-EL1 until it traps back to S-EL2 (an SMC, a fault, an interrupt).
+//! Running an EL1 guest (a secure partition under the SPMC, a VM under the hypervisor) until it
+//! traps back to EL2 (an SMC or HVC, a fault, an interrupt).
 //!
-//! `partition_run` saves the SPMC's callee-saved registers on its own stack, loads the
-//! partition's general registers and return state, and `eret`s. The partition runs on SP_EL1,
-//! so when it traps, SP_EL2 still points at the SPMC's saved registers: the vector stores the
-//! partition's registers back into its context and returns from `partition_run` with the
-//! exception syndrome. This is the "run until exit" model KVM-style hypervisors use.
+//! `guest_run` saves the EL2 code's callee-saved registers on its own stack, loads the guest's
+//! general registers and return state, and `eret`s. The guest runs on SP_EL1, so when it traps,
+//! SP_EL2 still points at the saved registers: the vector stores the guest's registers back into
+//! its context and returns from `guest_run` with the exception syndrome. This is the "run until
+//! exit" model KVM-style hypervisors use. An image that runs guests installs `guest_vectors` as
+//! its VBAR_EL2 (`install_vectors`) and defines `guest_unexpected_exception(vector) -> !` for
+//! exceptions taken at EL2 itself.
 
-/// A partition's general registers and return state, as the assembly below lays them out:
+/// A guest's general registers and return state, as the assembly below lays them out:
 /// x0-x30 at 0..248, ELR_EL2 at 248, SPSR_EL2 at 256.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
-pub struct PartitionRegisters {
+pub struct GuestRegisters {
     pub x: [u64; 31],
     pub elr: u64,
     pub spsr: u64,
     padding: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<PartitionRegisters>() == 272);
+const _: () = assert!(core::mem::size_of::<GuestRegisters>() == 272);
 
 extern "C" {
-    /// Runs the partition whose registers are at `registers` until it traps to S-EL2; returns
+    /// Runs the guest whose registers are at `registers` until it traps to EL2; returns
     /// ESR_EL2 of that exception (or a vector number with bit 63 set for interrupts/SError).
-    fn partition_run(registers: *mut PartitionRegisters) -> u64;
-    static spmc_vectors: u8;
+    fn guest_run(registers: *mut GuestRegisters) -> u64;
+    static guest_vectors: u8;
 }
 
-/// Why the partition stopped running.
+/// Why the guest stopped running.
 #[derive(Debug, Clone, Copy)]
 pub struct Exit {
     pub syndrome: u64,
 }
 
 impl Exit {
-    /// The exception class (ESR_EL2.EC).
-    pub fn class(&self) -> u64 {
-        self.syndrome >> 26
+    /// The exception class (ESR_EL2.EC), or None for an interrupt or SError exit.
+    pub fn class(&self) -> Option<u64> {
+        (self.syndrome >> 63 == 0).then_some(self.syndrome >> 26)
     }
 }
 
-/// Runs the partition until its next exit.
-pub fn run(registers: &mut PartitionRegisters) -> Exit {
-    // SAFETY: `registers` is a complete, exclusively borrowed register block; the partition's
-    // stage-2 (set up before the first run) confines it to its own memory, so resuming it cannot
-    // touch the SPMC; the assembly preserves every register the Rust ABI requires.
-    let syndrome = unsafe { partition_run(registers) };
-    Exit { syndrome }
+/// Runs the guest until its next exit.
+///
+/// # Safety
+/// The caller must have confined the guest with a stage-2 translation (HCR_EL2.VM set, tables
+/// mapping only the guest's own memory and devices), so that resuming it cannot touch the
+/// EL2 code's memory; `registers` must describe a state the guest may resume in (EL1 or EL0).
+pub unsafe fn run(registers: &mut GuestRegisters) -> Exit {
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: `registers` is a complete, exclusively borrowed register block; the caller
+        // guarantees confinement; the assembly preserves every register the Rust ABI requires.
+        let syndrome = unsafe { guest_run(registers) };
+        Exit { syndrome }
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        let _ = registers;
+        Exit { syndrome: 1 << 63 }
+    }
 }
 
-/// Installs the S-EL2 vectors that partitions trap into.
+/// Installs the EL2 vectors that guests trap into.
 pub fn install_vectors() {
     // Only the symbol's address is taken.
-    let vectors = core::ptr::addr_of!(spmc_vectors) as u64;
-    platform_common::write_sysreg!("vbar_el2", vectors);
+    let vectors = core::ptr::addr_of!(guest_vectors) as u64;
+    crate::write_sysreg!("vbar_el2", vectors);
 }
 
+#[cfg(target_arch = "aarch64")]
 core::arch::global_asm!(
     r#"
-    .section .text, "ax"
-    .global partition_run
-partition_run:
+    .section .text.guest_run, "ax"
+    .global guest_run
+guest_run:
     sub     sp, sp, #112
     stp     x19, x20, [sp, #0]
     stp     x21, x22, [sp, #16]
@@ -89,8 +105,8 @@ partition_run:
     ldp     x0, x1, [x0, #0]
     eret
 
-partition_exit:
-    // x0 holds the exit code; x1 the partition's x1 (saved by the vector); SP_EL2 = host frame.
+guest_exit:
+    // x0 holds the exit code; x1 the guest's x1 (saved by the vector); SP_EL2 = host frame.
     stp     x0, x1, [sp, #-16]!
     ldr     x0, [sp, #16 + 96]
     stp     x2, x3, [x0, #16]
@@ -112,7 +128,7 @@ partition_exit:
     mrs     x3, spsr_el2
     stp     x2, x3, [x0, #248]
     ldp     x2, x3, [sp], #16
-    // x2 = exit code, x3 = partition x1; the partition's x0 was parked in tpidr_el2.
+    // x2 = exit code, x3 = guest x1; the guest's x0 was parked in tpidr_el2.
     mrs     x4, tpidr_el2
     stp     x4, x3, [x0, #0]
     mov     x0, x2
@@ -129,7 +145,7 @@ partition_exit:
     .balign 0x80
     msr     tpidr_el2, x0
     mrs     x0, esr_el2
-    b       partition_exit
+    b       guest_exit
     .endm
 
     .macro exit_with_code code
@@ -137,19 +153,19 @@ partition_exit:
     msr     tpidr_el2, x0
     mov     x0, #\code
     orr     x0, x0, #(1 << 63)
-    b       partition_exit
+    b       guest_exit
     .endm
 
     .macro stop_here code
     .balign 0x80
     mov     x0, #\code
-    b       spmc_unexpected_exception
+    b       guest_unexpected_exception
     .endm
 
-    .section .text.vectors, "ax"
+    .section .text.guest_vectors, "ax"
     .balign 0x800
-    .global spmc_vectors
-spmc_vectors:
+    .global guest_vectors
+guest_vectors:
     stop_here 0
     stop_here 1
     stop_here 2
