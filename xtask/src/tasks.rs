@@ -202,12 +202,14 @@ fn count_results(line: &str, passed: &mut u64, failed: &mut u64) {
     }
 }
 
-/// Runs `cargo test` showing its output, and returns (passed, failed).
-fn cargo_test() -> Result<(u64, u64), String> {
+/// Runs `cargo test` in `directory` with `arguments`, showing its output; returns (passed, failed).
+fn cargo_test(directory: &std::path::Path, arguments: &[&str]) -> Result<(u64, u64), String> {
     let mut command = Command::new("cargo");
     command
-        .current_dir(shell::repository_root())
-        .args(["test", "--workspace", "--all-targets", "--color", "never"])
+        .current_dir(directory)
+        .arg("test")
+        .args(arguments)
+        .args(["--color", "never"])
         .stdout(Stdio::piped());
     let shown = shell::describe(&command);
     let mut child =
@@ -294,13 +296,18 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
         }
     });
     let mut tests = (0u64, 0u64);
-    stage("unit, property and integration tests (cargo test --workspace)", &mut || {
-        tests = cargo_test()?;
-        if tests.1 > 0 {
-            return Err(format!("{} test(s) failed", tests.1));
-        }
-        Ok(())
-    });
+    stage(
+        "unit, property and integration tests (host workspace, and platform-common on the host)",
+        &mut || {
+            let host = cargo_test(&root, &["--workspace", "--all-targets"])?;
+            let platform = cargo_test(&platforms, &["--package", "platform-common", "--lib"])?;
+            tests = (host.0 + platform.0, host.1 + platform.1);
+            if tests.1 > 0 {
+                return Err(format!("{} test(s) failed", tests.1));
+            }
+            Ok(())
+        },
+    );
     let mut boot_checks = (0u64, 0u64);
     stage("aarch64 images and a QEMU boot", &mut || {
         let built = images::build(&tools.cross, Platform::QemuVirt, true)?;

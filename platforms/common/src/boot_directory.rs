@@ -171,3 +171,63 @@ impl<'a> Directory<'a> {
         (0..self.count).filter_map(|index| self.get(index).ok()).find(|blob| blob.kind == kind)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory(entries: &[(u32, u32, u64, u64, u32)]) -> [u8; 256] {
+        let mut bytes = [0u8; 256];
+        let mut put = |offset: usize, value: &[u8]| {
+            bytes[offset..offset + value.len()].copy_from_slice(value)
+        };
+        put(0, &MAGIC.to_le_bytes());
+        put(4, &VERSION.to_le_bytes());
+        put(8, &(entries.len() as u32).to_le_bytes());
+        for (index, (offset, size, load, entry, kind)) in entries.iter().enumerate() {
+            let base = HEADER_SIZE + index * ENTRY_SIZE;
+            put(base, b"spmc\0");
+            put(base + 16, &offset.to_le_bytes());
+            put(base + 20, &size.to_le_bytes());
+            put(base + 24, &load.to_le_bytes());
+            put(base + 32, &entry.to_le_bytes());
+            put(base + 40, &kind.to_le_bytes());
+        }
+        bytes
+    }
+
+    #[test]
+    fn reads_entries_and_finds_by_kind() {
+        let bytes = directory(&[
+            (0x10_1000, 4096, 0x0E10_0000, 0x0E10_0000, 1),
+            (0x10_2000, 100, 0x4020_0000, 0x4020_0040, 3),
+        ]);
+        let parsed = Directory::parse(&bytes).unwrap();
+        assert_eq!(parsed.len(), 2);
+        let hypervisor = parsed.find(BlobKind::Hypervisor).unwrap();
+        assert_eq!(
+            (hypervisor.load_address, hypervisor.entry_point, hypervisor.size),
+            (0x4020_0000, 0x4020_0040, 100)
+        );
+        assert_eq!(parsed.get(0).unwrap().name(), "spmc");
+        assert!(parsed.find(BlobKind::PartitionPackage).is_none());
+    }
+
+    #[test]
+    fn rejects_bad_magic_version_kind_and_truncation() {
+        let good = directory(&[(0, 0, 0, 0, 1)]);
+        let mut bad = good;
+        bad[0] = 0;
+        assert_eq!(Directory::parse(&bad).err(), Some(DirectoryError::BadMagic));
+        let mut bad = good;
+        bad[4] = 9;
+        assert_eq!(Directory::parse(&bad).err(), Some(DirectoryError::BadVersion));
+        assert_eq!(Directory::parse(&good[..40]).err(), Some(DirectoryError::Truncated));
+        let mut bad = good;
+        bad[HEADER_SIZE + 40] = 77;
+        assert_eq!(Directory::parse(&bad).unwrap().get(0).err(), Some(DirectoryError::BadKind));
+        let mut huge = good;
+        huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Directory::parse(&huge).err(), Some(DirectoryError::Truncated));
+    }
+}

@@ -22,10 +22,14 @@ pub struct GuestRegisters {
 
 const _: () = assert!(core::mem::size_of::<GuestRegisters>() == 272);
 
+#[cfg(target_arch = "aarch64")]
 extern "C" {
     /// Runs the guest whose registers are at `registers` until it traps to EL2; returns
     /// ESR_EL2 of that exception (or a vector number with bit 63 set for interrupts/SError).
     fn guest_run(registers: *mut GuestRegisters) -> u64;
+}
+
+extern "C" {
     static guest_vectors: u8;
 }
 

@@ -11,5 +11,6 @@ pub mod pl011;
 pub mod power;
 pub mod semihosting;
 pub mod smc;
+pub mod stage2;
 pub mod sysreg;
 pub mod text;

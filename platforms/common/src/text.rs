@@ -41,3 +41,16 @@ impl<const N: usize> core::fmt::Write for TextBuffer<N> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_cuts_at_a_character_boundary() {
+        assert_eq!(TextBuffer::<16>::format(&"magic: bad").as_str(), "magic: bad");
+        assert_eq!(TextBuffer::<4>::format(&"abcdef").as_str(), "abcd");
+        // "é" is two bytes; a 2-byte buffer after "a" can hold only its first byte.
+        assert_eq!(TextBuffer::<2>::format(&"aé").as_str(), "a");
+    }
+}

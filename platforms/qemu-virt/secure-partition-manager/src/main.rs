@@ -175,13 +175,17 @@ extern "C" fn image_main(manifest: u64) -> ! {
             package.package_base,
             package.entry
         );
-        stage2::build(
-            index,
-            stage2::PartitionMemory {
-                memory_base: package.package_base,
-                device_page: LOG_UART as u64,
-            },
-        );
+        let memory = stage2::PartitionMemory {
+            memory_base: package.package_base,
+            device_page: LOG_UART as u64,
+        };
+        if stage2::build(index, memory).is_err() {
+            defmt::error!(
+                "spmc: partition {=u64:#x}: cannot build its stage-2 tables",
+                package.partition_id
+            );
+            platform_common::semihosting::exit(4)
+        }
     }
     configure_cpu();
     for (index, package) in packages.iter().enumerate() {
