@@ -35,6 +35,8 @@ enum BlobKind {
     SpmcManifest = 2,
     Hypervisor = 3,
     PartitionPackage = 4,
+    /// A guest VM image the hypervisor runs; loaded once per VM.
+    GuestImage = 5,
 }
 
 /// One image: its crate, its role, and the most its loaded bytes (text+rodata+data) may take.
@@ -63,7 +65,13 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
     },
+    ImageSpec { package: "test-vm", kind: BlobKind::GuestImage, budget_bytes: 64 * 1024 },
 ];
+
+/// Where a guest image is linked (the VM's RAM at IPA 0x4000_0000), and the DRAM the EL3
+/// monitor loads a copy into for each VM (the hypervisor's `GUESTS`).
+const GUEST_LINK_ADDRESS: u64 = 0x4000_0000;
+const GUEST_COPIES: &[u64] = &[0x4100_0000, 0x4200_0000];
 
 /// A secure partition's identity, written into its FF-A manifest.
 #[derive(Debug)]
@@ -448,6 +456,23 @@ pub fn build(
                     entry_point: 0,
                     kind: spec.kind,
                 });
+            }
+            BlobKind::GuestImage => {
+                if image.base != GUEST_LINK_ADDRESS {
+                    return Err(format!(
+                        "{} is linked at {:#x}, not at the guest RAM address {GUEST_LINK_ADDRESS:#x}",
+                        spec.package, image.base
+                    ));
+                }
+                for (index, &address) in GUEST_COPIES.iter().enumerate() {
+                    blobs.push(Blob {
+                        name: format!("vm{}", index + 1),
+                        bytes: image.flat.clone(),
+                        load_address: address,
+                        entry_point: 0,
+                        kind: spec.kind,
+                    });
+                }
             }
             BlobKind::SpmcManifest | BlobKind::Hypervisor => blobs.push(Blob {
                 name,

@@ -135,6 +135,16 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
         "fault isolation: 0x8002 answered; told to fault: ABORTED; then 0x8002 ABORTED, 0x8001 answered",
         "a faulting partition was marked aborted (FFA_ERROR(ABORTED)) and the other carried on",
     ),
+    (
+        "console",
+        "test-vm 1: 100 of 100 direct requests answered; sending as VM 2: refused",
+        "VM 1 at NS-EL1 reached the partition through the hypervisor, and could not speak as VM 2",
+    ),
+    (
+        "console",
+        "test-vm 2: 100 of 100 direct requests answered; sending as VM 1: refused",
+        "VM 2, the same image behind its own stage-2, likewise",
+    ),
     ("log", "el3-monitor: PSCI SYSTEM_OFF", "PSCI SYSTEM_OFF powered the machine off"),
 ];
 

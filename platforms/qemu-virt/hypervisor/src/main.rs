@@ -11,6 +11,8 @@
 
 platform_common::simple_entry!();
 
+mod vm;
+
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -102,6 +104,34 @@ fn outcome(reply: &[u64; 18], value: u64) -> &'static str {
         (FFA_ERROR, _) => "another error",
         _ => "a wrong answer",
     }
+}
+
+/// Where the EL3 monitor loaded each test VM's image (its RAM), and the VMs' FF-A IDs.
+const GUESTS: [(u64, u64); 2] = [(0x4100_0000, 1), (0x4200_0000, 2)];
+
+/// Runs each test VM until it powers off.
+fn run_guests(console: &mut Pl011) {
+    platform_common::guest::install_vectors();
+    for (index, (ram, id)) in GUESTS.into_iter().enumerate() {
+        let Some(mut guest) = vm::Vm::new(index, id, ram) else {
+            let _ = writeln!(console, "hypervisor: VM {id}: cannot map its memory");
+            continue;
+        };
+        let ending = guest.run();
+        let _ = writeln!(console, "hypervisor: VM {} ended: {:?}", guest.id, ending);
+    }
+}
+
+/// Any EL2 exception that is not a guest's trap.
+#[no_mangle]
+extern "C" fn guest_unexpected_exception(kind: u64) -> ! {
+    let syndrome = platform_common::read_sysreg!("esr_el2");
+    let link = platform_common::read_sysreg!("elr_el2");
+    let _ = writeln!(
+        console(),
+        "hypervisor: FATAL exception (vector {kind}): ESR_EL2={syndrome:#x} ELR_EL2={link:#x}"
+    );
+    platform_common::semihosting::exit(6)
 }
 
 /// A partition told to fault must be marked aborted without disturbing the others.
@@ -268,6 +298,7 @@ extern "C" fn image_main(device_tree: u64) -> ! {
         all_cpus(&mut console);
     }
     fault_isolation(&mut console);
+    run_guests(&mut console);
     let _ = writeln!(console, "hypervisor: powering off through PSCI");
     console.flush();
     call(&[PSCI_SYSTEM_OFF]);

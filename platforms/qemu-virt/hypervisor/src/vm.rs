@@ -1,0 +1,148 @@
+//! Guest VMs at NS-EL1: their memory (stage-2), their run loop, and the calls they make.
+//!
+//! Bring-up stage of the forwarder: a VM's SMC or HVC traps here. SMCCC and PSCI are answered
+//! for the VM (PSCI SYSTEM_OFF/CPU_OFF end it); FFA_ID_GET returns the VM's ID; every other
+//! FF-A call is forwarded to the secure world after the sender ID in w1 is checked against the
+//! VM's own (a VM cannot speak as another endpoint: INVALID_PARAMETERS). The spmc crate's
+//! forwarder role replaces this with the full rules (descriptor copies, IPA translation).
+
+use aarch64_cpu::registers::ESR_EL2;
+use platform_common::el1_context::El1Registers;
+use platform_common::guest::{self, GuestRegisters};
+use platform_common::smc::smc;
+use platform_common::stage2::{MemoryKind, Stage2, VTCR};
+use platform_common::write_sysreg;
+
+/// Where every VM's RAM starts in its own address space, and how big it is.
+pub const GUEST_RAM_IPA: u64 = 0x4000_0000;
+pub const GUEST_RAM_SIZE: u64 = 16 << 20;
+const CONSOLE_UART: u64 = 0x0900_0000;
+
+const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
+const EC_SMC64: u64 = ESR_EL2::EC::Value::SMC64 as u64;
+/// SPSR for entering EL1 with SP_EL1 (EL1h), D/A/I/F masked.
+const SPSR_EL1H_MASKED: u64 = 0x3c5;
+/// SCTLR_EL1 reset value with its RES1 bits: MMU and caches off.
+const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
+/// HCR_EL2 while VMs run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
+const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
+
+const FFA_ERROR: u64 = 0x8400_0060;
+const FFA_SUCCESS_32: u64 = 0x8400_0061;
+const FFA_ID_GET: u64 = 0x8400_0069;
+const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
+const FFA_MSG_SEND_DIRECT_REQ_64: u64 = 0xC400_006F;
+const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
+const SMCCC_VERSION: u64 = 0x8000_0000;
+const SMCCC_VERSION_1_2: u64 = 0x1_0002;
+const PSCI_VERSION: u64 = 0x8400_0000;
+const PSCI_CPU_OFF: u64 = 0x8400_0002;
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+
+/// Two VMs, each with one 16 MiB block of RAM and the console page.
+type VmTables = Stage2<2, 1>;
+static TABLES: [VmTables; 2] = [const { Stage2::new() }; 2];
+
+/// How a VM's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It called PSCI SYSTEM_OFF or CPU_OFF.
+    PoweredOff,
+    /// It took an exception the hypervisor does not handle (ESR_EL2).
+    Fault(u64),
+}
+
+/// One guest VM.
+#[derive(Debug)]
+pub struct Vm {
+    /// Its FF-A endpoint ID.
+    pub id: u64,
+    index: usize,
+    registers: GuestRegisters,
+    el1: El1Registers,
+}
+
+fn function_is_ffa(function: u64) -> bool {
+    let number = function & 0xFFFF;
+    function & !(1 << 30) & 0xFFFF_0000 == 0x8400_0000 && (0x60..=0xFF).contains(&number)
+}
+
+impl Vm {
+    /// A VM `index` with endpoint ID `id` whose RAM is `ram_pa` (its image is already there).
+    pub fn new(index: usize, id: u64, ram_pa: u64) -> Option<Self> {
+        let tables = TABLES.get(index)?;
+        // SAFETY: this VM has never run; its RAM is DRAM set aside for it (docs/src/memory-map.md)
+        // and the console page is the shared non-secure UART.
+        unsafe {
+            tables.map(GUEST_RAM_IPA, ram_pa, GUEST_RAM_SIZE, MemoryKind::Memory).ok()?;
+            tables.map(CONSOLE_UART, CONSOLE_UART, 4096, MemoryKind::Device).ok()?;
+        }
+        let mut el1 = El1Registers::ZERO;
+        el1.sctlr = SCTLR_EL1_RESET;
+        let mut registers = GuestRegisters::default();
+        registers.elr = GUEST_RAM_IPA;
+        registers.spsr = SPSR_EL1H_MASKED;
+        Some(Self { id, index, registers, el1 })
+    }
+
+    /// Answers one call the VM made; `None` means the VM has ended.
+    fn answer(&self, call: &[u64; 18]) -> Option<[u64; 18]> {
+        let mut reply = [0u64; 18];
+        match call[0] {
+            SMCCC_VERSION => reply[0] = SMCCC_VERSION_1_2,
+            PSCI_VERSION => reply[0] = 0x1_0001,
+            PSCI_SYSTEM_OFF | PSCI_CPU_OFF => return None,
+            FFA_ID_GET => {
+                reply[0] = FFA_SUCCESS_32;
+                reply[2] = self.id;
+            }
+            FFA_MSG_SEND_DIRECT_REQ_32 | FFA_MSG_SEND_DIRECT_REQ_64
+                if (call[1] >> 16) & 0xFFFF != self.id =>
+            {
+                reply[0] = FFA_ERROR;
+                reply[2] = INVALID_PARAMETERS;
+            }
+            function if function_is_ffa(function) => return Some(smc(*call)),
+            _ => reply[0] = NOT_SUPPORTED,
+        }
+        Some(reply)
+    }
+
+    /// Runs the VM on this CPU until it powers off or faults.
+    pub fn run(&mut self) -> Ending {
+        let Some(tables) = TABLES.get(self.index) else { return Ending::Fault(0) };
+        write_sysreg!("vtcr_el2", VTCR);
+        write_sysreg!("vttbr_el2", ((self.index as u64 + 1) << 48) | tables.base());
+        write_sysreg!("hcr_el2", HCR_GUEST);
+        self.el1.restore();
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: barriers and a TLB invalidation for this VM's VMID; no memory is touched.
+        unsafe {
+            core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack))
+        };
+        let ending = loop {
+            // SAFETY: VTTBR_EL2 points at this VM's stage-2, which maps only its own RAM and
+            // the console page; its registers hold its entry or the state it trapped in.
+            let exit = unsafe { guest::run(&mut self.registers) };
+            match exit.class() {
+                Some(EC_SMC64) | Some(EC_HVC64) => {
+                    // A trapped SMC returns to the SMC itself; an HVC to the next instruction.
+                    if exit.class() == Some(EC_SMC64) {
+                        self.registers.elr += 4;
+                    }
+                    let mut call = [0u64; 18];
+                    call.copy_from_slice(&self.registers.x[..18]);
+                    match self.answer(&call) {
+                        Some(reply) => self.registers.x[..18].copy_from_slice(&reply),
+                        None => break Ending::PoweredOff,
+                    }
+                }
+                _ => break Ending::Fault(exit.syndrome),
+            }
+        };
+        self.el1.save();
+        write_sysreg!("hcr_el2", 0);
+        ending
+    }
+}

@@ -1,0 +1,85 @@
+//! A test guest VM at NS-EL1.
+//!
+//! Bring-up stage: it negotiates the FF-A version, asks its ID (the hypervisor answers with
+//! this VM's ID), sends direct requests to partition 0x8001, tries to send one as another VM
+//! (the hypervisor must refuse), and powers "off" with PSCI SYSTEM_OFF, which the hypervisor
+//! takes as this VM ending. The ffa-guest-driver and the conformance suite's client replace
+//! this sequence.
+#![no_std]
+#![no_main]
+
+platform_common::simple_entry!();
+
+use core::fmt::Write;
+
+use aarch64_cpu::registers::{CurrentEL, Readable};
+use platform_common::pl011::Pl011;
+use platform_common::smc::smc;
+
+/// The console UART, passed through to every VM at the same address.
+const CONSOLE_UART: usize = 0x0900_0000;
+const FFA_ERROR: u64 = 0x8400_0060;
+const FFA_SUCCESS_32: u64 = 0x8400_0061;
+const FFA_VERSION: u64 = 0x8400_0063;
+const FFA_ID_GET: u64 = 0x8400_0069;
+const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
+const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
+const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const PARTITION: u64 = 0x8001;
+
+fn call(registers: &[u64]) -> [u64; 18] {
+    let mut all = [0u64; 18];
+    for (slot, value) in all.iter_mut().zip(registers) {
+        *slot = *value;
+    }
+    smc(all)
+}
+
+#[no_mangle]
+extern "C" fn image_main() -> ! {
+    // SAFETY: the hypervisor maps the console PL011 into this VM at its usual address.
+    let mut console = unsafe { Pl011::new(CONSOLE_UART) };
+    let level = CurrentEL.read(CurrentEL::EL);
+    let version = call(&[FFA_VERSION, 0x1_0002])[0];
+    let id_reply = call(&[FFA_ID_GET]);
+    let id = if id_reply[0] == FFA_SUCCESS_32 { id_reply[2] & 0xFFFF } else { 0 };
+    let _ = writeln!(
+        console,
+        "test-vm {id}: running at NS-EL{level}, FF-A version {}.{}, ID {id:#x}",
+        version >> 16,
+        version & 0xFFFF
+    );
+    let mut answered = 0;
+    for value in 0..100u64 {
+        let reply = call(&[FFA_MSG_SEND_DIRECT_REQ_32, (id << 16) | PARTITION, 0, value]);
+        if reply[0] == FFA_MSG_SEND_DIRECT_RESP_32
+            && reply[3] == value + 1
+            && reply[1] == (PARTITION << 16) | id
+        {
+            answered += 1;
+        }
+    }
+    let impostor = if id == 1 { 2 } else { 1 };
+    let spoofed = call(&[FFA_MSG_SEND_DIRECT_REQ_32, (impostor << 16) | PARTITION, 0, 5]);
+    let refused = spoofed[0] == FFA_ERROR && spoofed[2] == INVALID_PARAMETERS;
+    let _ = writeln!(
+        console,
+        "test-vm {id}: {answered} of 100 direct requests answered; sending as VM {impostor}: {}",
+        if refused { "refused (INVALID_PARAMETERS)" } else { "NOT refused" }
+    );
+    call(&[PSCI_SYSTEM_OFF]);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: the console PL011 (see `image_main`).
+    let mut console = unsafe { Pl011::new(CONSOLE_UART) };
+    let _ = writeln!(console, "test-vm: PANIC: {info}");
+    loop {
+        core::hint::spin_loop();
+    }
+}
