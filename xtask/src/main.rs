@@ -9,6 +9,7 @@ mod images;
 mod progress;
 mod qemu;
 mod shell;
+mod syndrome;
 mod tasks;
 mod toolchain;
 
@@ -20,7 +21,7 @@ usage: cargo xtask <command> [options]
 commands:
   setup        detect the aarch64 toolchain and QEMU; install what is missing (Debian, root)
   build        build every bare-metal image           [--platform qemu|fvp] [--debug]
-  run          the main job: build, boot QEMU, show what the stack does
+  run          the main job: build, boot QEMU, show what the stack does    [--verbose]
   test         everything that tests the project: fmt, clippy, unit tests, images, QEMU boot
   bench        benchmarks (filled in by the crates as they land)
   fuzz         bounded fuzzing runs                   [--seconds N]
