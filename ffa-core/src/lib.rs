@@ -12,3 +12,4 @@ pub mod ids;
 
 pub use error::FfaError;
 pub use ids::{EndpointId, TargetInfo, VcpuId};
+pub mod memory;
