@@ -1,4 +1,10 @@
 //! Differential tests against the arm-ffa 0.5 crate (v1.1 layout, 16-byte EMADs, the only one it
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed expectation should abort loudly"
+)]
 //! speaks): what one builds the other parses to the same values, and both build the same bytes.
 //!
 //! arm-ffa's `pack` panics on a short buffer and its unpack accepts trailing bytes and does not
@@ -87,8 +93,10 @@ fn assert_same(a: &Parsed, b: &Parsed) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn transaction() -> impl Strategy<Value = (u16, u16, u32, u64, u64, Vec<(u16, u8)>, Vec<(u64, u32)>)>
-{
+/// Sender, attributes, flags, handle, tag, (receiver, permissions), (address, pages).
+type Transaction = (u16, u16, u32, u64, u64, Vec<(u16, u8)>, Vec<(u64, u32)>);
+
+fn transaction() -> impl Strategy<Value = Transaction> {
     (
         any::<u16>(),
         prop_oneof![Just(0x2fu16), Just(0x00), Just(0x10), Just(0x24), Just(0x2e)],

@@ -1,4 +1,10 @@
 //! Property tests: build -> parse round trips in every layout, fragmented and whole, conversion
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed expectation should abort loudly"
+)]
 //! round trips, value-type round trips, and parsing arbitrary bytes never panics.
 
 use ffa_core::memory::*;

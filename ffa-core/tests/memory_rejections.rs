@@ -1,4 +1,10 @@
 //! Every rejection path of the descriptor parsers, each mutating one field of a valid descriptor.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed expectation should abort loudly"
+)]
 
 use ffa_core::memory::*;
 use ffa_core::{EndpointId, FfaError};

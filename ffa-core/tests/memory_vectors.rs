@@ -1,4 +1,10 @@
 //! The real Linux 6.12 MEM_SHARE descriptor (shared/vectors) parsed and rebuilt byte for byte.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test and benchmark code: a failed expectation should abort loudly"
+)]
 
 use ffa_core::memory::*;
 use ffa_core::{EndpointId, FfaError};
