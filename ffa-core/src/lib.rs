@@ -21,6 +21,7 @@ pub mod features;
 pub mod framework_message;
 pub mod function_id;
 pub mod indirect_message;
+pub mod memory;
 pub mod notification;
 pub mod partition_info;
 pub mod rxtx;
