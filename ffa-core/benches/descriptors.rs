@@ -222,6 +222,12 @@ fn main() {
             .position(|argument| argument == flag)
             .and_then(|index| arguments.get(index + 1))
     };
+    if arguments.iter().any(|argument| argument == "--list") {
+        for &(name, _, constituents) in CASES {
+            println!("{name}\t{constituents}");
+        }
+        return;
+    }
     data();
     if let Some(name) = value_of("--case") {
         let iterations: u64 =

@@ -2,9 +2,11 @@
 //!
 //! Instruction counts come from valgrind's callgrind, which counts instructions rather than
 //! time, so they repeat exactly run to run whatever else the machine is doing. Each benchmark
-//! binary follows one protocol: `--list` prints its case names, `--case NAME --iterations N`
-//! runs one case N times, and every case is an `#[inline(never)] fn case_NAME`, so callgrind
-//! can count only inside it (`--toggle-collect`).
+//! binary follows one protocol: `--list` prints one case a line (its function's name, then
+//! optionally a tab and how many items one call handles), `--case NAME --iterations N` runs
+//! one case N times, and every case is an `#[inline(never)] fn NAME`, so callgrind can count
+//! only inside it (`--toggle-collect`). The count per call is (total for N - total for 1) /
+//! (N - 1), which removes one-time setup inside the case's first call.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,15 +52,20 @@ pub fn callgrind_total(text: &str) -> Option<u64> {
         .and_then(|number| number.parse().ok())
 }
 
-fn instructions_per_call(executable: &Path, case: &str, scratch: &Path) -> Result<f64, String> {
-    let out_file = scratch.join(format!("callgrind.{case}.out"));
+fn instructions_total(
+    executable: &Path,
+    case: &str,
+    iterations: u64,
+    scratch: &Path,
+) -> Result<u64, String> {
+    let out_file = scratch.join(format!("callgrind.{case}.{iterations}.out"));
     let status = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg("--collect-atstart=no")
-        .arg(format!("--toggle-collect=*case_{case}*"))
+        .arg(format!("--toggle-collect=*{case}"))
         .arg(executable)
-        .args(["--case", case, "--iterations", &ITERATIONS.to_string()])
+        .args(["--case", case, "--iterations", &iterations.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
@@ -68,9 +75,13 @@ fn instructions_per_call(executable: &Path, case: &str, scratch: &Path) -> Resul
     }
     let text = std::fs::read_to_string(&out_file)
         .map_err(|error| format!("{}: {error}", out_file.display()))?;
-    let total =
-        callgrind_total(&text).ok_or(format!("no instruction total in {}", out_file.display()))?;
-    Ok(total as f64 / ITERATIONS as f64)
+    callgrind_total(&text).ok_or(format!("no instruction total in {}", out_file.display()))
+}
+
+fn instructions_per_call(executable: &Path, case: &str, scratch: &Path) -> Result<f64, String> {
+    let once = instructions_total(executable, case, 1, scratch)?;
+    let many = instructions_total(executable, case, ITERATIONS + 1, scratch)?;
+    Ok(many.saturating_sub(once) as f64 / ITERATIONS as f64)
 }
 
 pub fn run() -> Result<(), String> {
@@ -79,6 +90,14 @@ pub fn run() -> Result<(), String> {
     std::fs::create_dir_all(&scratch).map_err(|error| format!("{}: {error}", scratch.display()))?;
     let have_valgrind = shell::have("valgrind");
     for (package, bench) in BENCHES {
+        let source = root.join(package).join("benches").join(format!("{bench}.rs"));
+        if !source.is_file() {
+            println!(
+                "==> benchmark {package}/{bench}: not written yet ({} is missing)",
+                crate::images::shown(&source)
+            );
+            continue;
+        }
         let step = Step::start(&format!("benchmark {package}/{bench}: time per operation"));
         shell::run(Command::new("cargo").current_dir(&root).args([
             "bench",
@@ -96,10 +115,14 @@ pub fn run() -> Result<(), String> {
         let executable = bench_executable(package, bench)?;
         let list = shell::output(Command::new(&executable).arg("--list"))
             .ok_or(format!("{} does not answer --list", executable.display()))?;
-        println!("    {:<44} {:>14}", "case", "instructions");
-        for case in list.lines().map(str::trim).filter(|line| !line.is_empty()) {
+        println!("    {:<36} {:>14} {:>16}", "case", "instructions", "per item");
+        for line in list.lines().map(str::trim).filter(|line| !line.is_empty()) {
+            let mut fields = line.split('\t');
+            let case = fields.next().unwrap_or_default();
+            let items: Option<f64> = fields.next().and_then(|count| count.trim().parse().ok());
             let count = instructions_per_call(&executable, case, &scratch)?;
-            println!("    {case:<44} {count:>14.1}");
+            let per_item = items.map(|items| format!("{:.1}", count / items)).unwrap_or_default();
+            println!("    {case:<36} {count:>14.1} {per_item:>16}");
         }
         step.done();
     }
