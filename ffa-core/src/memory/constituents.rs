@@ -18,17 +18,20 @@ pub struct AddressRange {
     pub page_count: u32,
 }
 
+/// Addresses must be below 2^52, the largest physical or intermediate address any Arm
+/// architecture version defines (FEAT_LPA2). Page counts are 32-bit, so a range that starts
+/// below 2^52 ends below 2^52 + 2^44 and can never wrap past the end of the address space.
+pub const ADDRESS_LIMIT_BITS: u32 = 52;
+
 /// Per-range checks, folded into one word so the loop has no branches: a non-zero result means
-/// the address is not 4 KiB aligned, the page count is zero, the reserved word is not zero, or the
-/// range runs past the end of the 64-bit address space (INVALID_PARAMETERS, reference §7.10
-/// rules 8 and 10).
+/// the address is not 4 KiB aligned or not below 2^52, the page count is zero, or the reserved
+/// word is not zero (INVALID_PARAMETERS, reference §7.10 rules 8 and 10).
 #[inline(always)]
 fn range_faults(address: u64, page_count: u32, reserved: u32) -> u64 {
-    let (_, overflows) = address.overflowing_add(u64::from(page_count) << 12);
     (address & (PAGE_SIZE - 1))
+        | (address >> ADDRESS_LIMIT_BITS)
         | u64::from(reserved)
         | u64::from(page_count == 0)
-        | u64::from(overflows)
 }
 
 /// Validates a run of whole constituent descriptors; returns the view and the sum of their page
@@ -147,3 +150,43 @@ impl Iterator for ConstituentIter<'_> {
 }
 
 impl ExactSizeIterator for ConstituentIter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(address: u64, page_count: u32, reserved: u32) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&address.to_le_bytes());
+        bytes[8..12].copy_from_slice(&page_count.to_le_bytes());
+        bytes[12..].copy_from_slice(&reserved.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn addresses_must_be_below_two_to_the_52() {
+        let highest = (1u64 << ADDRESS_LIMIT_BITS) - PAGE_SIZE;
+        let (_, pages) = validate_constituents(&descriptor(highest, u32::MAX, 0)).unwrap();
+        assert_eq!(pages, u64::from(u32::MAX));
+        assert_eq!(
+            validate_constituents(&descriptor(1 << ADDRESS_LIMIT_BITS, 1, 0)).err(),
+            Some(FfaError::InvalidParameters)
+        );
+        assert_eq!(
+            validate_constituents(&descriptor(u64::MAX & !(PAGE_SIZE - 1), 1, 0)).err(),
+            Some(FfaError::InvalidParameters)
+        );
+    }
+
+    #[test]
+    fn each_fault_alone_is_refused() {
+        for (address, pages, reserved) in [(0x1001, 1, 0), (0x1000, 0, 0), (0x1000, 1, 1)] {
+            assert_eq!(
+                validate_constituents(&descriptor(address, pages, reserved)).err(),
+                Some(FfaError::InvalidParameters),
+                "{address:#x} {pages} {reserved}"
+            );
+        }
+        assert!(validate_constituents(&descriptor(0x1000, 1, 0)).is_ok());
+    }
+}
