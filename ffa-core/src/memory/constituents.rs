@@ -173,7 +173,7 @@ mod tests {
             Some(FfaError::InvalidParameters)
         );
         assert_eq!(
-            validate_constituents(&descriptor(u64::MAX & !(PAGE_SIZE - 1), 1, 0)).err(),
+            validate_constituents(&descriptor(!(PAGE_SIZE - 1), 1, 0)).err(),
             Some(FfaError::InvalidParameters)
         );
     }
