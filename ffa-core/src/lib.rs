@@ -3,6 +3,67 @@
 //! Every value that arrives from a peer (registers, descriptors in an RX/TX buffer) is parsed
 //! into a checked type or rejected with the [`FfaError`] the specification names; nothing in
 //! this crate panics on input.
+//!
+//! # Registers
+//!
+//! A partition manager decodes what an endpoint put in x0-x17 and encodes its answer. This is
+//! the direct request Linux 6.12's OP-TEE driver sends first (GET_API_VERSION):
+//!
+//! ```
+//! use ffa_core::call::{Call, Return};
+//! use ffa_core::direct_message::{DirectBody, DirectMessage};
+//! use ffa_core::{EndpointId, Version};
+//!
+//! let mut registers = [0u64; 18];
+//! registers[0] = 0x8400_006F; // FFA_MSG_SEND_DIRECT_REQ_32
+//! registers[1] = 0x0001_8001; // from VM 1 to partition 0x8001
+//! let Ok(Call::MsgSendDirectReq(request)) = Call::decode(&registers, Version::V1_1) else {
+//!     panic!("a valid direct request");
+//! };
+//! assert_eq!((request.source, request.destination), (EndpointId(1), EndpointId(0x8001)));
+//!
+//! // The partition's answer travels back with source and destination swapped.
+//! let answer = Return::DirectResponse(DirectMessage {
+//!     source: request.destination,
+//!     destination: request.source,
+//!     body: DirectBody::Partition32([1, 0, 0, 0, 0]),
+//! });
+//! let encoded = answer.encode(Version::V1_1);
+//! assert_eq!(&encoded[..4], &[0x8400_0070, 0x8001_0001, 0, 1]);
+//!
+//! // An SMC32 call uses only w1-w7: the upper halves are ignored, as the SMCCC says.
+//! registers[1] |= 0xFFFF_FFFF << 32;
+//! assert!(Call::decode(&registers, Version::V1_1).is_ok());
+//! // Reserved fields are refused with the error the specification names, never a panic:
+//! // before v1.2, w2 of a partition message must be zero (conformance matrix M04).
+//! registers[2] = 1;
+//! assert_eq!(Call::decode(&registers, Version::V1_1), Err(ffa_core::FfaError::InvalidParameters));
+//! ```
+//!
+//! # Memory transaction descriptors
+//!
+//! The MEM_SHARE descriptor Linux 6.12 wrote into its TX buffer (96 bytes, v1.1 layout):
+//!
+//! ```
+//! use ffa_core::memory::{DataAccess, Layout, TransactionDescriptor};
+//! use ffa_core::EndpointId;
+//!
+//! let words: [u32; 24] = [
+//!     0x002f0001, 0, 0, 0, 0, 0, 0x10, 1, 0x30, 0, 0, 0, 0x00028001, 0x40, 0, 0,
+//!     1, 1, 0, 0, 0x402db000, 0, 1, 0,
+//! ];
+//! let bytes: Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
+//! let descriptor = TransactionDescriptor::parse(&bytes, Layout::V1_1).expect("valid");
+//! assert_eq!(descriptor.header.fields.sender, EndpointId(1));
+//! let receiver = descriptor.header.receivers.get(0).expect("one receiver");
+//! assert_eq!(receiver.receiver, EndpointId(0x8001));
+//! assert_eq!(receiver.permissions.data, DataAccess::ReadWrite);
+//! let ranges: Vec<_> = descriptor.constituents.iter().collect();
+//! assert_eq!((ranges[0].address, ranges[0].page_count), (0x402d_b000, 1));
+//!
+//! // A descriptor cut short is an error, not a panic.
+//! assert!(TransactionDescriptor::parse(&bytes[..90], Layout::V1_1).is_err());
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic))]

@@ -197,3 +197,26 @@ pub fn setup() -> Result<Toolchain, String> {
     step.done();
     Ok(Toolchain { cross, qemu })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_names_packages_and_both_ways_to_install() {
+        let text = instructions(&packages_for(true, true), &[]);
+        assert!(text.contains(
+            "apt-get install -y rustc-web cargo-web rust-web-src binutils-aarch64-linux-gnu qemu-system-arm"
+        ));
+        assert!(text.contains("rustup target add aarch64-unknown-none-softfloat"));
+        let host = instructions(&[], &["clippy"]);
+        assert!(host.contains("rustup component add clippy"));
+        assert!(!host.contains("apt-get"));
+    }
+
+    #[test]
+    fn only_missing_pieces_are_installed() {
+        assert_eq!(packages_for(false, true), vec!["qemu-system-arm"]);
+        assert!(packages_for(false, false).is_empty());
+    }
+}
