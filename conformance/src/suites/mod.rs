@@ -1,0 +1,53 @@
+//! The checks, by suite, in the order they run (version negotiation first: D04 depends on it).
+
+mod direct_messaging;
+mod setup_discovery;
+
+use crate::check::Check;
+
+/// Function IDs the checks use.
+pub(crate) mod id {
+    pub const FFA_ERROR: u64 = 0x8400_0060;
+    pub const FFA_SUCCESS_32: u64 = 0x8400_0061;
+    pub const FFA_INTERRUPT: u64 = 0x8400_0062;
+    pub const FFA_VERSION: u64 = 0x8400_0063;
+    pub const FFA_FEATURES: u64 = 0x8400_0064;
+    pub const FFA_RX_RELEASE: u64 = 0x8400_0065;
+    pub const FFA_RXTX_MAP_32: u64 = 0x8400_0066;
+    pub const FFA_RXTX_MAP_64: u64 = 0xC400_0066;
+    pub const FFA_RXTX_UNMAP: u64 = 0x8400_0067;
+    pub const FFA_PARTITION_INFO_GET: u64 = 0x8400_0068;
+    pub const FFA_ID_GET: u64 = 0x8400_0069;
+    pub const FFA_RUN: u64 = 0x8400_006D;
+    pub const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
+    pub const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
+    pub const FFA_NORMAL_WORLD_RESUME: u64 = 0x8400_007C;
+    pub const FFA_RX_ACQUIRE: u64 = 0x8400_0084;
+    pub const FFA_SPM_ID_GET: u64 = 0x8400_0085;
+    pub const FFA_SUCCESS_64: u64 = 0xC400_0061;
+}
+
+/// Every check, in running order.
+pub const ALL: &[Check] = &[
+    setup_discovery::D01,
+    setup_discovery::D02,
+    setup_discovery::D03,
+    setup_discovery::D05,
+    setup_discovery::D04,
+    setup_discovery::D06,
+    setup_discovery::D07,
+    setup_discovery::D08,
+    setup_discovery::D09,
+    setup_discovery::D10_NORMAL_WORLD_RESUME,
+    setup_discovery::D10_RX_ACQUIRE,
+    setup_discovery::D14,
+    setup_discovery::D16,
+    setup_discovery::D18,
+    direct_messaging::M01,
+    direct_messaging::M02,
+    direct_messaging::M03,
+    direct_messaging::M04,
+    direct_messaging::M06,
+    direct_messaging::M09,
+    direct_messaging::M14,
+];

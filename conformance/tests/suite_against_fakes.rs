@@ -1,0 +1,193 @@
+//! The suite checked against fakes: a conformant one passes every check, and each broken one
+//! fails exactly the check that looks for its fault.
+
+use conformance::{run, suites, Context, Endpoint, Selection, Summary};
+use ffa_core::Conduit;
+
+const ERROR: u64 = 0x8400_0060;
+const SUCCESS_32: u64 = 0x8400_0061;
+const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
+const DENIED: u64 = 0xFFFF_FFFA;
+
+/// Faults a fake can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Faults {
+    version_bit_31_answered: bool,
+    spoofed_source_accepted: bool,
+    version_never_locked: bool,
+}
+
+/// A small FF-A implementation as a VM with ID 1 sees it: partition 0x8001 answers w3 + 1.
+#[derive(Debug, Default)]
+struct Fake {
+    faults: Faults,
+    other_call_made: bool,
+    agreed_minor: Option<u64>,
+}
+
+impl Fake {
+    fn answer(&mut self, registers: [u64; 18]) -> [u64; 18] {
+        let mut reply = [0u64; 18];
+        let error = |code: u64| {
+            let mut reply = [0u64; 18];
+            reply[0] = ERROR;
+            reply[2] = code;
+            reply
+        };
+        let function = registers[0];
+        if function != 0x8400_0063 {
+            self.other_call_made = true;
+        }
+        match function {
+            0x8400_0063 => {
+                let requested = registers[1] & 0xFFFF_FFFF;
+                let major = (requested >> 16) & 0x7FFF;
+                let minor = requested & 0xFFFF;
+                let bit_31 = requested >> 31 != 0;
+                let locked = self.other_call_made && !self.faults.version_never_locked;
+                let refused = (bit_31 && !self.faults.version_bit_31_answered)
+                    || major != 1
+                    || (locked && self.agreed_minor.is_some_and(|agreed| minor < agreed));
+                if refused {
+                    reply[0] = NOT_SUPPORTED;
+                } else {
+                    self.agreed_minor.get_or_insert(minor.min(2));
+                    reply[0] = 0x1_0002;
+                }
+            }
+            0x8400_0069 => {
+                reply[0] = SUCCESS_32;
+                reply[2] = 1;
+            }
+            0x8400_0064 => {
+                let supported = [
+                    0x8400_0060,
+                    0x8400_0061,
+                    0x8400_0062,
+                    0x8400_0063,
+                    0x8400_0064,
+                    0x8400_0065,
+                    0x8400_0066,
+                    0xC400_0066,
+                    0x8400_0067,
+                    0x8400_0068,
+                    0x8400_0069,
+                    0x8400_006D,
+                    0x8400_006F,
+                    0x8400_0085,
+                ];
+                if supported.contains(&(registers[1] & 0xFFFF_FFFF)) {
+                    reply[0] = SUCCESS_32;
+                } else {
+                    return error(NOT_SUPPORTED);
+                }
+            }
+            0x8400_0085 => {
+                reply[0] = SUCCESS_32;
+                reply[2] = 0x8000;
+            }
+            0x8400_0065 => return error(DENIED),
+            0x8400_0066 | 0xC400_0066 if registers[3] == 0 => return error(INVALID_PARAMETERS),
+            0x8400_0067 => return error(INVALID_PARAMETERS),
+            0x8400_006D => return error(INVALID_PARAMETERS),
+            0x8400_006F => {
+                let (source, destination) = (registers[1] >> 16 & 0xFFFF, registers[1] & 0xFFFF);
+                if (source != 1 && !self.faults.spoofed_source_accepted)
+                    || source == destination
+                    || destination != 0x8001
+                {
+                    return error(INVALID_PARAMETERS);
+                }
+                reply[0] = 0x8400_0070;
+                reply[1] = (destination << 16) | source;
+                reply[3] = (registers[3] + 1) & 0xFFFF_FFFF;
+            }
+            0x8400_0070 => return error(DENIED),
+            _ => return error(NOT_SUPPORTED),
+        }
+        reply
+    }
+}
+
+impl Conduit for Fake {
+    fn call(&mut self, registers: [u64; 18]) -> [u64; 18] {
+        self.answer(registers)
+    }
+}
+
+fn run_against(faults: Faults) -> (Summary, String, String) {
+    let mut fake = Fake { faults, ..Fake::default() };
+    let mut context = Context::new(&mut fake, Endpoint::VirtualMachine);
+    context.partition = Some(ffa_core::EndpointId(0x8001));
+    let (mut text, mut json) = (String::new(), String::new());
+    let summary = run(suites::ALL, Selection::default(), &mut context, &mut text, Some(&mut json));
+    (summary, text, json)
+}
+
+#[test]
+fn a_conformant_implementation_passes_every_check_that_applies() {
+    let (summary, text, _) = run_against(Faults::default());
+    assert_eq!(summary.failed, 0, "{text}");
+    assert!(summary.passed >= 15, "{text}");
+    assert_eq!(summary.passed + summary.skipped, suites::ALL.len());
+    assert!(text.lines().last().is_some_and(|line| line == format!("{summary}")));
+    assert!(text.contains(
+        "Suite=setup_discovery : Test=d02_version_with_bit_31_is_not_supported : Result=Passed"
+    ));
+    // The suite runs as a VM, so the hypervisor-only and partition-only checks are skipped.
+    assert!(text.contains("Test=m09_partition_to_normal_world_request_is_invalid : Result=Skipped (only a partition can try this)"));
+}
+
+#[test]
+fn each_fault_fails_the_check_that_looks_for_it() {
+    let cases = [
+        (
+            Faults { version_bit_31_answered: true, ..Faults::default() },
+            "d02_version_with_bit_31_is_not_supported",
+            "expected w0=0xffffffff, got w0=0x10002",
+        ),
+        (
+            Faults { spoofed_source_accepted: true, ..Faults::default() },
+            "m02_direct_request_from_another_source_is_invalid",
+            "expected FFA_ERROR(INVALID_PARAMETERS), got FFA_MSG_SEND_DIRECT_RESP_32",
+        ),
+        (
+            Faults { version_never_locked: true, ..Faults::default() },
+            "d04_version_is_fixed_after_another_call",
+            "expected w0=0xffffffff, got w0=0x10002",
+        ),
+    ];
+    for (faults, check, message) in cases {
+        let (summary, text, _) = run_against(faults);
+        assert_eq!(summary.failed, 1, "{faults:?}:\n{text}");
+        let line = text.lines().find(|line| line.contains(check)).expect("the check ran");
+        assert!(line.ends_with(&format!("Result=Failed ({message})")), "{line}");
+    }
+}
+
+#[test]
+fn selection_by_suite_and_name() {
+    let mut fake = Fake::default();
+    let mut context = Context::new(&mut fake, Endpoint::VirtualMachine);
+    let mut text = String::new();
+    let summary =
+        run(suites::ALL, Selection { suite: "setup", name: "d0" }, &mut context, &mut text, None);
+    assert!(summary.passed > 0);
+    assert!(text
+        .lines()
+        .filter(|line| line.starts_with("Suite="))
+        .all(|line| line.starts_with("Suite=setup_discovery : Test=d0")));
+}
+
+#[test]
+fn the_json_result_file_is_an_array_with_one_object_per_check() {
+    let (summary, _, json) =
+        run_against(Faults { spoofed_source_accepted: true, ..Faults::default() });
+    assert!(json.starts_with("[{\"suite\":\"setup_discovery\"") && json.ends_with("]\n"), "{json}");
+    assert_eq!(
+        json.matches("\"result\":").count(),
+        summary.passed + summary.failed + summary.skipped
+    );
+    assert!(json.contains("\"result\":\"failed\",\"expected\":\"FFA_ERROR(INVALID_PARAMETERS)\",\"got\":\"FFA_MSG_SEND_DIRECT_RESP_32\""));
+}
