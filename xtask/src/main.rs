@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, reason = "xtask reports environment failures and exits")]
 
 mod bench;
+mod conformance;
 mod defmt_stream;
 mod fuzz;
 mod images;
@@ -22,7 +23,9 @@ commands:
   setup        detect the aarch64 toolchain and QEMU; install what is missing (Debian, root)
   build        build every bare-metal image           [--platform qemu|fvp] [--debug]
   run          the main job: build, boot QEMU, show what the stack does    [--verbose]
-  test         everything that tests the project: fmt, clippy, unit tests, images, QEMU boot
+  test         everything that tests the project: fmt, clippy, unit tests, images, QEMU boot,
+               the conformance suite on QEMU, a fuzz smoke run
+  conformance  the conformance suite in a test VM on QEMU, every check's line  [--suite S] [--name N]
   bench        benchmarks (filled in by the crates as they land)
   fuzz         bounded fuzzing runs                   [--seconds N]
   doc          API docs and the book (docs/)
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         "build" => tasks::build(rest),
         "run" => tasks::run(rest),
         "test" => tasks::test(rest),
+        "conformance" => tasks::conformance(rest),
         "bench" => tasks::bench(rest),
         "fuzz" => tasks::fuzz(rest),
         "doc" => tasks::doc(rest),

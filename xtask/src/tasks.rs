@@ -362,10 +362,12 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
         },
     );
     let mut boot_checks = (0u64, 0u64);
+    let mut booted: Option<qemu::Outcome> = None;
     stage("aarch64 images and a QEMU boot", &mut || {
         let built = images::build(&tools.cross, Platform::QemuVirt, true)?;
         let outcome = boot(&tools, &built, false, false)?;
-        let failures = check_boot(&outcome);
+        let outcome = booted.insert(outcome);
+        let failures = check_boot(outcome);
         let total = BOOT_EXPECTATIONS.len() as u64 + 1;
         boot_checks = (total - failures.len() as u64, failures.len() as u64);
         for (_, text, meaning) in BOOT_EXPECTATIONS {
@@ -376,11 +378,41 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
             println!("    QEMU booted and powered off in {:.2}s", outcome.elapsed.as_secs_f64());
             Ok(())
         } else {
-            failure_report(&outcome);
+            failure_report(outcome);
             Err(failures.join("\n"))
         }
     });
 
+    let mut conformance_checks = (0u64, 0u64);
+    stage("conformance suite in test VM 1 on QEMU (same boot)", &mut || {
+        let outcome = booted.as_ref().ok_or("QEMU did not boot")?;
+        let results = crate::conformance::parse(&outcome.console)?;
+        write_conformance_json(&results)?;
+        let verdict = crate::conformance::judge(&results);
+        println!(
+            "    {} passed, {} failed ({} known), {} skipped",
+            verdict.passed,
+            verdict.failed,
+            verdict.known.len(),
+            verdict.skipped
+        );
+        for (result, reason) in &verdict.known {
+            println!("    known failure: {} ({reason})", result.test);
+        }
+        conformance_checks = (verdict.passed as u64, verdict.unexpected.len() as u64);
+        if verdict.unexpected.is_empty() {
+            Ok(())
+        } else {
+            Err(verdict
+                .unexpected
+                .iter()
+                .map(|result| {
+                    format!("{} : {} failed ({})", result.suite, result.test, result.detail)
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
+        }
+    });
     stage("fuzz smoke run (every cargo-fuzz target, 5 s each)", &mut || {
         crate::fuzz::run(FUZZ_SMOKE_SECONDS)
     });
@@ -396,13 +428,63 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
     }
     let failed_stages: Vec<&str> =
         stages.iter().filter(|stage| stage.result.is_err()).map(|stage| stage.name).collect();
-    let passed = tests.0 + boot_checks.0;
-    let failed = tests.1 + boot_checks.1 + failed_stages.len() as u64;
+    let passed = tests.0 + boot_checks.0 + conformance_checks.0;
+    let failed = tests.1 + boot_checks.1 + conformance_checks.1 + failed_stages.len() as u64;
     println!("checks: {passed} passed, {failed} failed");
     if failed_stages.is_empty() {
         Ok(())
     } else {
         Err(format!("failed stages: {}", failed_stages.join("; ")))
+    }
+}
+
+fn write_conformance_json(results: &[crate::conformance::CheckResult]) -> Result<(), String> {
+    let directory = shell::repository_root().join("target").join("conformance");
+    std::fs::create_dir_all(&directory)
+        .map_err(|error| format!("{}: {error}", directory.display()))?;
+    let path = directory.join("qemu.json");
+    std::fs::write(&path, crate::conformance::to_json(results))
+        .map_err(|error| format!("{}: {error}", path.display()))?;
+    println!("    results: {}", images::shown(&path));
+    Ok(())
+}
+
+/// `cargo xtask conformance`: boots the stack and shows every check's line.
+pub fn conformance(arguments: &[String]) -> Result<(), String> {
+    reject_unknown(arguments, &[], &["--suite", "--name"])?;
+    let (suite, name) = (
+        option_value(arguments, "--suite").unwrap_or(""),
+        option_value(arguments, "--name").unwrap_or(""),
+    );
+    let tools = toolchain::setup()?;
+    let built = images::build(&tools.cross, Platform::QemuVirt, true)?;
+    let step =
+        Step::start("booting QEMU; test VM 1 runs the conformance suite against partition 0x8001");
+    let outcome = boot(&tools, &built, false, false)?;
+    step.done();
+    let results = crate::conformance::parse(&outcome.console)?;
+    let selected: Vec<_> = results
+        .into_iter()
+        .filter(|result| result.suite.contains(suite) && result.test.contains(name))
+        .collect();
+    for result in &selected {
+        let word = match result.result {
+            "passed" => "Passed".to_string(),
+            "failed" => format!("Failed ({})", result.detail),
+            _ => format!("Skipped ({})", result.detail),
+        };
+        println!("Suite={} : Test={} : Result={word}", result.suite, result.test);
+    }
+    write_conformance_json(&selected)?;
+    let verdict = crate::conformance::judge(&selected);
+    for (result, reason) in &verdict.known {
+        println!("known failure: {} ({reason})", result.test);
+    }
+    println!("{} passed, {} failed, {} skipped", verdict.passed, verdict.failed, verdict.skipped);
+    if verdict.unexpected.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} check(s) failed that are not known failures", verdict.unexpected.len()))
     }
 }
 

@@ -1,10 +1,11 @@
 //! A test guest VM at NS-EL1.
 //!
-//! Bring-up stage: it negotiates the FF-A version, asks its ID (the hypervisor answers with
-//! this VM's ID), sends direct requests to partition 0x8001, tries to send one as another VM
-//! (the hypervisor must refuse), and powers "off" with PSCI SYSTEM_OFF, which the hypervisor
-//! takes as this VM ending. The ffa-guest-driver and the conformance suite's client replace
-//! this sequence.
+//! VM 1 first runs the conformance suite (before any other FF-A call, so the version checks
+//! see a fresh endpoint) and prints its result lines on the console, where `cargo xtask test`
+//! reads them. Then every VM negotiates the FF-A version, asks its ID (the hypervisor answers
+//! with this VM's ID), sends direct requests to partition 0x8001, tries to send one as another
+//! VM (the hypervisor must refuse), and powers "off" with PSCI SYSTEM_OFF, which the hypervisor
+//! takes as this VM ending.
 #![no_std]
 #![no_main]
 
@@ -36,10 +37,39 @@ fn call(registers: &[u64]) -> [u64; 18] {
     smc(all)
 }
 
+/// FF-A calls by SMC (trapped by the hypervisor).
+struct SmcConduit;
+
+impl ffa_core::Conduit for SmcConduit {
+    fn call(&mut self, registers: [u64; 18]) -> [u64; 18] {
+        smc(registers)
+    }
+}
+
+/// Runs the whole conformance suite as a VM, against partition 0x8001 as its server.
+fn run_conformance(console: &mut Pl011) {
+    let mut conduit = SmcConduit;
+    let mut context =
+        conformance::Context::new(&mut conduit, conformance::Endpoint::VirtualMachine);
+    context.partition = Some(ffa_core::EndpointId(PARTITION as u16));
+    let _ = writeln!(console, "conformance: begin");
+    conformance::run(
+        conformance::suites::ALL,
+        conformance::Selection::default(),
+        &mut context,
+        console,
+        None,
+    );
+    let _ = writeln!(console, "conformance: end");
+}
+
 #[no_mangle]
-extern "C" fn image_main() -> ! {
+extern "C" fn image_main(first_vm: u64) -> ! {
     // SAFETY: the hypervisor maps the console PL011 into this VM at its usual address.
     let mut console = unsafe { Pl011::new(CONSOLE_UART) };
+    if first_vm == 1 {
+        run_conformance(&mut console);
+    }
     let level = CurrentEL.read(CurrentEL::EL);
     let version = call(&[FFA_VERSION, 0x1_0002])[0];
     let id_reply = call(&[FFA_ID_GET]);
