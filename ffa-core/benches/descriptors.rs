@@ -97,7 +97,15 @@ fn ours_build(shape: &Shape) -> usize {
     })
 }
 
+/// Parse and validate only: every field and range is checked, nothing is read again.
 fn ours_parse(shape: &Shape) -> u64 {
+    let descriptor = TransactionDescriptor::parse(black_box(&shape.bytes), Layout::V1_1).unwrap();
+    black_box(&descriptor);
+    descriptor.header.receivers.len() as u64 + descriptor.constituents.len() as u64
+}
+
+/// Parse, validate, then read every range (what a consumer that walks the ranges pays).
+fn ours_parse_and_read(shape: &Shape) -> u64 {
     let descriptor = TransactionDescriptor::parse(black_box(&shape.bytes), Layout::V1_1).unwrap();
     descriptor
         .constituents
@@ -142,7 +150,22 @@ fn ours_build_fragmented(shape: &Shape) -> usize {
     })
 }
 
+/// Fragments through the streaming reader: parse and validate only.
 fn ours_parse_fragmented(shape: &Shape) -> u64 {
+    let fragments = black_box(&shape.fragments);
+    let total = shape.bytes.len() as u32;
+    let (mut reader, header, first) =
+        TransactionReader::start(&fragments[0], total, Layout::V1_1).unwrap();
+    let mut count = header.receivers.len() as u64 + first.len() as u64;
+    for fragment in &fragments[1..] {
+        count += reader.next_fragment(fragment).unwrap().len() as u64;
+    }
+    reader.finish().unwrap();
+    count
+}
+
+/// Fragments through the streaming reader, reading every range as it arrives.
+fn ours_parse_and_read_fragmented(shape: &Shape) -> u64 {
     let fragments = black_box(&shape.fragments);
     let total = shape.bytes.len() as u32;
     let (mut reader, header, first) =
@@ -180,6 +203,7 @@ cases! {
     case_ours_build_1x64 => ours_build(&data().shapes[1]), 64;
     case_armffa_build_1x64 => armffa_build(&data().shapes[1]), 64;
     case_ours_parse_1x64 => ours_parse(&data().shapes[1]), 64;
+    case_ours_parse_and_read_1x64 => ours_parse_and_read(&data().shapes[1]), 64;
     case_armffa_parse_1x64 => armffa_parse(&data().shapes[1]), 64;
     case_ours_build_4x64 => ours_build(&data().shapes[2]), 64;
     case_armffa_build_4x64 => armffa_build(&data().shapes[2]), 64;
@@ -187,6 +211,7 @@ cases! {
     case_armffa_parse_4x64 => armffa_parse(&data().shapes[2]), 64;
     case_ours_build_1x1024 => ours_build_fragmented(&data().shapes[3]), 1024;
     case_ours_parse_1x1024 => ours_parse_fragmented(&data().shapes[3]), 1024;
+    case_ours_parse_and_read_1x1024 => ours_parse_and_read_fragmented(&data().shapes[3]), 1024;
 }
 
 fn median_ns(case: fn() -> u64) -> f64 {

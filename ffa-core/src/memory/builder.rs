@@ -3,7 +3,7 @@
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
-use super::constituents::{check_ranges, write_constituents};
+use super::constituents::{check_ranges, copy_checked_constituents, write_constituents};
 use super::receivers::{check_no_duplicates, MAX_RECEIVERS};
 use super::wire::{
     AccessDescriptor, AccessDescriptorV1_2Tail, CompositeDescriptor, ConstituentDescriptor,
@@ -247,13 +247,7 @@ impl<'a> FragmentWriter<'a> {
         }
         let slots = constituent_slots(out, start, count)?;
         let batch = remaining.get(..count).unwrap_or_default();
-        for (slot, range) in slots.iter_mut().zip(batch) {
-            *slot = ConstituentDescriptor {
-                address: U64::new(range.address),
-                page_count: U32::new(range.page_count),
-                reserved_12: U32::ZERO,
-            };
-        }
+        copy_checked_constituents(batch, slots);
         self.started = true;
         self.next_range += count;
         Ok(Some(start + count * CONSTITUENT_SIZE))

@@ -1,7 +1,7 @@
 //! Address ranges (constituent descriptors, reference §7.4): one-pass validation and views.
 
-use zerocopy::little_endian::{U32, U64};
-use zerocopy::FromBytes;
+use zerocopy::little_endian::U64;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use super::wire::ConstituentDescriptor;
 use crate::FfaError;
@@ -25,31 +25,56 @@ pub const ADDRESS_LIMIT_BITS: u32 = 52;
 
 /// Per-range checks, folded into one word so the loop has no branches: a non-zero result means
 /// the address is not 4 KiB aligned or not below 2^52, the page count is zero, or the reserved
-/// word is not zero (INVALID_PARAMETERS, reference §7.10 rules 8 and 10).
+/// word is not zero (INVALID_PARAMETERS, reference §7.10 rules 8 and 10). A zero page count
+/// shows as bit 63 of `page_count - 1`.
 #[inline(always)]
 fn range_faults(address: u64, page_count: u32, reserved: u32) -> u64 {
-    (address & (PAGE_SIZE - 1))
-        | (address >> ADDRESS_LIMIT_BITS)
+    (address & ADDRESS_FAULTS)
         | u64::from(reserved)
-        | u64::from(page_count == 0)
+        | (u64::from(page_count).wrapping_sub(1) & (1 << 63))
 }
 
+/// Constituent memory region descriptor (reference §7.4) read as its two little-endian words:
+/// the address, then `page_count | reserved << 32`. Same bytes as [`ConstituentDescriptor`];
+/// this view lets validation test each rule with one mask.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct ConstituentWords {
+    address: U64,
+    count_and_reserved: U64,
+}
+const _: () = assert!(size_of::<ConstituentWords>() == 16);
+
+/// Address bits that must be clear: the 4 KiB offset and everything from bit 52 up.
+const ADDRESS_FAULTS: u64 = !((1 << ADDRESS_LIMIT_BITS) - 1) | (PAGE_SIZE - 1);
+/// The reserved word (bytes 12-15) must be zero.
+const RESERVED_FAULTS: u64 = 0xFFFF_FFFF_0000_0000;
+const PAGE_COUNT: u64 = 0xFFFF_FFFF;
+
 /// Validates a run of whole constituent descriptors; returns the view and the sum of their page
-/// counts. O(n), one pass, no per-item bounds checks. A length that is not a multiple of 16 is
-/// INVALID_PARAMETERS (fragments carry whole constituents, reference §7.9).
+/// counts. O(n), one pass, no per-item bounds checks or branches: each rule is a mask on the
+/// descriptor's two words (a zero page count shows as bit 63 of `count - 1`). A length that is
+/// not a multiple of 16 is INVALID_PARAMETERS (fragments carry whole constituents, reference
+/// §7.9); so is any range `range_faults` refuses.
 pub(crate) fn validate_constituents(bytes: &[u8]) -> Result<(Constituents<'_>, u64), FfaError> {
-    let ranges = <[ConstituentDescriptor]>::ref_from_bytes(bytes)
-        .map_err(|_| FfaError::InvalidParameters)?;
+    let words =
+        <[ConstituentWords]>::ref_from_bytes(bytes).map_err(|_| FfaError::InvalidParameters)?;
     let mut faults = 0u64;
     let mut page_sum = 0u64;
-    for range in ranges {
-        let page_count = range.page_count.get();
-        faults |= range_faults(range.address.get(), page_count, range.reserved_12.get());
-        page_sum += u64::from(page_count);
+    for range in words {
+        let address = range.address.get();
+        let second = range.count_and_reserved.get();
+        let page_count = second & PAGE_COUNT;
+        faults |= (address & ADDRESS_FAULTS)
+            | (second & RESERVED_FAULTS)
+            | (page_count.wrapping_sub(1) & (1 << 63));
+        page_sum += page_count;
     }
     if faults != 0 {
         return Err(FfaError::InvalidParameters);
     }
+    let ranges = <[ConstituentDescriptor]>::ref_from_bytes(bytes)
+        .map_err(|_| FfaError::InvalidParameters)?;
     Ok((Constituents { ranges }, page_sum))
 }
 
@@ -61,19 +86,38 @@ pub(crate) fn write_constituents(
 ) -> Result<u64, FfaError> {
     let mut faults = 0u64;
     let mut page_sum = 0u64;
-    for (slot, range) in out.iter_mut().zip(ranges) {
-        faults |= range_faults(range.address, range.page_count, 0);
-        page_sum += u64::from(range.page_count);
-        *slot = ConstituentDescriptor {
+    let words = <[ConstituentWords]>::mut_from_bytes(out.as_mut_bytes())
+        .map_err(|_| FfaError::InvalidParameters)?;
+    for (slot, range) in words.iter_mut().zip(ranges) {
+        let page_count = u64::from(range.page_count);
+        faults |= (range.address & ADDRESS_FAULTS) | (page_count.wrapping_sub(1) & (1 << 63));
+        page_sum += page_count;
+        // The page count and the zero reserved word go out as one little-endian word.
+        *slot = ConstituentWords {
             address: U64::new(range.address),
-            page_count: U32::new(range.page_count),
-            reserved_12: U32::ZERO,
+            count_and_reserved: U64::new(page_count),
         };
     }
     if faults != 0 {
         return Err(FfaError::InvalidParameters);
     }
     Ok(page_sum)
+}
+
+/// Writes address ranges already checked by [`check_ranges`] (the fragment writer checks them
+/// all once, before the first fragment, because the header carries their page total).
+pub(crate) fn copy_checked_constituents(
+    ranges: &[AddressRange],
+    out: &mut [ConstituentDescriptor],
+) {
+    if let Ok(words) = <[ConstituentWords]>::mut_from_bytes(out.as_mut_bytes()) {
+        for (slot, range) in words.iter_mut().zip(ranges) {
+            *slot = ConstituentWords {
+                address: U64::new(range.address),
+                count_and_reserved: U64::new(u64::from(range.page_count)),
+            };
+        }
+    }
 }
 
 /// Checks address ranges without writing them; returns the page sum.
@@ -109,7 +153,7 @@ impl<'a> Constituents<'a> {
 
     /// The raw bytes (whole 16-byte constituent descriptors), for copying between layouts.
     pub fn as_bytes(&self) -> &'a [u8] {
-        zerocopy::IntoBytes::as_bytes(self.ranges)
+        self.ranges.as_bytes()
     }
 
     /// The ranges in descriptor order.
