@@ -12,15 +12,56 @@ use crate::toolchain::{CrossToolchain, TARGET};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {
     QemuVirt,
+    FvpBaseRevC,
+}
+
+/// Where a platform's images go in memory, and how they are built.
+#[derive(Debug)]
+struct PlatformLayout {
+    /// The `--cfg` that selects the board in `platform_common::board`, if not the default.
+    board_cfg: Option<&'static str>,
+    /// Its own directory under platforms/target, so builds for two boards never mix.
+    target_subdirectory: &'static str,
+    /// Where the SPMC core manifest is loaded.
+    spmc_manifest: u64,
+    /// Where each partition package (in `QEMU_PARTITIONS` order) is placed.
+    partition_packages: [u64; 2],
+    /// Where each guest VM's copy of the guest image goes (its RAM).
+    guest_copies: [u64; 2],
+    /// The boot flash file name.
+    flash_name: &'static str,
+}
+
+impl Platform {
+    fn layout(self) -> PlatformLayout {
+        match self {
+            Self::QemuVirt => PlatformLayout {
+                board_cfg: None,
+                target_subdirectory: "qemu-virt",
+                spmc_manifest: 0x0E0F_F000,
+                partition_packages: [0x0E40_0000, 0x0E60_0000],
+                guest_copies: [0x4100_0000, 0x4200_0000],
+                flash_name: "qemu-virt-flash.bin",
+            },
+            // Trusted DRAM at 0x0600_0000 holds the SPMC and partitions; DRAM at 0x8000_0000 the
+            // normal world (platform_common::board::fvp_base has the device side).
+            Self::FvpBaseRevC => PlatformLayout {
+                board_cfg: Some("ffa_board_fvp"),
+                target_subdirectory: "fvp-base-revc",
+                spmc_manifest: 0x060F_F000,
+                partition_packages: [0x0640_0000, 0x0660_0000],
+                guest_copies: [0x8100_0000, 0x8200_0000],
+                flash_name: "fvp-flash.bin",
+            },
+        }
+    }
 }
 
 impl Platform {
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             "qemu" | "qemu-virt" => Ok(Self::QemuVirt),
-            "fvp" => Err("the FVP Base RevC images are not built yet (tracked by the QEMU/FVP \
-                          platform issue); use --platform qemu"
-                .into()),
+            "fvp" => Ok(Self::FvpBaseRevC),
             other => Err(format!("unknown platform `{other}`; expected `qemu` or `fvp`")),
         }
     }
@@ -68,10 +109,9 @@ const QEMU_IMAGES: &[ImageSpec] = &[
     ImageSpec { package: "test-vm", kind: BlobKind::GuestImage, budget_bytes: 64 * 1024 },
 ];
 
-/// Where a guest image is linked (the VM's RAM at IPA 0x4000_0000), and the DRAM the EL3
-/// monitor loads a copy into for each VM (the hypervisor's `GUESTS`).
+/// Where a guest image is linked: the VM's RAM at IPA 0x4000_0000 (the same on every board;
+/// each VM's copy goes where `PlatformLayout::guest_copies` says, `board::GUESTS` in the images).
 const GUEST_LINK_ADDRESS: u64 = 0x4000_0000;
-const GUEST_COPIES: &[u64] = &[0x4100_0000, 0x4200_0000];
 
 /// A secure partition's identity, written into its FF-A manifest.
 #[derive(Debug)]
@@ -79,8 +119,6 @@ struct PartitionSpec {
     package: &'static str,
     id: u32,
     uuid: [u32; 4],
-    /// Where its SP package is placed; the image must be linked at this + `SP_IMAGE_OFFSET`.
-    package_address: u64,
 }
 
 const QEMU_PARTITIONS: &[PartitionSpec] = &[
@@ -89,14 +127,12 @@ const QEMU_PARTITIONS: &[PartitionSpec] = &[
         id: 0x8001,
         // 5ff5c1a0-7e0f-4c1d-9a58-0b3f2d6e8a41, in the manifest's four-word form.
         uuid: [0x5ff5_c1a0, 0x7e0f_4c1d, 0x9a58_0b3f, 0x2d6e_8a41],
-        package_address: 0x0E40_0000,
     },
     PartitionSpec {
         package: "test-partition-2",
         id: 0x8002,
         // 0d6c4b2e-58a1-4c9e-b1f3-7e2a9c4d5f60.
         uuid: [0x0d6c_4b2e, 0x58a1_4c9e, 0xb1f3_7e2a, 0x9c4d_5f60],
-        package_address: 0x0E60_0000,
     },
 ];
 
@@ -109,7 +145,6 @@ const SP_IMAGE_OFFSET: usize = 0x4000;
 const DIRECTORY_OFFSET: usize = 0x10_0000;
 const DIRECTORY_MAGIC: u32 = 0x4241_4646;
 /// Where the SPMC core manifest is loaded (secure RAM, just below the SPMC).
-const SPMC_MANIFEST_ADDRESS: u64 = 0x0E0F_F000;
 /// The SPMC's endpoint ID and FF-A version, as its core manifest states them.
 const SPMC_ID: u32 = 0x8000;
 const SPMC_VERSION: (u32, u32) = (1, 2);
@@ -129,7 +164,7 @@ fn spmc_core_manifest(
     load_address: u64,
     entry_point: u64,
     binary_size: u32,
-    partitions: &[PartitionSpec],
+    partitions: &[(&PartitionSpec, u64)],
 ) -> Result<Vec<u8>, String> {
     let fail = |error: vm_fdt::Error| format!("writing the SPMC manifest: {error}");
     let mut writer = vm_fdt::FdtWriter::new().map_err(fail)?;
@@ -148,11 +183,11 @@ fn spmc_core_manifest(
     writer.end_node(attribute).map_err(fail)?;
     let hypervisor = writer.begin_node("hypervisor").map_err(fail)?;
     writer.property_string("compatible", "hafnium,hafnium").map_err(fail)?;
-    for (index, partition) in partitions.iter().enumerate() {
+    for (index, (partition, package_address)) in partitions.iter().enumerate() {
         let node = writer.begin_node(&format!("vm{}", index + 1)).map_err(fail)?;
         writer.property_null("is_ffa_partition").map_err(fail)?;
         writer.property_string("debug_name", partition.package).map_err(fail)?;
-        writer.property_u64("load_address", partition.package_address).map_err(fail)?;
+        writer.property_u64("load_address", *package_address).map_err(fail)?;
         writer.property_u32("vcpu_count", 1).map_err(fail)?;
         writer.end_node(node).map_err(fail)?;
     }
@@ -162,7 +197,7 @@ fn spmc_core_manifest(
 }
 
 /// A partition's FF-A manifest ("arm,ffa-manifest-1.0").
-fn partition_manifest(partition: &PartitionSpec) -> Result<Vec<u8>, String> {
+fn partition_manifest(partition: &PartitionSpec, package_address: u64) -> Result<Vec<u8>, String> {
     let fail =
         |error: vm_fdt::Error| format!("writing the manifest of {}: {error}", partition.package);
     let mut writer = vm_fdt::FdtWriter::new().map_err(fail)?;
@@ -176,7 +211,7 @@ fn partition_manifest(partition: &PartitionSpec) -> Result<Vec<u8>, String> {
     // 2 = S-EL1, 0 = AArch64, 0 = 4 KiB granule; receives and sends direct requests.
     writer.property_u32("exception-level", 2).map_err(fail)?;
     writer.property_u32("execution-state", 0).map_err(fail)?;
-    writer.property_u64("load-address", partition.package_address).map_err(fail)?;
+    writer.property_u64("load-address", package_address).map_err(fail)?;
     writer.property_u64("entrypoint-offset", SP_IMAGE_OFFSET as u64).map_err(fail)?;
     writer.property_u32("xlat-granule", 0).map_err(fail)?;
     writer.property_u32("boot-order", 0).map_err(fail)?;
@@ -279,13 +314,17 @@ pub fn platforms_dir() -> PathBuf {
     shell::repository_root().join("platforms")
 }
 
-fn output_dir(release: bool) -> PathBuf {
-    platforms_dir().join("target").join(TARGET).join(if release { "release" } else { "debug" })
+fn target_dir(platform: Platform) -> PathBuf {
+    platforms_dir().join("target").join(platform.layout().target_subdirectory)
+}
+
+fn output_dir(platform: Platform, release: bool) -> PathBuf {
+    target_dir(platform).join(TARGET).join(if release { "release" } else { "debug" })
 }
 
 /// Compiles the platforms workspace for aarch64. Warnings are errors here: on the Debian path
 /// this build is the only lint the aarch64 code gets besides the host clippy pass.
-pub fn compile(cross: &CrossToolchain, release: bool) -> Result<(), String> {
+pub fn compile(cross: &CrossToolchain, platform: Platform, release: bool) -> Result<(), String> {
     let step = Step::start(&format!(
         "building aarch64 images ({}, {})",
         if release { "release" } else { "debug" },
@@ -295,7 +334,8 @@ pub fn compile(cross: &CrossToolchain, release: bool) -> Result<(), String> {
     command
         .current_dir(platforms_dir())
         .env("DEFMT_LOG", "info")
-        .env("RUSTFLAGS", "-D warnings")
+        .env("RUSTFLAGS", rustflags(platform))
+        .env("CARGO_TARGET_DIR", target_dir(platform))
         .arg("--workspace");
     if release {
         command.arg("--release");
@@ -303,6 +343,13 @@ pub fn compile(cross: &CrossToolchain, release: bool) -> Result<(), String> {
     shell::run(&mut command)?;
     step.done();
     Ok(())
+}
+
+fn rustflags(platform: Platform) -> String {
+    match platform.layout().board_cfg {
+        Some(cfg) => format!("-D warnings --cfg {cfg}"),
+        None => "-D warnings".into(),
+    }
 }
 
 fn section_sizes(name: &str, bytes: &[u8]) -> Result<ImageSize, String> {
@@ -375,11 +422,12 @@ pub fn build(
     platform: Platform,
     release: bool,
 ) -> Result<BuiltImages, String> {
-    compile(cross, release)?;
+    compile(cross, platform, release)?;
     let step = Step::start("laying out the boot flash and checking size budgets");
-    let (specs, partitions) = match platform {
-        Platform::QemuVirt => (QEMU_IMAGES, QEMU_PARTITIONS),
-    };
+    let (specs, partitions) = (QEMU_IMAGES, QEMU_PARTITIONS);
+    let layout = platform.layout();
+    let placed: Vec<(&PartitionSpec, u64)> =
+        partitions.iter().zip(layout.partition_packages).collect();
     for partition in partitions {
         if !specs.iter().any(|spec| {
             spec.package == partition.package && spec.kind == BlobKind::PartitionPackage
@@ -390,7 +438,7 @@ pub fn build(
             ));
         }
     }
-    let directory = output_dir(release);
+    let directory = output_dir(platform, release);
     let mut elves = Vec::new();
     let mut linked = Vec::new();
     for spec in specs {
@@ -422,8 +470,8 @@ pub fn build(
                 let footprint = (image.size.text + image.size.data + image.size.bss) as u32;
                 blobs.push(Blob {
                     name: "spmc-manifest".into(),
-                    bytes: spmc_core_manifest(image.base, image.entry, footprint, partitions)?,
-                    load_address: SPMC_MANIFEST_ADDRESS,
+                    bytes: spmc_core_manifest(image.base, image.entry, footprint, &placed)?,
+                    load_address: layout.spmc_manifest,
                     entry_point: 0,
                     kind: BlobKind::SpmcManifest,
                 });
@@ -436,23 +484,25 @@ pub fn build(
                 });
             }
             BlobKind::PartitionPackage => {
-                let partition = partitions
+                let (partition, package_address) = placed
                     .iter()
-                    .find(|partition| partition.package == spec.package)
+                    .find(|(partition, _)| partition.package == spec.package)
+                    .copied()
                     .ok_or(format!("{} has no partition description", spec.package))?;
-                if image.base != partition.package_address + SP_IMAGE_OFFSET as u64 {
+                if image.base != package_address + SP_IMAGE_OFFSET as u64 {
                     return Err(format!(
                         "{} is linked at {:#x}, but its package puts the image at {:#x}",
                         spec.package,
                         image.base,
-                        partition.package_address + SP_IMAGE_OFFSET as u64
+                        package_address + SP_IMAGE_OFFSET as u64
                     ));
                 }
-                let package = sp_package(&partition_manifest(partition)?, &image.flat)?;
+                let package =
+                    sp_package(&partition_manifest(partition, package_address)?, &image.flat)?;
                 blobs.push(Blob {
                     name,
                     bytes: package,
-                    load_address: partition.package_address,
+                    load_address: package_address,
                     entry_point: 0,
                     kind: spec.kind,
                 });
@@ -464,7 +514,7 @@ pub fn build(
                         spec.package, image.base
                     ));
                 }
-                for (index, &address) in GUEST_COPIES.iter().enumerate() {
+                for (index, address) in layout.guest_copies.into_iter().enumerate() {
                     blobs.push(Blob {
                         name: format!("vm{}", index + 1),
                         bytes: image.flat.clone(),
@@ -484,7 +534,7 @@ pub fn build(
         }
     }
     let flash = lay_out_flash(&reset_vector, &blobs)?;
-    let flash_path = directory.join("qemu-virt-flash.bin");
+    let flash_path = directory.join(layout.flash_name);
     std::fs::write(&flash_path, &flash)
         .map_err(|error| format!("{}: {error}", flash_path.display()))?;
     step.done();
@@ -504,7 +554,7 @@ mod tests {
     #[test]
     fn platform_names() {
         assert_eq!(Platform::parse("qemu"), Ok(Platform::QemuVirt));
-        assert!(Platform::parse("fvp").is_err());
+        assert_eq!(Platform::parse("fvp"), Ok(Platform::FvpBaseRevC));
         assert!(Platform::parse("raspberry").is_err());
     }
 
@@ -547,8 +597,9 @@ mod tests {
 
     #[test]
     fn spmc_manifest_is_a_device_tree() {
-        let manifest =
-            spmc_core_manifest(0x0E10_0000, 0x0E10_0000, 4096, QEMU_PARTITIONS).expect("writes");
+        let placed: Vec<_> =
+            QEMU_PARTITIONS.iter().map(|partition| (partition, 0x0E40_0000)).collect();
+        let manifest = spmc_core_manifest(0x0E10_0000, 0x0E10_0000, 4096, &placed).expect("writes");
         assert_eq!(manifest[..4], [0xd0, 0x0d, 0xfe, 0xed]);
         let text = String::from_utf8_lossy(&manifest);
         assert!(text.contains("arm,ffa-core-manifest-1.0"));

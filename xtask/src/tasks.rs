@@ -383,6 +383,9 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
         }
     });
 
+    stage("FVP Base RevC images (built, not run: no FVP here)", &mut || {
+        images::build(&tools.cross, Platform::FvpBaseRevC, true).map(|_| ())
+    });
     let mut conformance_checks = (0u64, 0u64);
     stage("conformance suite in test VM 1 on QEMU (same boot)", &mut || {
         let outcome = booted.as_ref().ok_or("QEMU did not boot")?;

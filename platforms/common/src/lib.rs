@@ -1,6 +1,7 @@
 //! Hardware glue shared by every aarch64 image: console, logging, power-off, exit codes.
 #![no_std]
 
+pub mod board;
 pub mod boot_directory;
 pub mod el1_context;
 pub mod entry;

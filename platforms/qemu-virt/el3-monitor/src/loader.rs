@@ -2,12 +2,7 @@
 
 use platform_common::boot_directory::{self, BlobKind, Directory};
 
-/// QEMU virt's secure boot flash: 64 MiB at 0 (the directory and blobs start at 1 MiB).
-const FLASH_BASE: usize = 0;
-const FLASH_SIZE: usize = 64 << 20;
-
-/// Memory the monitor may load into: secure RAM above its own 256 KiB, and DRAM.
-const LOADABLE: [(u64, u64); 2] = [(0x0E04_0000, 0x0F00_0000), (0x4000_0000, 0x8000_0000)];
+use platform_common::board::{FLASH_BASE, FLASH_SIZE, LOADABLE};
 
 /// Where the next stages start.
 #[derive(Debug, Clone, Copy)]

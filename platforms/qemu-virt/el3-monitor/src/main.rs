@@ -15,45 +15,30 @@ use core::fmt::Write;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use platform_common::pl011::Pl011;
-use platform_common::power::PowerController;
 use platform_common::write_sysreg;
 
 use world::{World, CPU_COUNT};
 
-/// QEMU virt's non-secure PL011: the plain-text console (first `-serial`).
-const CONSOLE_UART: usize = 0x0900_0000;
-/// QEMU virt's secure PL011: the defmt log stream (second `-serial`).
-const LOG_UART: usize = 0x0904_0000;
-/// The secure images' shared log-frame lock: a word of secure RAM no image uses otherwise.
-const LOG_LOCK: usize = 0x0E0F_E000;
-/// QEMU virt's secure PL061 GPIO: pin 0 powers off, pin 1 resets.
-const POWER_GPIO: usize = 0x090b_0000;
-/// Where QEMU leaves its generated device tree for the firmware to hand on (start of DRAM).
-const DEVICE_TREE_ADDRESS: u64 = 0x4000_0000;
+use platform_common::board::{self, CONSOLE_UART, LOG_LOCK, LOG_UART};
 /// SPSR for entering EL2 in AArch64 using SP_EL2 (EL2h), with D, A, I and F masked.
 const SPSR_EL2H_MASKED: u64 = 0x3c9;
 
 /// The plain-text console.
 pub fn console() -> Pl011 {
-    // SAFETY: on QEMU virt this address is the non-secure PL011; interleaved output is harmless.
+    // SAFETY: the board's console PL011; interleaved output is harmless.
     unsafe { Pl011::new(CONSOLE_UART) }
-}
-
-fn power_controller() -> PowerController {
-    // SAFETY: on QEMU virt this address is the secure PL061 wired to power-off and reset.
-    unsafe { PowerController::new(POWER_GPIO) }
 }
 
 /// Powers the machine off (QEMU exits 0).
 pub fn power_off() -> ! {
     console().flush();
-    power_controller().power_off()
+    board::power_off()
 }
 
 /// Resets the machine.
 pub fn reset() -> ! {
     console().flush();
-    power_controller().reset()
+    board::reset()
 }
 
 fn current_exception_level() -> u64 {
@@ -93,7 +78,7 @@ extern "C" fn monitor_main() -> ! {
     };
     let level = current_exception_level();
     defmt::info!("el3-monitor: running at EL{=u64}, {=usize} CPUs supported", level, CPU_COUNT);
-    let _ = writeln!(console(), "el3-monitor: hello from EL{level} on QEMU virt");
+    let _ = writeln!(console(), "el3-monitor: hello from EL{level} on {}", board::NAME);
     configure_el3();
 
     let images = match loader::load_all() {
@@ -107,7 +92,7 @@ extern "C" fn monitor_main() -> ! {
 
     psci::mark_on(0);
     let secure_entry = Some((images.spmc_entry, images.spmc_manifest));
-    start_worlds(0, secure_entry, (images.hypervisor_entry, DEVICE_TREE_ADDRESS))
+    start_worlds(0, secure_entry, (images.hypervisor_entry, board::DEVICE_TREE))
 }
 
 /// Prepares this CPU's two worlds and enters the first: the SPMC (at `secure_entry`, with x0 as

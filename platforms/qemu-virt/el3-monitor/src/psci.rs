@@ -43,8 +43,7 @@ static NORMAL_WORLD_ENTRY: [AtomicU64; CPU_COUNT] = [const { AtomicU64::new(0) }
 static NORMAL_WORLD_CONTEXT: [AtomicU64; CPU_COUNT] = [const { AtomicU64::new(0) }; CPU_COUNT];
 static SECURE_SECONDARY_ENTRY: AtomicU64 = AtomicU64::new(0);
 
-/// Normal-world memory a CPU_ON entry point may be in (DRAM).
-const NORMAL_WORLD_MEMORY: core::ops::Range<u64> = 0x4000_0000..0x8000_0000;
+use platform_common::board::{NORMAL_WORLD_MEMORY, SECONDARY_CPUS};
 
 /// Records the SPMC's secondary entry point (FFA_SECONDARY_EP_REGISTER); only once.
 pub fn register_secure_secondary_entry(entry: u64) -> bool {
@@ -86,6 +85,9 @@ fn power_state(cpu: usize) -> u64 {
 }
 
 fn cpu_on(target: u64, entry: u64, context: u64) -> u64 {
+    if !SECONDARY_CPUS {
+        return NOT_SUPPORTED;
+    }
     let Some(cpu) = cpu_for(target) else { return INVALID_PARAMETERS };
     if !NORMAL_WORLD_MEMORY.contains(&entry) {
         return INVALID_ADDRESS;
@@ -145,14 +147,12 @@ pub fn handle(function: u32, frame: &mut GeneralRegisters) {
                 queried,
                 PSCI_VERSION
                     | PSCI_FEATURES
-                    | CPU_ON_32
-                    | CPU_ON_64
                     | CPU_OFF
                     | AFFINITY_INFO_32
                     | AFFINITY_INFO_64
                     | SYSTEM_OFF
                     | SYSTEM_RESET
-            );
+            ) || (SECONDARY_CPUS && matches!(queried, CPU_ON_32 | CPU_ON_64));
             set(frame, if known { SUCCESS } else { NOT_SUPPORTED });
         }
         CPU_ON_32 | CPU_ON_64 => {

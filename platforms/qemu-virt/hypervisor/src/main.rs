@@ -20,7 +20,7 @@ use aarch64_cpu::registers::{CurrentEL, Readable, CNTFRQ_EL0, CNTPCT_EL0};
 use platform_common::pl011::Pl011;
 use platform_common::smc::smc;
 
-const CONSOLE_UART: usize = 0x0900_0000;
+use platform_common::board::{self, CONSOLE_UART};
 const FFA_ERROR: u64 = 0x8400_0060;
 const FFA_VERSION: u64 = 0x8400_0063;
 const FFA_ID_GET: u64 = 0x8400_0069;
@@ -106,13 +106,10 @@ fn outcome(reply: &[u64; 18], value: u64) -> &'static str {
     }
 }
 
-/// Where the EL3 monitor loaded each test VM's image (its RAM), and the VMs' FF-A IDs.
-const GUESTS: [(u64, u64); 2] = [(0x4100_0000, 1), (0x4200_0000, 2)];
-
 /// Runs each test VM until it powers off.
 fn run_guests(console: &mut Pl011) {
     platform_common::guest::install_vectors();
-    for (index, (ram, id)) in GUESTS.into_iter().enumerate() {
+    for (index, board::GuestPlacement { ram, id }) in board::GUESTS.into_iter().enumerate() {
         let Some(mut guest) = vm::Vm::new(index, id, ram) else {
             let _ = writeln!(console, "hypervisor: VM {id}: cannot map its memory");
             continue;
@@ -294,6 +291,12 @@ extern "C" fn image_main(device_tree: u64) -> ! {
     if frequency == INSTRUCTION_COUNTING_FREQUENCY {
         let _ =
             writeln!(console, "hypervisor: instruction-counting run: skipping the four-CPU phase");
+    } else if !board::SECONDARY_CPUS {
+        let _ = writeln!(
+            console,
+            "hypervisor: {}: secondary CPUs are not started on this board",
+            board::NAME
+        );
     } else {
         all_cpus(&mut console);
     }

@@ -16,7 +16,8 @@ use platform_common::write_sysreg;
 /// Where every VM's RAM starts in its own address space, and how big it is.
 pub const GUEST_RAM_IPA: u64 = 0x4000_0000;
 pub const GUEST_RAM_SIZE: u64 = 16 << 20;
-const CONSOLE_UART: u64 = 0x0900_0000;
+/// Where every VM sees the console UART.
+const GUEST_CONSOLE_IPA: u64 = 0x0900_0000;
 
 const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 const EC_SMC64: u64 = ESR_EL2::EC::Value::SMC64 as u64;
@@ -76,7 +77,14 @@ impl Vm {
         // and the console page is the shared non-secure UART.
         unsafe {
             tables.map(GUEST_RAM_IPA, ram_pa, GUEST_RAM_SIZE, MemoryKind::Memory).ok()?;
-            tables.map(CONSOLE_UART, CONSOLE_UART, 4096, MemoryKind::Device).ok()?;
+            tables
+                .map(
+                    GUEST_CONSOLE_IPA,
+                    platform_common::board::GUEST_CONSOLE,
+                    4096,
+                    MemoryKind::Device,
+                )
+                .ok()?;
         }
         let mut el1 = El1Registers::ZERO;
         el1.sctlr = SCTLR_EL1_RESET;

@@ -18,9 +18,7 @@ use partition::Partition;
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
 
-const LOG_UART: usize = 0x0904_0000;
-/// The secure images' shared log-frame lock: a word of secure RAM no image uses otherwise.
-const LOG_LOCK: usize = 0x0E0F_E000;
+use platform_common::board::{LOG_LOCK, LOG_UART};
 
 const FFA_ERROR: u64 = 0x8400_0060;
 const FFA_SUCCESS_32: u64 = 0x8400_0061;

@@ -14,7 +14,7 @@ use aarch64_cpu::registers::{CurrentEL, Readable};
 use platform_common::logger::ImageId;
 use platform_common::smc::smc;
 
-const LOG_UART: usize = 0x0904_0000;
+use platform_common::board::LOG_UART;
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
 const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
 const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
