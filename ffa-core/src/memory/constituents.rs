@@ -23,15 +23,12 @@ pub struct AddressRange {
 /// below 2^52 ends below 2^52 + 2^44 and can never wrap past the end of the address space.
 pub const ADDRESS_LIMIT_BITS: u32 = 52;
 
-/// Per-range checks, folded into one word so the loop has no branches: a non-zero result means
-/// the address is not 4 KiB aligned or not below 2^52, the page count is zero, or the reserved
-/// word is not zero (INVALID_PARAMETERS, reference §7.10 rules 8 and 10). A zero page count
-/// shows as bit 63 of `page_count - 1`.
+/// Per-range checks, folded into one word so loops need no branches: a non-zero result means
+/// the address is not 4 KiB aligned or not below 2^52, or the page count is zero (shown as bit
+/// 63 of `page_count - 1`); INVALID_PARAMETERS, reference §7.10 rules 8 and 10.
 #[inline(always)]
-fn range_faults(address: u64, page_count: u32, reserved: u32) -> u64 {
-    (address & ADDRESS_FAULTS)
-        | u64::from(reserved)
-        | (u64::from(page_count).wrapping_sub(1) & (1 << 63))
+fn range_faults(address: u64, page_count: u64) -> u64 {
+    (address & ADDRESS_FAULTS) | (page_count.wrapping_sub(1) & (1 << 63))
 }
 
 /// Constituent memory region descriptor (reference §7.4) read as its two little-endian words:
@@ -65,9 +62,7 @@ pub(crate) fn validate_constituents(bytes: &[u8]) -> Result<(Constituents<'_>, u
         let address = range.address.get();
         let second = range.count_and_reserved.get();
         let page_count = second & PAGE_COUNT;
-        faults |= (address & ADDRESS_FAULTS)
-            | (second & RESERVED_FAULTS)
-            | (page_count.wrapping_sub(1) & (1 << 63));
+        faults |= range_faults(address, page_count) | (second & RESERVED_FAULTS);
         page_sum += page_count;
     }
     if faults != 0 {
@@ -84,19 +79,30 @@ pub(crate) fn write_constituents(
     ranges: &[AddressRange],
     out: &mut [ConstituentDescriptor],
 ) -> Result<u64, FfaError> {
-    let mut faults = 0u64;
-    let mut page_sum = 0u64;
     let words = <[ConstituentWords]>::mut_from_bytes(out.as_mut_bytes())
         .map_err(|_| FfaError::InvalidParameters)?;
-    for (slot, range) in words.iter_mut().zip(ranges) {
+    let mut faults = 0u64;
+    let mut page_sum = 0u64;
+    let mut write = |slot: &mut ConstituentWords, range: &AddressRange| {
         let page_count = u64::from(range.page_count);
-        faults |= (range.address & ADDRESS_FAULTS) | (page_count.wrapping_sub(1) & (1 << 63));
+        faults |= range_faults(range.address, page_count);
         page_sum += page_count;
         // The page count and the zero reserved word go out as one little-endian word.
         *slot = ConstituentWords {
             address: U64::new(range.address),
             count_and_reserved: U64::new(page_count),
         };
+    };
+    // Four at a time, so the loop's own bookkeeping is paid once per four ranges.
+    let mut slots = words.chunks_exact_mut(4);
+    let mut sources = ranges.chunks_exact(4);
+    for (slot_block, range_block) in (&mut slots).zip(&mut sources) {
+        for (slot, range) in slot_block.iter_mut().zip(range_block) {
+            write(slot, range);
+        }
+    }
+    for (slot, range) in slots.into_remainder().iter_mut().zip(sources.remainder()) {
+        write(slot, range);
     }
     if faults != 0 {
         return Err(FfaError::InvalidParameters);
@@ -110,13 +116,22 @@ pub(crate) fn copy_checked_constituents(
     ranges: &[AddressRange],
     out: &mut [ConstituentDescriptor],
 ) {
-    if let Ok(words) = <[ConstituentWords]>::mut_from_bytes(out.as_mut_bytes()) {
-        for (slot, range) in words.iter_mut().zip(ranges) {
-            *slot = ConstituentWords {
-                address: U64::new(range.address),
-                count_and_reserved: U64::new(u64::from(range.page_count)),
-            };
+    let Ok(words) = <[ConstituentWords]>::mut_from_bytes(out.as_mut_bytes()) else { return };
+    let copy = |slot: &mut ConstituentWords, range: &AddressRange| {
+        *slot = ConstituentWords {
+            address: U64::new(range.address),
+            count_and_reserved: U64::new(u64::from(range.page_count)),
+        };
+    };
+    let mut slots = words.chunks_exact_mut(4);
+    let mut sources = ranges.chunks_exact(4);
+    for (slot_block, range_block) in (&mut slots).zip(&mut sources) {
+        for (slot, range) in slot_block.iter_mut().zip(range_block) {
+            copy(slot, range);
         }
+    }
+    for (slot, range) in slots.into_remainder().iter_mut().zip(sources.remainder()) {
+        copy(slot, range);
     }
 }
 
@@ -125,8 +140,9 @@ pub(crate) fn check_ranges(ranges: &[AddressRange]) -> Result<u64, FfaError> {
     let mut faults = 0u64;
     let mut page_sum = 0u64;
     for range in ranges {
-        faults |= range_faults(range.address, range.page_count, 0);
-        page_sum += u64::from(range.page_count);
+        let page_count = u64::from(range.page_count);
+        faults |= range_faults(range.address, page_count);
+        page_sum += page_count;
     }
     if faults != 0 {
         return Err(FfaError::InvalidParameters);
