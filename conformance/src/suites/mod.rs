@@ -1,6 +1,8 @@
 //! The checks, by suite, in the order they run (version negotiation first: D04 depends on it).
 
 mod direct_messaging;
+mod memory_management;
+mod notifications;
 mod setup_discovery;
 
 use crate::check::Check;
@@ -25,6 +27,16 @@ pub(crate) mod id {
     pub const FFA_RX_ACQUIRE: u64 = 0x8400_0084;
     pub const FFA_SPM_ID_GET: u64 = 0x8400_0085;
     pub const FFA_SUCCESS_64: u64 = 0xC400_0061;
+    pub const FFA_MEM_RECLAIM: u64 = 0x8400_0077;
+    pub const FFA_NOTIFICATION_BITMAP_CREATE: u64 = 0x8400_007D;
+    pub const FFA_NOTIFICATION_BIND: u64 = 0x8400_007F;
+    pub const FFA_NOTIFICATION_UNBIND: u64 = 0x8400_0080;
+    pub const FFA_NOTIFICATION_SET: u64 = 0x8400_0081;
+    pub const FFA_NOTIFICATION_GET: u64 = 0x8400_0082;
+    pub const FFA_NOTIFICATION_INFO_GET_64: u64 = 0xC400_0083;
+    pub const FFA_MEM_PERM_GET_32: u64 = 0x8400_0088;
+    pub const FFA_MEM_PERM_SET_32: u64 = 0x8400_0089;
+    pub const FEATURE_SCHEDULE_RECEIVER_INTERRUPT: u64 = 2;
 }
 
 /// Every check, in running order.
@@ -50,4 +62,17 @@ pub const ALL: &[Check] = &[
     direct_messaging::M06,
     direct_messaging::M09,
     direct_messaging::M14,
+    setup_discovery::D12,
+    memory_management::MM29,
+    memory_management::MM29_FLAGS,
+    memory_management::MM31,
+    notifications::N01,
+    notifications::N03_EMPTY,
+    notifications::N03_SPOOF,
+    notifications::N03_FLAGS,
+    notifications::N04,
+    notifications::N05,
+    notifications::N05_VCPU,
+    notifications::N06,
+    notifications::N07,
 ];

@@ -272,3 +272,26 @@ pub const D18: Check = Check {
 fn d18(context: &mut Context<'_>) -> Outcome {
     Outcome::expect_error(context.call(&[FFA_RXTX_UNMAP]), FfaError::InvalidParameters)
 }
+
+/// D12: the schedule receiver interrupt (feature 2) is not offered to partitions and is offered
+/// (with its interrupt ID) to the normal world when notifications are.
+pub const D12: Check = Check {
+    suite: SUITE,
+    name: "d12_schedule_receiver_interrupt_is_for_the_normal_world",
+    source: "D12",
+    run: d12,
+};
+fn d12(context: &mut Context<'_>) -> Outcome {
+    let answer = context.call(&[FFA_FEATURES, FEATURE_SCHEDULE_RECEIVER_INTERRUPT]);
+    match context.endpoint {
+        Endpoint::SecurePartition => Outcome::expect_error(answer, FfaError::NotSupported),
+        _ if answer[0] == FFA_ERROR => Outcome::Skipped(
+            "notifications (and so the schedule receiver interrupt) are not offered",
+        ),
+        _ => Outcome::expect(
+            answer[0] == FFA_SUCCESS_32 && answer[2] < 1024,
+            Expected::Text("FFA_SUCCESS_32 with an interrupt ID in w2"),
+            answer,
+        ),
+    }
+}
