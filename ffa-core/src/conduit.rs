@@ -3,7 +3,7 @@
 /// Makes one FF-A call: registers `x0`-`x17` in, `x0`-`x17` out.
 ///
 /// Code that calls into FF-A is generic over `Conduit`, so host tests substitute a fake that
-/// answers from a table or a model partition manager, and firmware picks [`Smc`] or [`Hvc`].
+/// answers from a table or a model partition manager, and firmware picks `Smc` or `Hvc` (aarch64 only).
 pub trait Conduit {
     /// Issues the call and returns the result registers.
     fn call(&mut self, registers: [u64; 18]) -> [u64; 18];

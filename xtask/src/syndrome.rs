@@ -24,7 +24,7 @@ pub fn exception_class(class: u64) -> &'static str {
     }
 }
 
-/// The fault status code of an instruction or data abort (ISS[5:0]).
+/// The fault status code of an instruction or data abort (`ISS[5:0]`).
 fn fault_status(code: u64) -> String {
     let level = code & 0b11;
     match code & 0b11_1100 {

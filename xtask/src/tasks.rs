@@ -348,6 +348,16 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
             ]))
         }
     });
+    stage("API documentation (cargo doc, warnings are errors: broken links fail)", &mut || {
+        shell::run(
+            Command::new("cargo").current_dir(&root).env("RUSTDOCFLAGS", "-D warnings").args([
+                "doc",
+                "--workspace",
+                "--no-deps",
+                "--quiet",
+            ]),
+        )
+    });
     let mut tests = (0u64, 0u64);
     stage(
         "unit, property and integration tests (host workspace, and platform-common on the host)",

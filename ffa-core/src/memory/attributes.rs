@@ -4,7 +4,7 @@ use crate::FfaError;
 
 use super::TransactionType;
 
-/// Cacheability of Normal memory (attribute bits [3:2]).
+/// Cacheability of Normal memory (attribute bits `[3:2]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cacheability {
     /// `01`: non-cacheable.
@@ -13,7 +13,7 @@ pub enum Cacheability {
     WriteBack,
 }
 
-/// Shareability of Normal memory (attribute bits [1:0]).
+/// Shareability of Normal memory (attribute bits `[1:0]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shareability {
     /// `00`: non-shareable.
@@ -24,7 +24,7 @@ pub enum Shareability {
     Inner,
 }
 
-/// Device memory attributes (attribute bits [3:2] when the type is Device).
+/// Device memory attributes (attribute bits `[3:2]` when the type is Device).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeviceAttributes {
     /// `00`: Device-nGnRnE.
@@ -37,27 +37,27 @@ pub enum DeviceAttributes {
     Gathering,
 }
 
-/// Memory type (attribute bits [5:4]) with the type-specific bits below it.
+/// Memory type (attribute bits `[5:4]`) with the type-specific bits below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MemoryType {
-    /// `00`: the sender leaves the type to the borrower (bits [3:0] must then be zero).
+    /// `00`: the sender leaves the type to the borrower (bits `[3:0]` must then be zero).
     NotSpecified,
-    /// `01`: Device memory (bits [1:0] must be zero).
+    /// `01`: Device memory (bits `[1:0]` must be zero).
     Device(DeviceAttributes),
     /// `10`: Normal memory.
     Normal {
-        /// Bits [3:2].
+        /// Bits `[3:2]`.
         cacheability: Cacheability,
-        /// Bits [1:0].
+        /// Bits `[1:0]`.
         shareability: Shareability,
     },
 }
 
 /// The memory region attributes field of a memory transaction descriptor.
 ///
-/// v1.0 carries it in a u8 (bits [7:6] reserved); v1.1 and later in a u16 whose bit 6 is the NS
-/// bit and bits [15:7] are MBZ. Every reserved encoding is rejected with INVALID_PARAMETERS.
-/// Choice: bits [3:0] must be zero when the type is "not specified" and bits [1:0] must be zero
+/// v1.0 carries it in a u8 (bits `[7:6]` reserved); v1.1 and later in a u16 whose bit 6 is the NS
+/// bit and bits `[15:7]` are MBZ. Every reserved encoding is rejected with INVALID_PARAMETERS.
+/// Choice: bits `[3:0]` must be zero when the type is "not specified" and bits `[1:0]` must be zero
 /// for Device memory, so that every accepted value survives a round trip unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemoryRegionAttributes {
@@ -115,7 +115,7 @@ impl MemoryRegionAttributes {
         Ok(Self { memory_type, non_secure: value & Self::NS_BIT != 0 })
     }
 
-    /// Decodes the v1.0 8-bit field (bits [7:6] reserved: the NS bit does not exist in v1.0).
+    /// Decodes the v1.0 8-bit field (bits `[7:6]` reserved: the NS bit does not exist in v1.0).
     pub fn from_v1_0(value: u8) -> Result<Self, FfaError> {
         if value >> 6 != 0 {
             return Err(FfaError::InvalidParameters);

@@ -4,7 +4,7 @@ use crate::FfaError;
 
 use super::Layout;
 
-/// The kind of memory transaction: which send call created it (flags bits [4:3]).
+/// The kind of memory transaction: which send call created it (flags bits `[4:3]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransactionType {
     /// FFA_MEM_SHARE (`01`).
@@ -40,9 +40,9 @@ impl TransactionFlags {
     pub const TIME_SLICING: u32 = 1 << 1;
     /// Bit 2: zero the memory after the borrower relinquishes it (retrieve, not SHARE).
     pub const CLEAR_AFTER_RELINQUISH: u32 = 1 << 2;
-    /// Bits [4:3]: transaction type.
+    /// Bits `[4:3]`: transaction type.
     pub const TYPE_MASK: u32 = 0b11 << 3;
-    /// Bits [8:5]: address-range alignment hint.
+    /// Bits `[8:5]`: address-range alignment hint.
     pub const ALIGNMENT_HINT_MASK: u32 = 0b1111 << 5;
     /// Bit 9: the alignment hint is valid.
     pub const ALIGNMENT_HINT_VALID: u32 = 1 << 9;
@@ -55,7 +55,7 @@ impl TransactionFlags {
         Self(bits)
     }
 
-    /// Flags carrying a transaction type in bits [4:3] (for retrieve requests and responses).
+    /// Flags carrying a transaction type in bits `[4:3]` (for retrieve requests and responses).
     pub const fn with_type(self, transaction_type: TransactionType) -> Self {
         Self((self.0 & !Self::TYPE_MASK) | transaction_type.bits() << 3)
     }
@@ -75,7 +75,7 @@ impl TransactionFlags {
         self.0 & Self::CLEAR_AFTER_RELINQUISH != 0
     }
 
-    /// Bits [4:3]; `None` for "not specified".
+    /// Bits `[4:3]`; `None` for "not specified".
     pub const fn transaction_type(self) -> Option<TransactionType> {
         match (self.0 >> 3) & 0b11 {
             0b01 => Some(TransactionType::Share),
@@ -85,7 +85,7 @@ impl TransactionFlags {
         }
     }
 
-    /// Bits [8:5] when bit 9 says they are valid.
+    /// Bits `[8:5]` when bit 9 says they are valid.
     pub const fn alignment_hint(self) -> Option<u8> {
         if self.0 & Self::ALIGNMENT_HINT_VALID != 0 {
             Some(((self.0 >> 5) & 0b1111) as u8)
@@ -103,7 +103,7 @@ impl TransactionFlags {
     /// conformance MM04), all INVALID_PARAMETERS:
     /// - bit 0 (clear memory) is refused with SHARE;
     /// - bit 1 (time slicing) is refused: Hafnium and TF-A's EL3 SPMC both refuse it;
-    /// - bits [4:3] may carry the call's own type (TF-A tolerates that) or zero;
+    /// - bits `[4:3]` may carry the call's own type (TF-A tolerates that) or zero;
     /// - every other bit is MBZ.
     pub fn check_send(self, call: TransactionType) -> Result<(), FfaError> {
         let type_ok = match self.transaction_type() {
@@ -120,7 +120,7 @@ impl TransactionFlags {
     /// Checks the flags of FFA_MEM_RETRIEVE_REQ (reference §7.6, §7.10 rule 15, conformance
     /// MM18, MM23), all INVALID_PARAMETERS:
     /// - bits above 9 MBZ, bit 10 allowed from [`Layout::V1_2`] on;
-    /// - alignment hint bits [8:5] must be zero unless bit 9 marks them valid;
+    /// - alignment hint bits `[8:5]` must be zero unless bit 9 marks them valid;
     /// - with type SHARE, bits 0 and 2 (clear before / after) are refused.
     ///
     /// Matching the type against the original transaction, and bit 10 against its borrower
@@ -144,7 +144,7 @@ impl TransactionFlags {
         Ok(())
     }
 
-    /// Checks the flags of FFA_MEM_RETRIEVE_RESP: only bits [4:0], and the type must be given
+    /// Checks the flags of FFA_MEM_RETRIEVE_RESP: only bits `[4:0]`, and the type must be given
     /// (the relayer reports it). INVALID_PARAMETERS otherwise.
     pub fn check_retrieve_response(self) -> Result<(), FfaError> {
         if self.0 & !0x1F != 0 || self.transaction_type().is_none() {
@@ -167,7 +167,7 @@ pub struct ReclaimFlags {
 impl TryFrom<u32> for ReclaimFlags {
     type Error = FfaError;
 
-    /// Bits [31:2] set are INVALID_PARAMETERS.
+    /// Bits `[31:2]` set are INVALID_PARAMETERS.
     fn try_from(value: u32) -> Result<Self, Self::Error> {
         if value >> 2 != 0 {
             return Err(FfaError::InvalidParameters);
@@ -207,7 +207,7 @@ impl RelinquishFlags {
 impl TryFrom<u32> for RelinquishFlags {
     type Error = FfaError;
 
-    /// Bits [31:2] set are INVALID_PARAMETERS.
+    /// Bits `[31:2]` set are INVALID_PARAMETERS.
     fn try_from(value: u32) -> Result<Self, Self::Error> {
         let ReclaimFlags { clear_memory, time_slicing } = ReclaimFlags::try_from(value)?;
         Ok(Self { clear_memory, time_slicing })
@@ -221,7 +221,7 @@ impl From<RelinquishFlags> for u32 {
 }
 
 bitflags::bitflags! {
-    /// The flags byte of an endpoint memory access descriptor (reference §7.3); bits [7:1] MBZ.
+    /// The flags byte of an endpoint memory access descriptor (reference §7.3); bits `[7:1]` MBZ.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct ReceiverFlags: u8 {
         /// Bit 0, used in multi-borrower retrieve requests. Sources disagree on its name and

@@ -4,7 +4,7 @@ use crate::FfaError;
 
 use super::{MemoryType, TransactionType};
 
-/// Data access permission (permission bits [1:0]).
+/// Data access permission (permission bits `[1:0]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataAccess {
     /// `00`: not specified.
@@ -15,7 +15,7 @@ pub enum DataAccess {
     ReadWrite,
 }
 
-/// Instruction access permission (permission bits [3:2]).
+/// Instruction access permission (permission bits `[3:2]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstructionAccess {
     /// `00`: not specified.
@@ -29,9 +29,9 @@ pub enum InstructionAccess {
 /// The permission byte of an endpoint memory access descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccessPermissions {
-    /// Bits [1:0].
+    /// Bits `[1:0]`.
     pub data: DataAccess,
-    /// Bits [3:2].
+    /// Bits `[3:2]`.
     pub instruction: InstructionAccess,
 }
 
@@ -113,7 +113,7 @@ impl AccessPermissions {
 impl TryFrom<u8> for AccessPermissions {
     type Error = FfaError;
 
-    /// Decodes the byte; the reserved encodings `11` and bits [7:4] are INVALID_PARAMETERS.
+    /// Decodes the byte; the reserved encodings `11` and bits `[7:4]` are INVALID_PARAMETERS.
     fn try_from(value: u8) -> Result<Self, Self::Error> {
         let data = match value & 0b11 {
             0b00 => DataAccess::NotSpecified,
