@@ -336,7 +336,8 @@ pub fn compile(cross: &CrossToolchain, platform: Platform, release: bool) -> Res
         .env("DEFMT_LOG", "info")
         .env("RUSTFLAGS", rustflags(platform))
         .env("CARGO_TARGET_DIR", target_dir(platform))
-        .arg("--workspace");
+        // build-support runs on the host (it is the images' build scripts' helper).
+        .args(["--workspace", "--exclude", "build-support"]);
     if release {
         command.arg("--release");
     }

@@ -1,28 +1,9 @@
 //! Decoding exception syndromes (ESR_ELx values) found in log lines, for failure reports.
 
-/// The architecture's name for an exception class (ESR_ELx.EC).
-pub fn exception_class(class: u64) -> &'static str {
-    match class {
-        0x00 => "unknown reason",
-        0x01 => "WFI/WFE trapped",
-        0x07 => "SIMD/FP access trapped",
-        0x0E => "illegal execution state",
-        0x15 => "SVC from AArch64",
-        0x16 => "HVC from AArch64",
-        0x17 => "SMC from AArch64",
-        0x18 => "system register access trapped",
-        0x19 => "SVE access trapped",
-        0x20 => "instruction abort from a lower EL",
-        0x21 => "instruction abort at the same EL",
-        0x22 => "PC alignment fault",
-        0x24 => "data abort from a lower EL",
-        0x25 => "data abort at the same EL",
-        0x26 => "SP alignment fault",
-        0x2F => "SError",
-        0x3C => "BRK instruction",
-        _ => "another class",
-    }
-}
+#[path = "../../platforms/common/src/exception_class.rs"]
+mod exception_class;
+
+pub use exception_class::exception_class_name as exception_class;
 
 /// The fault status code of an instruction or data abort (`ISS[5:0]`).
 fn fault_status(code: u64) -> String {

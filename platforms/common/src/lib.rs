@@ -5,6 +5,7 @@ pub mod board;
 pub mod boot_directory;
 pub mod el1_context;
 pub mod entry;
+pub mod exception_class;
 pub mod guest;
 pub mod logger;
 pub mod mmio;

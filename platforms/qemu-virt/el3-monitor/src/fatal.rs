@@ -5,30 +5,6 @@ use core::fmt::Write;
 use crate::context::GeneralRegisters;
 use crate::world::World;
 
-/// The architecture's name for an exception class (ESR_ELx.EC).
-pub fn exception_class_name(class: u64) -> &'static str {
-    match class {
-        0x00 => "unknown reason",
-        0x01 => "WFI/WFE trapped",
-        0x07 => "SIMD/FP access trapped",
-        0x0E => "illegal execution state",
-        0x15 => "SVC from AArch64",
-        0x16 => "HVC from AArch64",
-        0x17 => "SMC from AArch64",
-        0x18 => "system register access trapped",
-        0x19 => "SVE access trapped",
-        0x20 => "instruction abort from a lower EL",
-        0x21 => "instruction abort at the same EL",
-        0x22 => "PC alignment fault",
-        0x24 => "data abort from a lower EL",
-        0x25 => "data abort at the same EL",
-        0x26 => "SP alignment fault",
-        0x2F => "SError",
-        0x3C => "BRK instruction",
-        _ => "other",
-    }
-}
-
 fn report(what: &str, world: Option<World>, syndrome: u64, link: u64) -> ! {
     let class = syndrome >> 26;
     let fault_address = platform_common::read_sysreg!("far_el3");
@@ -41,7 +17,7 @@ fn report(what: &str, world: Option<World>, syndrome: u64, link: u64) -> ! {
             Some(World::NonSecure) => " from the normal world",
             None => "",
         },
-        exception_class_name(class),
+        platform_common::exception_class::exception_class_name(class),
     );
     defmt::error!(
         "el3-monitor: fatal exception, ESR_EL3={=u64:#x} ELR_EL3={=u64:#x} FAR_EL3={=u64:#x}",
