@@ -30,7 +30,12 @@ pub struct BufferRequirements {
 
 impl BufferRequirements {
     /// Checks a proposed buffer size and addresses; the reason on failure.
-    pub fn check(&self, tx_address: u64, rx_address: u64, size: usize) -> Result<u32, &'static str> {
+    pub fn check(
+        &self,
+        tx_address: u64,
+        rx_address: u64,
+        size: usize,
+    ) -> Result<u32, &'static str> {
         let alignment = self.minimum_size as u64;
         if size < self.minimum_size {
             return Err("buffers smaller than the minimum FFA_FEATURES asks for");

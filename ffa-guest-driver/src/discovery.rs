@@ -54,9 +54,8 @@ pub struct PartitionInfo {
 impl PartitionInfo {
     /// Whether DIRECT_REQ2 may be used with it (AArch64 and bit 9).
     pub fn accepts_direct_request2(&self) -> bool {
-        self.properties.contains(
-            PartitionProperties::AARCH64 | PartitionProperties::DIRECT_REQUEST2_RECEIVE,
-        )
+        self.properties
+            .contains(PartitionProperties::AARCH64 | PartitionProperties::DIRECT_REQUEST2_RECEIVE)
     }
 
     /// Whether SMC64 direct requests may be used with it. v1.0 descriptors have no AArch64
@@ -139,7 +138,10 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
                     id: EndpointId(word as u16),
                     execution_contexts: (word >> 16) as u16,
                     properties: PartitionProperties::from_bits_retain((word >> 32) as u32),
-                    uuid: Uuid::from_register_pair(args.register(first + 1), args.register(first + 2)),
+                    uuid: Uuid::from_register_pair(
+                        args.register(first + 1),
+                        args.register(first + 2),
+                    ),
                     image_uuid: None,
                     partition_version: None,
                 }
@@ -175,7 +177,9 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             self.partition_info(uuid, &mut found)
         };
         match result {
-            Ok(0) => Err(DriverError::new(FunctionId::PartitionInfoGet, ErrorKind::PartitionNotFound)),
+            Ok(0) => {
+                Err(DriverError::new(FunctionId::PartitionInfoGet, ErrorKind::PartitionNotFound))
+            }
             Ok(_) => Ok(found[0]),
             Err(error) if error.is(FfaError::InvalidParameters) => {
                 Err(DriverError::new(error.call, ErrorKind::PartitionNotFound))
@@ -202,7 +206,8 @@ fn read_descriptors(
     for (index, slot) in out.iter_mut().take(count).enumerate() {
         let start = index * size;
         let bytes = rx.get(start..start + size).ok_or(MALFORMED("descriptor outside RX"))?;
-        let parsed = partition_info_descriptor::parse(bytes).ok_or(MALFORMED("short descriptor"))?;
+        let parsed =
+            partition_info_descriptor::parse(bytes).ok_or(MALFORMED("short descriptor"))?;
         *slot = PartitionInfo {
             id: EndpointId(parsed.base.partition_id.get()),
             execution_contexts: parsed.base.execution_context_count.get(),

@@ -30,7 +30,11 @@ impl<C: Conduit> Link<C> {
     }
 
     /// Sends raw registers and classifies the answer (FFA_ERROR becomes `Err`).
-    pub(crate) fn exchange(&mut self, function: FunctionId, registers: [u64; 18]) -> Result<Return> {
+    pub(crate) fn exchange(
+        &mut self,
+        function: FunctionId,
+        registers: [u64; 18],
+    ) -> Result<Return> {
         let answer = self.conduit.call(registers);
         decode_response(function, &answer, self.version)
     }
@@ -149,9 +153,10 @@ fn negotiate_version<C: Conduit>(conduit: &mut C, highest: Version) -> Result<Ve
                 }));
             }
             _ => {
-                let lower = candidate.minor().checked_sub(1).and_then(|minor| {
-                    Version::new(candidate.major(), minor)
-                });
+                let lower = candidate
+                    .minor()
+                    .checked_sub(1)
+                    .and_then(|minor| Version::new(candidate.major(), minor));
                 match lower {
                     Some(lower) if lower >= Version::V1_0 => candidate = lower,
                     _ => {
@@ -230,16 +235,16 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
     pub fn map_buffers(&mut self, buffers: B) -> core::result::Result<(), MapError<B>> {
         let function =
             if self.features.rxtx_map_64 { FunctionId::RxtxMap64 } else { FunctionId::RxtxMap32 };
-        let fail = |kind, buffers| Err(MapError { error: DriverError::new(function, kind), buffers });
+        let fail =
+            |kind, buffers| Err(MapError { error: DriverError::new(function, kind), buffers });
         if self.buffers.is_some() {
             return fail(ErrorKind::BuffersAlreadyMapped, buffers);
         }
         let (tx_address, rx_address) = (buffers.tx_address(), buffers.rx_address());
-        let page_count =
-            match self.features.buffers.check(tx_address, rx_address, buffers.size()) {
-                Ok(page_count) => page_count,
-                Err(reason) => return fail(ErrorKind::InvalidArgument(reason), buffers),
-            };
+        let page_count = match self.features.buffers.check(tx_address, rx_address, buffers.size()) {
+            Ok(page_count) => page_count,
+            Err(reason) => return fail(ErrorKind::InvalidArgument(reason), buffers),
+        };
         if !self.features.rxtx_map_64 && (tx_address >> 32 != 0 || rx_address >> 32 != 0) {
             return fail(
                 ErrorKind::InvalidArgument("FFA_RXTX_MAP_32 needs addresses below 4 GiB"),

@@ -70,9 +70,14 @@ impl core::fmt::Display for DriverError {
             ErrorKind::UnexpectedResponse(function) => {
                 write!(formatter, "unexpected response function ID {function:#010x}")
             }
-            ErrorKind::MalformedResponse(reason) => write!(formatter, "malformed response: {reason}"),
+            ErrorKind::MalformedResponse(reason) => {
+                write!(formatter, "malformed response: {reason}")
+            }
             ErrorKind::IncompatibleVersion { requested, offered: Some(offered) } => {
-                write!(formatter, "asked for FF-A {requested}, callee implements incompatible {offered}")
+                write!(
+                    formatter,
+                    "asked for FF-A {requested}, callee implements incompatible {offered}"
+                )
             }
             ErrorKind::IncompatibleVersion { requested, offered: None } => {
                 write!(formatter, "asked for FF-A {requested}, callee answered NOT_SUPPORTED")

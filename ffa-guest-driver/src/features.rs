@@ -5,8 +5,8 @@ use ffa_core::{Call, FunctionId, Version};
 
 use crate::buffers::BufferRequirements;
 use crate::driver::Link;
-use ffa_core::Conduit;
 use crate::error::{ErrorKind, Result};
+use ffa_core::Conduit;
 
 /// The optional functions the driver asks about, in the order it asks.
 const PROBED: &[FunctionId] = &[
@@ -69,8 +69,7 @@ impl Features {
 
     /// Asks about everything the driver uses. NOT_SUPPORTED marks a function absent; any other
     /// failure is returned.
-    pub(crate) fn probe<C: Conduit>(
-    transport: &mut Link<C>, version: Version) -> Result<Self> {
+    pub(crate) fn probe<C: Conduit>(transport: &mut Link<C>, version: Version) -> Result<Self> {
         let mut features = Self {
             buffers: BufferRequirements { minimum_size: 4096, maximum_pages: None },
             rxtx_map_64: false,
@@ -88,9 +87,13 @@ impl Features {
             };
             features.record(function, true);
             let word = args.register(2) as u32;
-            let properties = ffa_core::features::RxtxMapProperties::from_word(word).map_err(|_| {
-                transport.error(FunctionId::Features, ErrorKind::MalformedResponse("RXTX_MAP properties"))
-            })?;
+            let properties =
+                ffa_core::features::RxtxMapProperties::from_word(word).map_err(|_| {
+                    transport.error(
+                        FunctionId::Features,
+                        ErrorKind::MalformedResponse("RXTX_MAP properties"),
+                    )
+                })?;
             features.buffers = BufferRequirements {
                 minimum_size: properties.minimum_size.bytes(),
                 maximum_pages: (properties.maximum_pages != 0).then_some(properties.maximum_pages),
@@ -120,7 +123,8 @@ impl Features {
             features.notification_pending_interrupt =
                 query_feature(transport, FeatureId::NotificationPendingInterrupt)?;
         }
-        features.managed_exit_interrupt = query_feature(transport, FeatureId::ManagedExitInterrupt)?;
+        features.managed_exit_interrupt =
+            query_feature(transport, FeatureId::ManagedExitInterrupt)?;
         Ok(features)
     }
 }
@@ -144,7 +148,6 @@ fn query_function<C: Conduit>(
     query(transport, FeaturesQuery::Function { function, properties })
 }
 
-fn query_feature<C: Conduit>(
-    transport: &mut Link<C>, feature: FeatureId) -> Result<Option<u32>> {
+fn query_feature<C: Conduit>(transport: &mut Link<C>, feature: FeatureId) -> Result<Option<u32>> {
     Ok(query(transport, FeaturesQuery::Feature(feature))?.map(|args| args.register(2) as u32))
 }

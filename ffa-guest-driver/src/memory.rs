@@ -193,12 +193,20 @@ impl<'a> MemorySend<'a> {
 
     /// A LEND of `ranges` (type left to the borrower).
     pub fn lend(receivers: &'a [Receiver], ranges: &'a [PageRange]) -> Self {
-        Self { operation: MemoryOperation::Lend, attributes: MemoryAttributes::NOT_SPECIFIED, ..Self::share(receivers, ranges) }
+        Self {
+            operation: MemoryOperation::Lend,
+            attributes: MemoryAttributes::NOT_SPECIFIED,
+            ..Self::share(receivers, ranges)
+        }
     }
 
     /// A DONATE of `ranges` to one receiver.
     pub fn donate(receiver: &'a [Receiver], ranges: &'a [PageRange]) -> Self {
-        Self { operation: MemoryOperation::Donate, attributes: MemoryAttributes::NOT_SPECIFIED, ..Self::share(receiver, ranges) }
+        Self {
+            operation: MemoryOperation::Donate,
+            attributes: MemoryAttributes::NOT_SPECIFIED,
+            ..Self::share(receiver, ranges)
+        }
     }
 }
 
@@ -310,12 +318,15 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
         let mut response = self.link.call(call)?;
         let mut current = function;
         loop {
-            let malformed = |reason| DriverError::new(current, ErrorKind::MalformedResponse(reason));
+            let malformed =
+                |reason| DriverError::new(current, ErrorKind::MalformedResponse(reason));
             match response {
                 Return::Success { args, .. } if sent == total_length => {
                     return Ok(MemoryHandle(args.to_handle()));
                 }
-                Return::Success { .. } => return Err(malformed("success before the last fragment")),
+                Return::Success { .. } => {
+                    return Err(malformed("success before the last fragment"))
+                }
                 Return::MemFragRx { handle, offset, .. } => {
                     if offset != sent || sent == total_length {
                         return Err(malformed("FRAG_RX offset is not what was sent"));
@@ -323,7 +334,10 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
                     let buffers = self.mapped(FunctionId::MemFragTx)?;
                     let (length, written) = buffers
                         .with_tx(|tx| descriptor.write_fragment(next, tx))
-                        .ok_or(DriverError::new(FunctionId::MemFragTx, ErrorKind::InvalidArgument("TX buffer")))?;
+                        .ok_or(DriverError::new(
+                            FunctionId::MemFragTx,
+                            ErrorKind::InvalidArgument("TX buffer"),
+                        ))?;
                     next += written;
                     sent += length as u32;
                     current = FunctionId::MemFragTx;
@@ -345,7 +359,11 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
     }
 
     /// Shares `ranges` read-write with one partition (the common case).
-    pub fn memory_share(&mut self, receiver: EndpointId, ranges: &[PageRange]) -> Result<MemoryHandle> {
+    pub fn memory_share(
+        &mut self,
+        receiver: EndpointId,
+        ranges: &[PageRange],
+    ) -> Result<MemoryHandle> {
         let receivers = [Receiver { id: receiver, permissions: AccessPermissions::READ_WRITE }];
         self.memory_send(&MemorySend::share(&receivers, ranges))
     }
@@ -419,11 +437,15 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
                     ErrorKind::UnexpectedResponse(response_function(&response)),
                 ));
             };
-            if answered != handle || fragment_length == 0 || fragment_length > total_length - received {
+            if answered != handle
+                || fragment_length == 0
+                || fragment_length > total_length - received
+            {
                 return Err(malformed(FunctionId::MemFragRx, "FRAG_TX handle or length"));
             }
             let fed = self.mapped(FunctionId::MemFragRx)?.with_rx(|rx| {
-                let fragment = rx.get(..fragment_length as usize).ok_or("fragment longer than RX")?;
+                let fragment =
+                    rx.get(..fragment_length as usize).ok_or("fragment longer than RX")?;
                 reader.feed(fragment, ranges)
             });
             let released = self.release_rx();

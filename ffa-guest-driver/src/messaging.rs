@@ -78,7 +78,11 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
     }
 
     /// FFA_MSG_SEND_DIRECT_REQ_32: five words to `destination`, five words back.
-    pub fn direct_request_32(&mut self, destination: EndpointId, payload: [u32; 5]) -> Result<[u32; 5]> {
+    pub fn direct_request_32(
+        &mut self,
+        destination: EndpointId,
+        payload: [u32; 5],
+    ) -> Result<[u32; 5]> {
         match self.direct(destination, DirectBody::Partition32(payload))? {
             DirectBody::Partition32(words) => Ok(words),
             _ => Err(DriverError::new(
@@ -89,7 +93,11 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
     }
 
     /// FFA_MSG_SEND_DIRECT_REQ_64: five 64-bit words each way.
-    pub fn direct_request_64(&mut self, destination: EndpointId, payload: [u64; 5]) -> Result<[u64; 5]> {
+    pub fn direct_request_64(
+        &mut self,
+        destination: EndpointId,
+        payload: [u64; 5],
+    ) -> Result<[u64; 5]> {
         match self.direct(destination, DirectBody::Partition64(payload))? {
             DirectBody::Partition64(words) => Ok(words),
             _ => Err(DriverError::new(
@@ -127,7 +135,12 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
 
     /// FFA_MSG_SEND2 (v1.1): writes the partition message header (40 bytes at v1.2, with the
     /// protocol `uuid`; 20 bytes at v1.1) and `payload` into TX and sends it to `destination`.
-    pub fn send_indirect(&mut self, destination: EndpointId, uuid: Uuid, payload: &[u8]) -> Result<()> {
+    pub fn send_indirect(
+        &mut self,
+        destination: EndpointId,
+        uuid: Uuid,
+        payload: &[u8],
+    ) -> Result<()> {
         let function = FunctionId::MsgSend2;
         if self.version() < Version::V1_1 {
             return Err(DriverError::new(function, ErrorKind::NotOffered));
@@ -143,21 +156,31 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
         let base = PartitionMessageHeaderV1_1 {
             payload_offset: U32::new(header_size as u32),
             endpoints: U32::new(u32::from(own_id.0) << 16 | u32::from(destination.0)),
-            payload_size: U32::new(u32::try_from(payload.len()).map_err(|_| invalid("payload too long"))?),
+            payload_size: U32::new(
+                u32::try_from(payload.len()).map_err(|_| invalid("payload too long"))?,
+            ),
             ..Default::default()
         };
-        self.mapped(function)?.with_tx(|tx| {
-            let end = header_size.checked_add(payload.len()).ok_or("payload too long")?;
-            tx.get_mut(header_size..end).ok_or("payload does not fit the TX buffer")?.copy_from_slice(payload);
-            let written = if wide {
-                PartitionMessageHeaderV1_2 { base, uuid: uuid.0, ..Default::default() }
-                    .write_to_prefix(tx)
-                    .is_ok()
-            } else {
-                base.write_to_prefix(tx).is_ok()
-            };
-            if written { Ok(()) } else { Err("TX buffer too small") }
-        }).map_err(invalid)?;
+        self.mapped(function)?
+            .with_tx(|tx| {
+                let end = header_size.checked_add(payload.len()).ok_or("payload too long")?;
+                tx.get_mut(header_size..end)
+                    .ok_or("payload does not fit the TX buffer")?
+                    .copy_from_slice(payload);
+                let written = if wide {
+                    PartitionMessageHeaderV1_2 { base, uuid: uuid.0, ..Default::default() }
+                        .write_to_prefix(tx)
+                        .is_ok()
+                } else {
+                    base.write_to_prefix(tx).is_ok()
+                };
+                if written {
+                    Ok(())
+                } else {
+                    Err("TX buffer too small")
+                }
+            })
+            .map_err(invalid)?;
         let flags = MsgSend2Flags::empty();
         self.link.call_success(Call::MsgSend2 { sender_vm: EndpointId(0), flags }).map(drop)
     }
@@ -193,8 +216,8 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             })
         });
         let released = self.release_rx();
-        let message =
-            read.map_err(|reason| DriverError::new(function, ErrorKind::MalformedResponse(reason)))?;
+        let message = read
+            .map_err(|reason| DriverError::new(function, ErrorKind::MalformedResponse(reason)))?;
         released?;
         Ok(message)
     }

@@ -42,7 +42,11 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
     }
 
     /// FFA_NOTIFICATION_UNBIND.
-    pub fn notification_unbind(&mut self, sender: EndpointId, bitmap: NotificationBitmap) -> Result<()> {
+    pub fn notification_unbind(
+        &mut self,
+        sender: EndpointId,
+        bitmap: NotificationBitmap,
+    ) -> Result<()> {
         let call = Call::NotificationUnbind { sender, receiver: self.id(), bitmap };
         self.link.call_success(call).map(drop)
     }
@@ -61,7 +65,11 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
 
     /// FFA_NOTIFICATION_GET: returns and clears our pending notifications of the kinds in
     /// `flags` for `vcpu`.
-    pub fn notification_get(&mut self, vcpu: VcpuId, flags: GetFlags) -> Result<NotificationGetResult> {
+    pub fn notification_get(
+        &mut self,
+        vcpu: VcpuId,
+        flags: GetFlags,
+    ) -> Result<NotificationGetResult> {
         let call = Call::NotificationGet { receiver: self.id(), vcpu, flags };
         let args = self.link.call_success(call)?;
         let words = core::array::from_fn(|index| args.register(index + 2) as u32);

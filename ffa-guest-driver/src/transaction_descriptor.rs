@@ -202,7 +202,9 @@ pub(crate) fn parse_retrieved_header(
     let mut own = None;
     for index in 0..count {
         let start = index.checked_mul(size).and_then(|skip| skip.checked_add(offset));
-        let bytes = start.and_then(|start| fragment.get(start..)).ok_or("access descriptors outside the first fragment")?;
+        let bytes = start
+            .and_then(|start| fragment.get(start..))
+            .ok_or("access descriptors outside the first fragment")?;
         let (access, _) = EndpointMemoryAccessDescriptor::read_from_prefix(bytes)
             .map_err(|_| "access descriptor outside the first fragment")?;
         if access.receiver.get() == receiver {
@@ -256,7 +258,11 @@ impl ConstituentReader {
 
     /// Feeds the next fragment, storing constituents into `out` (those past its end are
     /// counted but dropped).
-    pub(crate) fn feed(&mut self, fragment: &[u8], out: &mut [PageRange]) -> Result<(), &'static str> {
+    pub(crate) fn feed(
+        &mut self,
+        fragment: &[u8],
+        out: &mut [PageRange],
+    ) -> Result<(), &'static str> {
         let skip = self.start.saturating_sub(self.position).min(fragment.len());
         self.position += fragment.len();
         for &byte in fragment.get(skip..).unwrap_or(&[]) {
