@@ -290,7 +290,10 @@ impl Model {
 
     fn write_rx(&mut self, bytes: &[u8]) {
         let rx = self.rx();
-        rx.borrow_mut()[..bytes.len()].copy_from_slice(bytes);
+        let mut rx = rx.borrow_mut();
+        // A lying callee may claim more than fits; only what fits lands in RX.
+        let length = bytes.len().min(rx.len());
+        rx[..length].copy_from_slice(&bytes[..length]);
         self.rx_full = true;
     }
 
