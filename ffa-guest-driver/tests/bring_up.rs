@@ -1,4 +1,5 @@
 //! Bring-up: version negotiation, ID_GET, FEATURES, RXTX_MAP/UNMAP and their errors.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed expectation is a panic")]
 
 mod common;
 

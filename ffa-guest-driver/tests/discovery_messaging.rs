@@ -1,5 +1,6 @@
 //! Discovery (PARTITION_INFO_GET with 8/24/48-byte descriptors, GET_REGS, lookup), direct
 //! messaging with FFA_YIELD/FFA_INTERRUPT resumption, MSG_SEND2 and notifications.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed expectation is a panic")]
 
 mod common;
 
@@ -142,7 +143,10 @@ fn direct_requests_32_64_and_req2_are_answered() {
     let mut driver = TestDriver::new(firmware.clone()).unwrap();
     let echo = EndpointId(0x8001);
     assert_eq!(driver.direct_request_32(echo, [1, 2, 3, 4, u32::MAX]).unwrap(), [2, 3, 4, 5, 0]);
-    assert_eq!(driver.direct_request_64(echo, [1 << 40, 0, 0, 0, 7]).unwrap(), [(1 << 40) + 1, 1, 1, 1, 8]);
+    assert_eq!(
+        driver.direct_request_64(echo, [1 << 40, 0, 0, 0, 7]).unwrap(),
+        [(1 << 40) + 1, 1, 1, 1, 8]
+    );
     let mut payload = [0u64; 14];
     payload[13] = 99;
     let answer = driver.direct_request2(echo, Uuid::parse(ECHO_UUID).unwrap(), payload).unwrap();
@@ -150,14 +154,19 @@ fn direct_requests_32_64_and_req2_are_answered() {
     assert_eq!(answer[0], 1);
     let wrong = Uuid::parse(YIELD_UUID).unwrap();
     let error = driver.direct_request2(echo, wrong, payload).unwrap_err();
-    assert_eq!((error.call, error.kind), (FunctionId::MsgSendDirectReq2, ErrorKind::Ffa(FfaError::InvalidParameters)));
+    assert_eq!(
+        (error.call, error.kind),
+        (FunctionId::MsgSendDirectReq2, ErrorKind::Ffa(FfaError::InvalidParameters))
+    );
     let error = driver.direct_request_32(EndpointId(0x8999), [0; 5]).unwrap_err();
     assert!(error.is(FfaError::InvalidParameters));
 }
 
 #[test]
 fn yield_and_interrupt_are_resumed_with_run_on_the_returned_target() {
-    for (partition, preemption) in [(0x8002u16, Preemption::YieldOnce), (0x8003, Preemption::InterruptOnce)] {
+    for (partition, preemption) in
+        [(0x8002u16, Preemption::YieldOnce), (0x8003, Preemption::InterruptOnce)]
+    {
         let firmware = Firmware::new();
         let mut driver = TestDriver::new(firmware.clone()).unwrap();
         firmware.model().log.clear();
@@ -244,7 +253,10 @@ fn notifications_bind_set_get_info_and_unbind() {
     let mut driver = TestDriver::new(firmware.clone()).unwrap();
     driver.notification_bitmap_create(EndpointId(3), 2).unwrap();
     let error = driver.notification_bitmap_create(EndpointId(3), 2).unwrap_err();
-    assert_eq!((error.call, error.kind), (FunctionId::NotificationBitmapCreate, ErrorKind::Ffa(FfaError::Denied)));
+    assert_eq!(
+        (error.call, error.kind),
+        (FunctionId::NotificationBitmapCreate, ErrorKind::Ffa(FfaError::Denied))
+    );
     assert_eq!(driver.notification_info_get().unwrap(), None);
     let me = driver.id();
     let bits = NotificationBitmap(0b1010 | 1 << 40);

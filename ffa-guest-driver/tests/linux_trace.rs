@@ -2,6 +2,7 @@
 //! exactly as the firmware in shared/vectors/linux-6.12-arm_ffa-probe.md did (v1.2, one
 //! partition 0x8001 with the OP-TEE UUID, every optional feature refused). The MEM_SHARE
 //! descriptor the driver writes must equal, byte for byte, the one Linux wrote.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed expectation is a panic")]
 
 mod common;
 
@@ -70,7 +71,8 @@ impl Conduit for TraceFirmware {
 #[test]
 fn the_driver_works_against_the_linux_trace_firmware() {
     let buffers = TestBuffers::new(0x401a_2000, 0x401a_1000, 4096);
-    let firmware = TraceFirmware { buffers: buffers.clone(), requests: vec![], share_descriptor: vec![] };
+    let firmware =
+        TraceFirmware { buffers: buffers.clone(), requests: vec![], share_descriptor: vec![] };
     let mut driver = Driver::<TraceFirmware, TestBuffers>::new(firmware).unwrap();
     assert_eq!(driver.version(), Version::V1_2);
     assert_eq!(driver.id(), EndpointId(1));

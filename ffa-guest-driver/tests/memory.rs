@@ -1,5 +1,6 @@
 //! Memory: share/lend/donate of scatter-gather lists with fragmentation, reclaim (DENIED while
 //! borrowed), borrower-side retrieve across FRAG_RX/FRAG_TX and relinquish.
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed expectation is a panic")]
 
 mod common;
 
@@ -105,7 +106,10 @@ fn reclaim_is_denied_while_borrowed_and_rejects_unknown_handles() {
     let handle = driver.memory_share(EndpointId(0x8001), &scattered(2)).unwrap();
     firmware.model().transactions.get_mut(&handle.0).unwrap().borrowed = true;
     let error = driver.memory_reclaim(handle, false).unwrap_err();
-    assert_eq!((error.call, error.kind), (FunctionId::MemReclaim, ErrorKind::Ffa(FfaError::Denied)));
+    assert_eq!(
+        (error.call, error.kind),
+        (FunctionId::MemReclaim, ErrorKind::Ffa(FfaError::Denied))
+    );
     firmware.model().transactions.get_mut(&handle.0).unwrap().borrowed = false;
     driver.memory_reclaim(handle, false).unwrap();
     assert!(firmware.model().transactions.is_empty());
@@ -121,7 +125,10 @@ fn share_errors_from_the_callee_surface_typed() {
     // The double now believes the caller is someone else: the descriptor's sender is wrong.
     firmware.model().caller_id = 2;
     let error = driver.memory_share(EndpointId(0x8001), &scattered(1)).unwrap_err();
-    assert_eq!((error.call, error.kind), (FunctionId::MemShare32, ErrorKind::Ffa(FfaError::Denied)));
+    assert_eq!(
+        (error.call, error.kind),
+        (FunctionId::MemShare32, ErrorKind::Ffa(FfaError::Denied))
+    );
     let error = driver.memory_share(EndpointId(0x8001), &scattered(400)).unwrap_err();
     assert_eq!(error.call, FunctionId::MemFragTx);
     assert!(error.is(FfaError::Denied));
@@ -132,7 +139,8 @@ fn borrower(fragment: usize, ranges: usize) -> (Firmware, TestDriver, Vec<(u64, 
     firmware.model().caller_id = 0x8001;
     firmware.model().retrieve_fragment = fragment;
     let driver = mapped(&firmware);
-    let list: Vec<_> = scattered(ranges).iter().map(|range| (range.address, range.page_count)).collect();
+    let list: Vec<_> =
+        scattered(ranges).iter().map(|range| (range.address, range.page_count)).collect();
     firmware.model().seed_transaction(0x1234, 1, 0x8001, list.clone());
     (firmware, driver, list)
 }
@@ -165,7 +173,7 @@ fn retrieve_follows_fragments_and_relinquish_returns_the_memory() {
         assert!(!firmware.model().rx_full, "RX released after the last fragment");
         let fragments =
             firmware.functions_called().iter().filter(|f| **f == FunctionId::MemFragRx).count();
-        assert_eq!(fragments, (80 + 400 * 16 + fragment - 1) / fragment - 1);
+        assert_eq!(fragments, (80 + 400 * 16usize).div_ceil(fragment) - 1);
         assert!(firmware.model().transactions[&0x1234].borrowed);
         driver.memory_relinquish(MemoryHandle(0x1234)).unwrap();
         assert!(!firmware.model().transactions[&0x1234].borrowed);
@@ -180,7 +188,10 @@ fn retrieve_errors_are_typed() {
     let mut out = [PageRange::default(); 2];
     let unknown = RetrieveRequest { handle: MemoryHandle(0x9999), ..request() };
     let error = driver.memory_retrieve(&unknown, &mut out).unwrap_err();
-    assert_eq!((error.call, error.kind), (FunctionId::MemRetrieveReq32, ErrorKind::Ffa(FfaError::InvalidParameters)));
+    assert_eq!(
+        (error.call, error.kind),
+        (FunctionId::MemRetrieveReq32, ErrorKind::Ffa(FfaError::InvalidParameters))
+    );
     let wrong_sender = RetrieveRequest { sender: EndpointId(7), ..request() };
     assert!(driver.memory_retrieve(&wrong_sender, &mut out).unwrap_err().is(FfaError::Denied));
 }

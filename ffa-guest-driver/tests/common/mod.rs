@@ -11,10 +11,14 @@ use std::rc::Rc;
 use ffa_core::call::{Return, NO_TARGET};
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
 use ffa_core::features::FeaturesQuery;
-use ffa_core::notification::{NotificationBitmap, NotificationGetResult, NotificationInfo, InfoList};
+use ffa_core::notification::{
+    InfoList, NotificationBitmap, NotificationGetResult, NotificationInfo,
+};
 use ffa_core::partition_info::PartitionInfoGetFlags;
 use ffa_core::rxtx::RxtxMapArgs;
-use ffa_core::{Call, Conduit, EndpointId, FfaError, FunctionId, SuccessArgs, TargetInfo, Uuid, VcpuId, Version};
+use ffa_core::{
+    Call, Conduit, EndpointId, FfaError, FunctionId, SuccessArgs, TargetInfo, Uuid, VcpuId, Version,
+};
 use ffa_guest_driver::Buffers;
 
 pub type Bytes = Rc<RefCell<Vec<u8>>>;
@@ -160,10 +164,34 @@ impl Firmware {
             mapped: None,
             rx_full: false,
             partitions: vec![
-                Partition { id: 0x8001, uuid: uuid(ECHO_UUID), properties: 0x70f, execution_contexts: 4, preemption: Preemption::None },
-                Partition { id: 0x8002, uuid: uuid(YIELD_UUID), properties: 0x103, execution_contexts: 1, preemption: Preemption::YieldOnce },
-                Partition { id: 0x8003, uuid: uuid(INTERRUPT_UUID), properties: 0x103, execution_contexts: 1, preemption: Preemption::InterruptOnce },
-                Partition { id: 0x8004, uuid: uuid(SMALL_UUID), properties: 0x001, execution_contexts: 1, preemption: Preemption::None },
+                Partition {
+                    id: 0x8001,
+                    uuid: uuid(ECHO_UUID),
+                    properties: 0x70f,
+                    execution_contexts: 4,
+                    preemption: Preemption::None,
+                },
+                Partition {
+                    id: 0x8002,
+                    uuid: uuid(YIELD_UUID),
+                    properties: 0x103,
+                    execution_contexts: 1,
+                    preemption: Preemption::YieldOnce,
+                },
+                Partition {
+                    id: 0x8003,
+                    uuid: uuid(INTERRUPT_UUID),
+                    properties: 0x103,
+                    execution_contexts: 1,
+                    preemption: Preemption::InterruptOnce,
+                },
+                Partition {
+                    id: 0x8004,
+                    uuid: uuid(SMALL_UUID),
+                    properties: 0x001,
+                    execution_contexts: 1,
+                    preemption: Preemption::None,
+                },
             ],
             pending_run: None,
             transactions: BTreeMap::new(),
@@ -232,7 +260,11 @@ pub fn parse_transaction(function: FunctionId, bytes: &[u8]) -> Result<Transacti
     let emad_size = read_u32(bytes, 24) as usize;
     let emad_count = read_u32(bytes, 28) as usize;
     let emad_offset = read_u32(bytes, 32) as usize;
-    if emad_size != 16 || emad_count == 0 || emad_offset != 48 || bytes[36..48].iter().any(|&b| b != 0) {
+    if emad_size != 16
+        || emad_count == 0
+        || emad_offset != 48
+        || bytes[36..48].iter().any(|&b| b != 0)
+    {
         return Err(FfaError::InvalidParameters);
     }
     let mut receivers = Vec::new();
@@ -312,7 +344,8 @@ impl Model {
             answer[0] = match requested {
                 Ok(requested)
                     if requested.major() == self.own_version.major()
-                        && !(self.refuse_newer_minor && requested.minor() > self.own_version.minor()) =>
+                        && !(self.refuse_newer_minor
+                            && requested.minor() > self.own_version.minor()) =>
                 {
                     self.negotiated = core::cmp::min(requested, self.own_version);
                     u64::from(self.own_version.to_word())
@@ -341,7 +374,13 @@ impl Model {
             Call::Features(FeaturesQuery::Function { function, .. }) => {
                 let mandatory = matches!(
                     function,
-                    FunctionId::Features | FunctionId::IdGet | FunctionId::RxRelease | FunctionId::RxtxUnmap | FunctionId::PartitionInfoGet | FunctionId::MsgSendDirectReq32 | FunctionId::MsgSendDirectReq64
+                    FunctionId::Features
+                        | FunctionId::IdGet
+                        | FunctionId::RxRelease
+                        | FunctionId::RxtxUnmap
+                        | FunctionId::PartitionInfoGet
+                        | FunctionId::MsgSendDirectReq32
+                        | FunctionId::MsgSendDirectReq64
                 );
                 if !mandatory && !self.offered.contains(&function) {
                     error(FfaError::NotSupported)
@@ -357,13 +396,25 @@ impl Model {
                 2 => success32([8, 0, 0, 0, 0, 0]),
                 _ => error(FfaError::NotSupported),
             },
-            Call::RxtxMap { buffers: RxtxMapArgs::Buffers { tx_address, rx_address, page_count }, .. } => {
-                let minimum = match self.rxtx_properties & 3 { 0 => 4096, 1 => 65536, _ => 16384 };
+            Call::RxtxMap {
+                buffers: RxtxMapArgs::Buffers { tx_address, rx_address, page_count },
+                ..
+            } => {
+                let minimum = match self.rxtx_properties & 3 {
+                    0 => 4096,
+                    1 => 65536,
+                    _ => 16384,
+                };
                 if self.mapped.is_some() {
                     error(FfaError::Denied)
-                } else if tx_address % minimum != 0 || rx_address % minimum != 0 || u64::from(page_count) * 4096 < minimum {
+                } else if tx_address % minimum != 0
+                    || rx_address % minimum != 0
+                    || u64::from(page_count) * 4096 < minimum
+                {
                     error(FfaError::InvalidParameters)
-                } else if !self.memory.contains_key(&tx_address) || !self.memory.contains_key(&rx_address) {
+                } else if !self.memory.contains_key(&tx_address)
+                    || !self.memory.contains_key(&rx_address)
+                {
                     error(FfaError::Denied)
                 } else {
                     self.mapped = Some((tx_address, rx_address, page_count));
@@ -383,7 +434,9 @@ impl Model {
                 }
             }
             Call::PartitionInfoGet { uuid, flags } => self.partition_info_get(uuid, flags),
-            Call::PartitionInfoGetRegs { uuid, start_index, .. } => self.partition_info_get_regs(uuid, start_index),
+            Call::PartitionInfoGetRegs { uuid, start_index, .. } => {
+                self.partition_info_get_regs(uuid, start_index)
+            }
             Call::MsgSendDirectReq(message) => self.direct_request(message),
             Call::MsgSendDirectReq2(message) => self.direct_request2(message),
             Call::Run { target, .. } => match self.pending_run.take() {
@@ -394,7 +447,9 @@ impl Model {
                 }
                 None => error(FfaError::InvalidParameters),
             },
-            Call::MemShare { transaction, .. } | Call::MemLend { transaction, .. } | Call::MemDonate { transaction, .. } => {
+            Call::MemShare { transaction, .. }
+            | Call::MemLend { transaction, .. }
+            | Call::MemDonate { transaction, .. } => {
                 let function = call.function_id();
                 let bytes = self.tx().borrow()[..transaction.fragment_length as usize].to_vec();
                 let handle = self.next_handle;
@@ -446,7 +501,9 @@ impl Model {
                     Return::success(SuccessArgs::EMPTY)
                 }
             },
-            Call::MemRetrieveReq { transaction, .. } => self.retrieve_request(transaction.total_length as usize),
+            Call::MemRetrieveReq { transaction, .. } => {
+                self.retrieve_request(transaction.total_length as usize)
+            }
             Call::MemFragRx { handle, offset, .. } => {
                 let Some((expected, bytes, sent)) = self.retrieve.take() else {
                     return Answer::Return(error(FfaError::InvalidParameters));
@@ -495,13 +552,15 @@ impl Model {
                     Return::success(SuccessArgs::EMPTY)
                 }
             }
-            Call::NotificationUnbind { sender, receiver, bitmap } => match self.bindings.get_mut(&(sender.0, receiver.0)) {
-                Some(bound) if *bound & bitmap.0 == bitmap.0 => {
-                    *bound &= !bitmap.0;
-                    Return::success(SuccessArgs::EMPTY)
+            Call::NotificationUnbind { sender, receiver, bitmap } => {
+                match self.bindings.get_mut(&(sender.0, receiver.0)) {
+                    Some(bound) if *bound & bitmap.0 == bitmap.0 => {
+                        *bound &= !bitmap.0;
+                        Return::success(SuccessArgs::EMPTY)
+                    }
+                    _ => error(FfaError::InvalidParameters),
                 }
-                _ => error(FfaError::InvalidParameters),
-            },
+            }
             Call::NotificationSet { sender, receiver, bitmap, .. } => {
                 let bound = self.bindings.get(&(sender.0, receiver.0)).copied().unwrap_or(0);
                 if sender.0 != self.caller_id {
@@ -510,7 +569,11 @@ impl Model {
                     error(FfaError::Denied)
                 } else {
                     let entry = self.pending.entry(receiver.0).or_default();
-                    if sender.is_secure() { entry.0 |= bitmap.0 } else { entry.1 |= bitmap.0 }
+                    if sender.is_secure() {
+                        entry.0 |= bitmap.0
+                    } else {
+                        entry.1 |= bitmap.0
+                    }
                     Return::success(SuccessArgs::EMPTY)
                 }
             }
@@ -556,7 +619,8 @@ impl Model {
                 if sender != self.caller_id || self.partition(EndpointId(receiver)).is_none() {
                     error(FfaError::InvalidParameters)
                 } else {
-                    let uuid = if offset >= 40 { Uuid(tx[24..40].try_into().unwrap()) } else { Uuid::NIL };
+                    let uuid =
+                        if offset >= 40 { Uuid(tx[24..40].try_into().unwrap()) } else { Uuid::NIL };
                     self.mailbox.push((sender, receiver, uuid, tx[offset..offset + size].to_vec()));
                     Return::success(SuccessArgs::EMPTY)
                 }
@@ -574,9 +638,17 @@ impl Model {
         })
     }
 
-    fn finish_send(&mut self, handle: u64, bytes: Vec<u8>, fragments: Vec<u32>, function: FunctionId) -> Return {
+    fn finish_send(
+        &mut self,
+        handle: u64,
+        bytes: Vec<u8>,
+        fragments: Vec<u32>,
+        function: FunctionId,
+    ) -> Return {
         match parse_transaction(function, &bytes) {
-            Ok(_) if fragments.iter().any(|length| length % 16 != 0) => error(FfaError::InvalidParameters),
+            Ok(_) if fragments.iter().any(|length| length % 16 != 0) => {
+                error(FfaError::InvalidParameters)
+            }
             Ok(transaction) if transaction.sender != self.caller_id => error(FfaError::Denied),
             Ok(mut transaction) => {
                 transaction.fragments = fragments;
@@ -588,18 +660,27 @@ impl Model {
     }
 
     /// Seeds a transaction someone else sent to `receiver` (for borrower-side tests).
-    pub fn seed_transaction(&mut self, handle: u64, sender: u16, receiver: u16, ranges: Vec<(u64, u32)>) {
-        self.transactions.insert(handle, Transaction {
-            function: FunctionId::MemShare32,
-            sender,
-            attributes: 0x2F,
-            flags: 0,
-            receivers: vec![(receiver, 0x02)],
-            ranges,
-            borrowed: false,
-            fragments: vec![],
-            bytes: vec![],
-        });
+    pub fn seed_transaction(
+        &mut self,
+        handle: u64,
+        sender: u16,
+        receiver: u16,
+        ranges: Vec<(u64, u32)>,
+    ) {
+        self.transactions.insert(
+            handle,
+            Transaction {
+                function: FunctionId::MemShare32,
+                sender,
+                attributes: 0x2F,
+                flags: 0,
+                receivers: vec![(receiver, 0x02)],
+                ranges,
+                borrowed: false,
+                fragments: vec![],
+                bytes: vec![],
+            },
+        );
     }
 
     fn retrieve_request(&mut self, length: usize) -> Return {
@@ -612,7 +693,9 @@ impl Model {
         let Some(transaction) = self.transactions.get_mut(&handle) else {
             return error(FfaError::InvalidParameters);
         };
-        if receiver != self.caller_id || !transaction.receivers.iter().any(|&(id, _)| id == receiver) {
+        if receiver != self.caller_id
+            || !transaction.receivers.iter().any(|&(id, _)| id == receiver)
+        {
             return error(FfaError::InvalidParameters);
         }
         if read_u16(&request, 0) != transaction.sender {
@@ -651,7 +734,11 @@ impl Model {
     }
 
     fn matching(&self, uuid: Uuid) -> Vec<Partition> {
-        self.partitions.iter().filter(|partition| uuid.is_nil() || partition.uuid == uuid).cloned().collect()
+        self.partitions
+            .iter()
+            .filter(|partition| uuid.is_nil() || partition.uuid == uuid)
+            .cloned()
+            .collect()
     }
 
     fn partition_info_get(&mut self, uuid: Uuid, flags: PartitionInfoGetFlags) -> Return {
@@ -748,7 +835,10 @@ impl Model {
         }
         let body = match message.body {
             DirectBody::Partition32(words) => {
-                self.command(&[u64::from(words[1]) << 32 | u64::from(words[0]), u64::from(words[3]) << 32 | u64::from(words[2])]);
+                self.command(&[
+                    u64::from(words[1]) << 32 | u64::from(words[0]),
+                    u64::from(words[3]) << 32 | u64::from(words[2]),
+                ]);
                 DirectBody::Partition32(words.map(|word| word.wrapping_add(1)))
             }
             DirectBody::Partition64(words) => {
@@ -757,7 +847,11 @@ impl Model {
             }
             _ => return error(FfaError::InvalidParameters),
         };
-        let response = Return::DirectResponse(DirectMessage { source: message.destination, destination: message.source, body });
+        let response = Return::DirectResponse(DirectMessage {
+            source: message.destination,
+            destination: message.source,
+            body,
+        });
         self.preempt(&partition, response)
     }
 
