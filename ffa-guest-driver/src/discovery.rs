@@ -52,6 +52,16 @@ pub struct PartitionInfo {
 }
 
 impl PartitionInfo {
+    /// A placeholder (ID 0, nothing set) for output arrays.
+    pub const EMPTY: Self = Self {
+        id: EndpointId(0),
+        execution_contexts: 0,
+        properties: PartitionProperties::empty(),
+        uuid: Uuid::NIL,
+        image_uuid: None,
+        partition_version: None,
+    };
+
     /// Whether DIRECT_REQ2 may be used with it (AArch64 and bit 9).
     pub fn accepts_direct_request2(&self) -> bool {
         self.properties
@@ -161,14 +171,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
     /// PARTITION_INFO_GET. An unknown UUID (INVALID_PARAMETERS, or no match) is
     /// [`ErrorKind::PartitionNotFound`].
     pub fn find_partition(&mut self, uuid: Uuid) -> Result<PartitionInfo> {
-        let mut found = [PartitionInfo {
-            id: EndpointId(0),
-            execution_contexts: 0,
-            properties: PartitionProperties::empty(),
-            uuid,
-            image_uuid: None,
-            partition_version: None,
-        }];
+        let mut found = [PartitionInfo::EMPTY];
         let use_registers = self.version() >= Version::V1_2
             && self.features().offers(FunctionId::PartitionInfoGetRegs) == Some(true);
         let result = if use_registers {
