@@ -87,9 +87,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             Err(error) if error.is(FfaError::NoData) => return Ok(None),
             Err(error) => return Err(error),
         };
-        if is_64 != matches!(args, SuccessArgs::Args64(_)) {
-            // Some implementations answer SUCCESS_32 to the SMC64 form; read what was sent.
-        }
+        // Some implementations answer SUCCESS_32 to the SMC64 form: read what was sent.
         let wide = matches!(args, SuccessArgs::Args64(_));
         let registers = core::array::from_fn(|index| args.register(index + 2));
         NotificationInfo::decode(registers, wide)
