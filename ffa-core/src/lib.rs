@@ -12,3 +12,23 @@ pub mod ids;
 
 pub use error::FfaError;
 pub use ids::{EndpointId, TargetInfo, VcpuId};
+
+// FF-A ABI: function IDs, versions, the register codec and the register/buffer formats.
+pub mod call;
+pub mod conduit;
+pub mod direct_message;
+pub mod features;
+pub mod framework_message;
+pub mod function_id;
+pub mod indirect_message;
+pub mod notification;
+pub mod partition_info;
+pub mod rxtx;
+pub mod uuid;
+pub mod version;
+
+pub use call::{Call, Return, SuccessArgs};
+pub use conduit::Conduit;
+pub use function_id::FunctionId;
+pub use uuid::Uuid;
+pub use version::Version;

@@ -1,0 +1,189 @@
+//! The response side: what can come back in `x0` after a call (reference §1.4).
+
+use super::{Call, MsgWaitFlags, SuccessArgs};
+use crate::direct_message::{DirectMessage, DirectMessage2};
+use crate::version::VersionResponse;
+use crate::{EndpointId, FfaError, TargetInfo, VcpuId, Version};
+
+/// Target information 0, as in almost every response.
+pub const NO_TARGET: TargetInfo = TargetInfo { endpoint: EndpointId(0), vcpu: VcpuId(0) };
+
+/// A response: FFA_SUCCESS, FFA_ERROR, the FFA_VERSION word, or another FF-A ID that completes
+/// or suspends the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Return {
+    /// FFA_SUCCESS_32/64.
+    Success {
+        /// Target information (usually 0).
+        target: TargetInfo,
+        /// Function-specific results.
+        args: SuccessArgs,
+    },
+    /// FFA_ERROR_32/64.
+    Error {
+        /// Target information (usually 0).
+        target: TargetInfo,
+        /// The status.
+        error: FfaError,
+        /// FFA_ERROR_64.
+        is_64: bool,
+    },
+    /// The answer to FFA_VERSION: `w0` alone (never SUCCESS/ERROR).
+    Version(VersionResponse),
+    /// FFA_INTERRUPT: the callee was preempted; resume with FFA_RUN on `target`.
+    Interrupt {
+        /// Preempted endpoint and vCPU.
+        target: TargetInfo,
+        /// Interrupt ID.
+        interrupt_id: u32,
+        /// FFA_INTERRUPT_64.
+        is_64: bool,
+    },
+    /// FFA_YIELD: the callee yielded; resume with FFA_RUN on `target`.
+    Yield {
+        /// Yielding endpoint and vCPU.
+        target: TargetInfo,
+        /// Timeout.
+        timeout: u64,
+        /// FFA_YIELD_64.
+        is_64: bool,
+    },
+    /// FFA_MSG_WAIT (answer to FFA_RUN).
+    MsgWait {
+        /// Flags.
+        flags: MsgWaitFlags,
+        /// FFA_MSG_WAIT_64.
+        is_64: bool,
+    },
+    /// FFA_MSG_SEND_DIRECT_RESP_32/64.
+    DirectResponse(DirectMessage),
+    /// FFA_MSG_SEND_DIRECT_RESP2.
+    DirectResponse2(DirectMessage2),
+    /// FFA_MEM_FRAG_RX: send the next fragment.
+    MemFragRx {
+        /// Transaction handle.
+        handle: u64,
+        /// Bytes received so far.
+        offset: u32,
+        /// Sender ID (hypervisor forwarding), else 0.
+        endpoint: EndpointId,
+    },
+    /// FFA_MEM_FRAG_TX: the next retrieve fragment is in the RX buffer.
+    MemFragTx {
+        /// Transaction handle.
+        handle: u64,
+        /// Fragment length.
+        fragment_length: u32,
+        /// Endpoint ID (hypervisor forwarding), else 0.
+        endpoint: EndpointId,
+    },
+    /// FFA_MEM_RETRIEVE_RESP.
+    MemRetrieveResp {
+        /// Total descriptor length.
+        total_length: u32,
+        /// Length now in the RX buffer.
+        fragment_length: u32,
+    },
+    /// FFA_MEM_OP_PAUSE: resume with FFA_MEM_OP_RESUME.
+    MemOpPause {
+        /// Transaction handle.
+        handle: u64,
+    },
+    /// FFA_NORMAL_WORLD_RESUME (SPMC to SPMD).
+    NormalWorldResume {
+        /// FFA_NORMAL_WORLD_RESUME_64.
+        is_64: bool,
+    },
+}
+
+impl Return {
+    /// An FFA_ERROR_32 with target 0.
+    pub const fn error(error: FfaError) -> Self {
+        Self::Error { target: NO_TARGET, error, is_64: false }
+    }
+
+    /// An FFA_SUCCESS with target 0.
+    pub const fn success(args: SuccessArgs) -> Self {
+        Self::Success { target: NO_TARGET, args }
+    }
+
+    /// The call this response is carried as (`None` for the FFA_VERSION word).
+    pub fn to_call(self) -> Option<Call> {
+        Some(match self {
+            Self::Success { target, args } => Call::Success { target, args },
+            Self::Error { target, error, is_64 } => Call::Error { target, error, is_64 },
+            Self::Version(_) => return None,
+            Self::Interrupt { target, interrupt_id, is_64 } => {
+                Call::Interrupt { target, interrupt_id, is_64 }
+            }
+            Self::Yield { target, timeout, is_64 } => Call::Yield { target, timeout, is_64 },
+            Self::MsgWait { flags, is_64 } => Call::MsgWait { flags, is_64 },
+            Self::DirectResponse(message) => Call::MsgSendDirectResp(message),
+            Self::DirectResponse2(message) => Call::MsgSendDirectResp2(message),
+            Self::MemFragRx { handle, offset, endpoint } => {
+                Call::MemFragRx { handle, offset, endpoint }
+            }
+            Self::MemFragTx { handle, fragment_length, endpoint } => {
+                Call::MemFragTx { handle, fragment_length, endpoint }
+            }
+            Self::MemRetrieveResp { total_length, fragment_length } => {
+                Call::MemRetrieveResp { total_length, fragment_length }
+            }
+            Self::MemOpPause { handle } => Call::MemOpPause { handle },
+            Self::NormalWorldResume { is_64 } => Call::NormalWorldResume { is_64 },
+        })
+    }
+
+    /// The response form of a call, if the call can be a response; INVALID_PARAMETERS if not.
+    pub fn from_call(call: Call) -> Result<Self, FfaError> {
+        Ok(match call {
+            Call::Success { target, args } => Self::Success { target, args },
+            Call::Error { target, error, is_64 } => Self::Error { target, error, is_64 },
+            Call::Interrupt { target, interrupt_id, is_64 } => {
+                Self::Interrupt { target, interrupt_id, is_64 }
+            }
+            Call::Yield { target, timeout, is_64 } => Self::Yield { target, timeout, is_64 },
+            Call::MsgWait { flags, is_64 } => Self::MsgWait { flags, is_64 },
+            Call::MsgSendDirectResp(message) => Self::DirectResponse(message),
+            Call::MsgSendDirectResp2(message) => Self::DirectResponse2(message),
+            Call::MemFragRx { handle, offset, endpoint } => {
+                Self::MemFragRx { handle, offset, endpoint }
+            }
+            Call::MemFragTx { handle, fragment_length, endpoint } => {
+                Self::MemFragTx { handle, fragment_length, endpoint }
+            }
+            Call::MemRetrieveResp { total_length, fragment_length } => {
+                Self::MemRetrieveResp { total_length, fragment_length }
+            }
+            Call::MemOpPause { handle } => Self::MemOpPause { handle },
+            Call::NormalWorldResume { is_64 } => Self::NormalWorldResume { is_64 },
+            _ => return Err(FfaError::InvalidParameters),
+        })
+    }
+
+    /// Decodes a response to any call but FFA_VERSION (use [`Return::decode_version`]).
+    pub fn decode(registers: &[u64; 18], version: Version) -> Result<Self, FfaError> {
+        Self::from_call(Call::decode(registers, version)?)
+    }
+
+    /// Decodes the answer to FFA_VERSION from `w0`. Other registers are ignored: the reference
+    /// says they are MBZ, but callers only read `w0` and the Linux trace's firmware left `x1`
+    /// holding the request.
+    pub fn decode_version(registers: &[u64; 18]) -> Result<Self, FfaError> {
+        VersionResponse::from_word(registers[0] as u32).map(Self::Version)
+    }
+
+    /// Encodes for a peer at `version`; every unused register is zero.
+    pub fn encode(&self, version: Version) -> [u64; 18] {
+        match self.to_call() {
+            Some(call) => call.encode(version),
+            None => {
+                let mut registers = [0u64; 18];
+                if let Self::Version(response) = self {
+                    registers[0] = response.to_word().into();
+                }
+                registers
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Setup and discovery calls: VERSION, FEATURES, RX/TX buffers, partition info, ID_GET.
+
+use super::{Call, Reader, Writer};
+use crate::features::FeaturesQuery;
+use crate::partition_info::PartitionInfoGetFlags;
+use crate::rxtx::RxtxMapArgs;
+use crate::{EndpointId, FfaError, FunctionId, Uuid, Version};
+
+/// `w1[15:0]` with `[31:16]` MBZ.
+pub(super) fn low_id(value: u32) -> Result<EndpointId, FfaError> {
+    if value >> 16 != 0 {
+        return Err(FfaError::InvalidParameters);
+    }
+    Ok(EndpointId(value as u16))
+}
+
+/// `w1[31:16]` with `[15:0]` MBZ.
+pub(super) fn high_id(value: u32) -> Result<EndpointId, FfaError> {
+    if value & 0xFFFF != 0 {
+        return Err(FfaError::InvalidParameters);
+    }
+    Ok(EndpointId((value >> 16) as u16))
+}
+
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+    use FunctionId as F;
+    let result = match function {
+        F::Version => Ok(Call::Version { requested: reader.w(1) }),
+        F::Features => FeaturesQuery::decode(reader.w(1), reader.w(2)).map(Call::Features),
+        F::RxRelease => low_id(reader.w(1)).map(|vm_id| Call::RxRelease { vm_id }),
+        F::RxAcquire => low_id(reader.w(1)).map(|vm_id| Call::RxAcquire { vm_id }),
+        F::RxtxUnmap => high_id(reader.w(1)).map(|vm_id| Call::RxtxUnmap { vm_id }),
+        F::RxtxMap32 | F::RxtxMap64 => RxtxMapArgs::decode(reader.x(1), reader.x(2), reader.w(3))
+            .map(|buffers| Call::RxtxMap { buffers, is_64: function.is_64bit() }),
+        F::PartitionInfoGet => (|| {
+            let uuid = Uuid::from_words([reader.w(1), reader.w(2), reader.w(3), reader.w(4)]);
+            let flags = PartitionInfoGetFlags::from_bits(reader.w(5))
+                .filter(|flags| reader.version >= Version::V1_1 || flags.is_empty())
+                .ok_or(FfaError::InvalidParameters)?;
+            Ok(Call::PartitionInfoGet { uuid, flags })
+        })(),
+        F::PartitionInfoGetRegs => (|| {
+            let uuid = Uuid::from_register_pair(reader.x(1), reader.x(2));
+            let word = reader.x(3);
+            let start_index = word as u16;
+            let tag = (word >> 16) as u16;
+            if word >> 32 != 0 || (start_index == 0 && tag != 0) {
+                return Err(FfaError::InvalidParameters);
+            }
+            Ok(Call::PartitionInfoGetRegs { uuid, start_index, tag })
+        })(),
+        F::IdGet => Ok(Call::IdGet),
+        F::SpmIdGet => Ok(Call::SpmIdGet),
+        _ => return None,
+    };
+    Some(result)
+}
+
+pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
+    match *call {
+        Call::Version { requested } => writer.set(1, requested.into()),
+        Call::Features(query) => {
+            let (word1, word2) = query.encode();
+            writer.set(1, word1.into());
+            writer.set(2, word2.into());
+        }
+        Call::RxRelease { vm_id } | Call::RxAcquire { vm_id } => writer.set(1, vm_id.0.into()),
+        Call::RxtxUnmap { vm_id } => writer.set(1, u64::from(vm_id.0) << 16),
+        Call::RxtxMap { buffers, .. } => {
+            let (tx_address, rx_address, page_count) = buffers.encode();
+            writer.set(1, tx_address);
+            writer.set(2, rx_address);
+            writer.set(3, page_count.into());
+        }
+        Call::PartitionInfoGet { uuid, flags } => {
+            for (offset, word) in uuid.to_words().into_iter().enumerate() {
+                writer.set(1 + offset, word.into());
+            }
+            writer.set(5, flags.bits().into());
+        }
+        Call::PartitionInfoGetRegs { uuid, start_index, tag } => {
+            writer.set_range(1, &uuid.to_register_pair());
+            writer.set(3, u64::from(tag) << 16 | u64::from(start_index));
+        }
+        Call::IdGet | Call::SpmIdGet => {}
+        _ => return false,
+    }
+    true
+}
