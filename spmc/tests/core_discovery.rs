@@ -24,7 +24,11 @@ fn version_word(delivery: &spmc::partition_manager::Delivery) -> u32 {
     delivery.registers[0] as u32
 }
 
-fn features(manager: &Manager, from: spmc::partition_manager::ContextId, query: FeaturesQuery) -> Result<u32, FfaError> {
+fn features(
+    manager: &Manager,
+    from: spmc::partition_manager::ContextId,
+    query: FeaturesQuery,
+) -> Result<u32, FfaError> {
     let delivery = call(manager, from, Call::Features(query));
     assert_eq!(delivery.to, from);
     match error_of(&delivery) {
@@ -41,7 +45,13 @@ fn function(function: FunctionId) -> FeaturesQuery {
     FeaturesQuery::Function { function, properties: 0 }
 }
 
-fn map(manager: &Manager, from: spmc::partition_manager::ContextId, tx: u64, rx: u64, pages: u32) -> spmc::partition_manager::Delivery {
+fn map(
+    manager: &Manager,
+    from: spmc::partition_manager::ContextId,
+    tx: u64,
+    rx: u64,
+    pages: u32,
+) -> spmc::partition_manager::Delivery {
     let registers = {
         let mut registers = [0u64; 18];
         registers[0] = FunctionId::RxtxMap64.to_register();
@@ -85,8 +95,12 @@ fn boot_error_aborts_the_partition_and_boot_continues() {
     let manager = new_spmc();
     let end = boot_cpu(&manager, 0, |context| {
         if context.endpoint == SP2 {
-            Call::Error { target: ffa_core::call::NO_TARGET, error: FfaError::Aborted, is_64: false }
-                .encode(Version::V1_2)
+            Call::Error {
+                target: ffa_core::call::NO_TARGET,
+                error: FfaError::Aborted,
+                is_64: false,
+            }
+            .encode(Version::V1_2)
         } else {
             msg_wait()
         }
@@ -106,7 +120,8 @@ fn d01_version_answers_own_version_with_same_major() {
         let first = boot_cpu(&fresh, 0, |context| {
             if context.endpoint == SP1 {
                 // Ask for the version before anything else; the answer goes straight back.
-                let answer = fresh.handle(context, &Call::Version { requested }.encode(Version::V1_2));
+                let answer =
+                    fresh.handle(context, &Call::Version { requested }.encode(Version::V1_2));
                 assert_eq!(answer.to, context);
                 assert_eq!(version_word(&answer), 0x0001_0002);
                 assert!(answer.registers[1..8].iter().all(|&value| value == 0), "w1-w7 MBZ");
@@ -122,7 +137,8 @@ fn d01_version_answers_own_version_with_same_major() {
 #[test]
 fn d02_version_with_bit31_is_not_supported() {
     let manager = new_spmc();
-    let delivery = manager.handle(nwd(0), &Call::Version { requested: 0x8001_0002 }.encode(Version::V1_2));
+    let delivery =
+        manager.handle(nwd(0), &Call::Version { requested: 0x8001_0002 }.encode(Version::V1_2));
     assert_eq!(delivery.registers[0], 0xFFFF_FFFF);
     assert_eq!(delivery.to, nwd(0));
 }
@@ -140,8 +156,14 @@ fn d03_version_other_major_is_not_supported() {
 fn d04_version_locked_after_other_call() {
     let manager = new_spmc();
     // Before any other call, several FFA_VERSION calls renegotiate.
-    assert_eq!(version_word(&call(&manager, nwd(0), Call::Version { requested: 0x0001_0002 })), 0x0001_0002);
-    assert_eq!(version_word(&call(&manager, nwd(0), Call::Version { requested: 0x0001_0001 })), 0x0001_0002);
+    assert_eq!(
+        version_word(&call(&manager, nwd(0), Call::Version { requested: 0x0001_0002 })),
+        0x0001_0002
+    );
+    assert_eq!(
+        version_word(&call(&manager, nwd(0), Call::Version { requested: 0x0001_0001 })),
+        0x0001_0002
+    );
     // Any other call freezes the negotiated version (1.1).
     assert!(is_success(&call(&manager, nwd(0), Call::IdGet)));
     let lower = call(&manager, nwd(0), Call::Version { requested: 0x0001_0000 });
@@ -153,13 +175,16 @@ fn d04_version_locked_after_other_call() {
     let fresh = new_spmc();
     boot_cpu(&fresh, 0, |context| {
         if context.endpoint == SP1 {
-            let first = fresh.handle(context, &Call::Version { requested: 0x0001_0001 }.encode(Version::V1_2));
+            let first = fresh
+                .handle(context, &Call::Version { requested: 0x0001_0001 }.encode(Version::V1_2));
             assert_eq!(version_word(&first), 0x0001_0002);
             let id = fresh.handle(context, &Call::IdGet.encode(Version::V1_1));
             assert_eq!(id.registers[2], u64::from(SP1.0));
-            let again = fresh.handle(context, &Call::Version { requested: 0x0001_0000 }.encode(Version::V1_1));
+            let again = fresh
+                .handle(context, &Call::Version { requested: 0x0001_0000 }.encode(Version::V1_1));
             assert_eq!(again.registers[0], 0xFFFF_FFFF);
-            let same = fresh.handle(context, &Call::Version { requested: 0x0001_0001 }.encode(Version::V1_1));
+            let same = fresh
+                .handle(context, &Call::Version { requested: 0x0001_0001 }.encode(Version::V1_1));
             assert_eq!(version_word(&same), 0x0001_0002);
         }
         msg_wait()
@@ -235,7 +260,11 @@ fn d10_normal_world_resume_and_rx_acquire_are_not_supported() {
     );
     call(&manager, nwd(0), request32(NWD, SP1, [0; 5]));
     for id in [FunctionId::NormalWorldResume32, FunctionId::RxAcquire] {
-        assert_eq!(features(&manager, ec(SP1, 0), function(id)), Err(FfaError::NotSupported), "{id}");
+        assert_eq!(
+            features(&manager, ec(SP1, 0), function(id)),
+            Err(FfaError::NotSupported),
+            "{id}"
+        );
     }
 }
 
@@ -287,25 +316,53 @@ fn d12_feature_interrupts_depend_on_the_caller() {
 #[test]
 fn d14_rx_release_without_an_owned_buffer_is_denied() {
     let manager = booted_spmc();
-    assert_error(&call(&manager, nwd(0), Call::RxRelease { vm_id: EndpointId(0) }), nwd(0), FfaError::Denied);
+    assert_error(
+        &call(&manager, nwd(0), Call::RxRelease { vm_id: EndpointId(0) }),
+        nwd(0),
+        FfaError::Denied,
+    );
     assert!(is_success(&map(&manager, nwd(0), 0x10_0000, 0x20_0000, 1)));
-    assert_error(&call(&manager, nwd(0), Call::RxRelease { vm_id: EndpointId(0) }), nwd(0), FfaError::Denied);
+    assert_error(
+        &call(&manager, nwd(0), Call::RxRelease { vm_id: EndpointId(0) }),
+        nwd(0),
+        FfaError::Denied,
+    );
 }
 
 #[test]
 fn d15_rxtx_map_unaligned_buffers_are_invalid() {
     let manager = booted_spmc();
-    assert_error(&map(&manager, nwd(0), 0x10_0100, 0x20_0000, 1), nwd(0), FfaError::InvalidParameters);
-    assert_error(&map(&manager, nwd(0), 0x10_0000, 0x20_0100, 1), nwd(0), FfaError::InvalidParameters);
+    assert_error(
+        &map(&manager, nwd(0), 0x10_0100, 0x20_0000, 1),
+        nwd(0),
+        FfaError::InvalidParameters,
+    );
+    assert_error(
+        &map(&manager, nwd(0), 0x10_0000, 0x20_0100, 1),
+        nwd(0),
+        FfaError::InvalidParameters,
+    );
 }
 
 #[test]
 fn d16_rxtx_map_zero_pages_is_invalid() {
     let manager = booted_spmc();
-    assert_error(&map(&manager, nwd(0), 0x10_0000, 0x20_0000, 0), nwd(0), FfaError::InvalidParameters);
+    assert_error(
+        &map(&manager, nwd(0), 0x10_0000, 0x20_0000, 0),
+        nwd(0),
+        FfaError::InvalidParameters,
+    );
     // Above the advertised maximum (4 pages), or with TX and RX overlapping.
-    assert_error(&map(&manager, nwd(0), 0x10_0000, 0x20_0000, 5), nwd(0), FfaError::InvalidParameters);
-    assert_error(&map(&manager, nwd(0), 0x10_0000, 0x10_1000, 2), nwd(0), FfaError::InvalidParameters);
+    assert_error(
+        &map(&manager, nwd(0), 0x10_0000, 0x20_0000, 5),
+        nwd(0),
+        FfaError::InvalidParameters,
+    );
+    assert_error(
+        &map(&manager, nwd(0), 0x10_0000, 0x10_1000, 2),
+        nwd(0),
+        FfaError::InvalidParameters,
+    );
 }
 
 #[test]
@@ -334,7 +391,11 @@ fn d19_rxtx_map_of_another_endpoints_buffers_is_invalid() {
     let manager = booted_spmc();
     assert!(is_success(&map(&manager, nwd(0), 0x10_0000, 0x20_0000, 1)));
     call(&manager, nwd(1), request32(NWD, SP1, [0; 5]));
-    assert_error(&map(&manager, ec(SP1, 0), 0x10_0000, 0x50_0000, 1), ec(SP1, 0), FfaError::InvalidParameters);
+    assert_error(
+        &map(&manager, ec(SP1, 0), 0x10_0000, 0x50_0000, 1),
+        ec(SP1, 0),
+        FfaError::InvalidParameters,
+    );
     // Nothing stays mapped for SP1 after the failure.
     assert_eq!(manager.with_memory(|memory| memory.mapped_count()), 2);
 }
@@ -363,12 +424,17 @@ fn d23_partition_info_get_unknown_uuid_invalid_and_repeat_busy() {
 #[test]
 fn d24_partition_info_get_nil_lists_every_partition() {
     let manager = booted_spmc();
-    let count_only = Call::PartitionInfoGet { uuid: Uuid::NIL, flags: PartitionInfoGetFlags::COUNT_ONLY };
+    let count_only =
+        Call::PartitionInfoGet { uuid: Uuid::NIL, flags: PartitionInfoGetFlags::COUNT_ONLY };
     let delivery = call(&manager, nwd(0), count_only);
     assert_eq!(delivery.registers[2], 6);
     assert_eq!(delivery.registers[3], 0, "count only: size 0");
     assert!(is_success(&map(&manager, nwd(0), 0x10_0000, 0x20_0000, 1)));
-    let delivery = call(&manager, nwd(0), Call::PartitionInfoGet { uuid: Uuid::NIL, flags: PartitionInfoGetFlags::empty() });
+    let delivery = call(
+        &manager,
+        nwd(0),
+        Call::PartitionInfoGet { uuid: Uuid::NIL, flags: PartitionInfoGetFlags::empty() },
+    );
     assert_eq!(delivery.registers[2], 6);
     assert_eq!(delivery.registers[3], 24);
     assert!(delivery.registers[4..8].iter().all(|&value| value == 0));
@@ -377,7 +443,10 @@ fn d24_partition_info_get_nil_lists_every_partition() {
     for (index, expected) in partitions.iter().enumerate() {
         let descriptor = &rx[index * 24..index * 24 + 24];
         assert_eq!(u16::from_le_bytes([descriptor[0], descriptor[1]]), expected.id.0);
-        assert_eq!(u16::from_le_bytes([descriptor[2], descriptor[3]]), expected.execution_context_count);
+        assert_eq!(
+            u16::from_le_bytes([descriptor[2], descriptor[3]]),
+            expected.execution_context_count
+        );
         let properties = u32::from_le_bytes(descriptor[4..8].try_into().unwrap());
         assert_eq!(properties & 0x607, expected.messaging.bits() & 0x607, "{}", expected.id);
         assert_eq!(properties & (1 << 8), 1 << 8, "AArch64");
@@ -386,7 +455,11 @@ fn d24_partition_info_get_nil_lists_every_partition() {
     }
     // One UUID: one descriptor, UUID field zero.
     call(&manager, nwd(0), Call::RxRelease { vm_id: EndpointId(0) });
-    let delivery = call(&manager, nwd(0), Call::PartitionInfoGet { uuid: uuid(3), flags: PartitionInfoGetFlags::empty() });
+    let delivery = call(
+        &manager,
+        nwd(0),
+        Call::PartitionInfoGet { uuid: uuid(3), flags: PartitionInfoGetFlags::empty() },
+    );
     assert_eq!(delivery.registers[2], 1);
     let rx = manager.with_memory(|memory| memory.contents(0x20_0000).to_vec());
     assert_eq!(u16::from_le_bytes([rx[0], rx[1]]), SP3.0);
@@ -401,13 +474,18 @@ fn d24_partition_info_get_v1_0_caller_gets_8_byte_descriptors() {
     assert!(is_success(&map(&manager, ec(SP6, 0), 0x60_0000, 0x70_0000, 1)));
     let delivery = manager.handle(
         ec(SP6, 0),
-        &Call::PartitionInfoGet { uuid: Uuid::NIL, flags: PartitionInfoGetFlags::empty() }.encode(Version::V1_0),
+        &Call::PartitionInfoGet { uuid: Uuid::NIL, flags: PartitionInfoGetFlags::empty() }
+            .encode(Version::V1_0),
     );
     assert_eq!(delivery.registers[2], 6);
     assert_eq!(delivery.registers[3], 0, "v1.0 returns no size");
     let rx = manager.with_memory(|memory| memory.contents(0x70_0000).to_vec());
     assert_eq!(u16::from_le_bytes([rx[8], rx[9]]), SP2.0, "second descriptor at offset 8");
-    assert_eq!(u32::from_le_bytes(rx[4..8].try_into().unwrap()), 0b011, "v1.0 sees bits [2:0] only");
+    assert_eq!(
+        u32::from_le_bytes(rx[4..8].try_into().unwrap()),
+        0b011,
+        "v1.0 sees bits [2:0] only"
+    );
 }
 
 #[test]
@@ -415,7 +493,11 @@ fn d25_partition_info_get_regs() {
     let manager = booted_spmc();
     let unknown = Call::PartitionInfoGetRegs { uuid: uuid(42), start_index: 0, tag: 0 };
     assert_error(&call(&manager, nwd(0), unknown), nwd(0), FfaError::InvalidParameters);
-    let first = call(&manager, nwd(0), Call::PartitionInfoGetRegs { uuid: Uuid::NIL, start_index: 0, tag: 0 });
+    let first = call(
+        &manager,
+        nwd(0),
+        Call::PartitionInfoGetRegs { uuid: Uuid::NIL, start_index: 0, tag: 0 },
+    );
     assert_eq!(first.registers[0], FunctionId::Success64.to_register());
     let summary = first.registers[2];
     assert_eq!(summary & 0xFFFF, 5, "last index");
@@ -430,7 +512,11 @@ fn d25_partition_info_get_regs() {
         assert_eq!(first.registers[4 + 3 * index], low);
         assert_eq!(first.registers[5 + 3 * index], high);
     }
-    let rest = call(&manager, nwd(0), Call::PartitionInfoGetRegs { uuid: Uuid::NIL, start_index: 5, tag: 0 });
+    let rest = call(
+        &manager,
+        nwd(0),
+        Call::PartitionInfoGetRegs { uuid: Uuid::NIL, start_index: 5, tag: 0 },
+    );
     assert_eq!((rest.registers[2] >> 16) & 0xFFFF, 5);
     assert_eq!(rest.registers[3] & 0xFFFF, u64::from(SP6.0));
     assert_eq!(rest.registers[6], 0);
@@ -446,7 +532,8 @@ fn d26_msg_wait_releases_rx_unless_retained() {
         assert!(is_success(&call(&manager, ec(SP1, 0), all)));
         call(&manager, ec(SP1, 0), response32(SP1, NWD, [0; 5]));
         // Run SP1 and let it wait with or without keeping RX.
-        let run = call(&manager, nwd(0), Call::Run { target: ec(SP1, 0).target_info(), is_64: false });
+        let run =
+            call(&manager, nwd(0), Call::Run { target: ec(SP1, 0).target_info(), is_64: false });
         assert_eq!(run.to, ec(SP1, 0));
         let flags = if retain { MsgWaitFlags::RETAIN_RX_BUFFER } else { MsgWaitFlags::empty() };
         let wait = call(&manager, ec(SP1, 0), Call::MsgWait { flags, is_64: false });
@@ -473,11 +560,17 @@ fn spmd_version_request_gets_a_version_response() {
         Return::DirectResponse(DirectMessage {
             source: SPMC_ID,
             destination: EndpointId::SPMD,
-            body: DirectBody::Framework32(FrameworkMessage::VersionResponse(VersionResponse::Supported(Version::V1_2))),
+            body: DirectBody::Framework32(FrameworkMessage::VersionResponse(
+                VersionResponse::Supported(Version::V1_2)
+            )),
         })
     );
     // The normal world's negotiated version is now 1.1: a v1.2-only call is refused.
-    let regs = call(&manager, nwd(0), Call::PartitionInfoGetRegs { uuid: Uuid::NIL, start_index: 0, tag: 0 });
+    let regs = call(
+        &manager,
+        nwd(0),
+        Call::PartitionInfoGetRegs { uuid: Uuid::NIL, start_index: 0, tag: 0 },
+    );
     assert_error(&regs, nwd(0), FfaError::NotSupported);
 }
 
@@ -487,7 +580,10 @@ fn spmd_cpu_off_gets_a_power_management_response() {
     let request = Call::MsgSendDirectReq(DirectMessage {
         source: EndpointId::SPMD,
         destination: SPMC_ID,
-        body: DirectBody::Framework32(FrameworkMessage::PsciRequest { function: 0x8400_0002, arguments: [0; 3] }),
+        body: DirectBody::Framework32(FrameworkMessage::PsciRequest {
+            function: 0x8400_0002,
+            arguments: [0; 3],
+        }),
     });
     let delivery = call(&manager, nwd(3), request);
     assert_eq!(delivery.to, nwd(3));

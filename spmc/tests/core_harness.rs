@@ -84,7 +84,8 @@ pub fn partition(
 }
 
 pub fn secure_partitions() -> Vec<EndpointDescription> {
-    let receive_send = MessagingMethod::RECEIVE_DIRECT_REQUEST | MessagingMethod::SEND_DIRECT_REQUEST;
+    let receive_send =
+        MessagingMethod::RECEIVE_DIRECT_REQUEST | MessagingMethod::SEND_DIRECT_REQUEST;
     vec![
         partition(SP1, 1, 1, direct_all(), Version::V1_2, ExceptionLevel::SecureEl1),
         partition(SP2, 2, 1, direct_all(), Version::V1_2, ExceptionLevel::SecureEl1),
@@ -253,7 +254,12 @@ impl FakeMemory {
 impl EndpointMemory for FakeMemory {
     type Buffer = usize;
 
-    fn map_buffer(&mut self, endpoint: EndpointId, address: u64, page_count: u32) -> Result<usize, FfaError> {
+    fn map_buffer(
+        &mut self,
+        endpoint: EndpointId,
+        address: u64,
+        page_count: u32,
+    ) -> Result<usize, FfaError> {
         let length = u64::from(page_count) * 4096;
         let end = address.checked_add(length).ok_or(FfaError::InvalidParameters)?;
         if end > SECURE_MEMORY {
@@ -291,7 +297,9 @@ impl EndpointMemory for FakeMemory {
 
     fn read(&mut self, buffer: usize, offset: usize, bytes: &mut [u8]) -> Result<(), FfaError> {
         let data = &self.buffers[buffer].data;
-        bytes.copy_from_slice(data.get(offset..offset + bytes.len()).ok_or(FfaError::InvalidParameters)?);
+        bytes.copy_from_slice(
+            data.get(offset..offset + bytes.len()).ok_or(FfaError::InvalidParameters)?,
+        );
         Ok(())
     }
 }

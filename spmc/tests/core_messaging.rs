@@ -30,7 +30,10 @@ fn m01_direct_requests_deliver_payload_and_responses_return() {
     assert_eq!((delivery.to, delivery.transfer), (ec(SP1, 0), Transfer::Enter));
     assert_eq!(&delivery.registers[3..8], &[1, 2, 3, 4, 5]);
     assert_eq!(delivery.registers[9], 0, "no register leaks to the receiver");
-    assert_eq!(manager.context_state(ec(SP1, 0)), Some(ContextState::Running { cpu: 2, booting: false }));
+    assert_eq!(
+        manager.context_state(ec(SP1, 0)),
+        Some(ContextState::Running { cpu: 2, booting: false })
+    );
 
     // SP -> SP inside the request: SP1 blocks, SP2 runs on the same CPU.
     let inner = call(&manager, ec(SP1, 0), request32(SP1, SP2, [6, 7, 8, 9, 10]));
@@ -114,7 +117,11 @@ fn m05_response_with_wrong_endpoints_is_invalid() {
     same[1] = u64::from(SP1.0) << 16 | u64::from(SP1.0);
     assert_error(&manager.handle(ec(SP1, 0), &same), ec(SP1, 0), FfaError::InvalidParameters);
     // A REQ answered with RESP2 does not match either.
-    assert_error(&call(&manager, ec(SP1, 0), response2(SP1, NWD)), ec(SP1, 0), FfaError::InvalidParameters);
+    assert_error(
+        &call(&manager, ec(SP1, 0), response2(SP1, NWD)),
+        ec(SP1, 0),
+        FfaError::InvalidParameters,
+    );
     // The right response still works afterwards.
     let done = call(&manager, ec(SP1, 0), response32(SP1, NWD, [0; 5]));
     assert_eq!(done.to, nwd(0));
@@ -128,23 +135,33 @@ fn m06_response_without_a_pending_request_is_an_error() {
     assert_error(&from_nwd, nwd(0), FfaError::Denied);
     // A partition run by FFA_RUN services no request either.
     call(&manager, nwd(0), Call::Run { target: ec(SP2, 0).target_info(), is_64: false });
-    assert_error(&call(&manager, ec(SP2, 0), response32(SP2, NWD, [0; 5])), ec(SP2, 0), FfaError::Denied);
+    assert_error(
+        &call(&manager, ec(SP2, 0), response32(SP2, NWD, [0; 5])),
+        ec(SP2, 0),
+        FfaError::Denied,
+    );
 }
 
 #[test]
 fn m07_msg_wait_while_servicing_is_denied_and_yield_resumes_with_run() {
     let manager = booted_spmc();
     call(&manager, nwd(1), request32(NWD, SP1, [0; 5]));
-    let wait = call(&manager, ec(SP1, 0), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
+    let wait =
+        call(&manager, ec(SP1, 0), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
     assert_error(&wait, ec(SP1, 0), FfaError::Denied);
     // v1.1+: FFA_YIELD goes to the requester with the target information.
-    let yielded = call(&manager, ec(SP1, 0), Call::Yield { target: ffa_core::call::NO_TARGET, timeout: 0, is_64: false });
+    let yielded = call(
+        &manager,
+        ec(SP1, 0),
+        Call::Yield { target: ffa_core::call::NO_TARGET, timeout: 0, is_64: false },
+    );
     assert_eq!((yielded.to, yielded.transfer), (nwd(1), Transfer::OtherWorld));
     assert_eq!(yielded.registers[0], FunctionId::Yield32.to_register());
     assert_eq!(yielded.registers[1], ec(SP1, 0).target_info().to_register());
     assert_eq!(manager.context_state(ec(SP1, 0)), Some(ContextState::Preempted));
     // FFA_RUN (on another CPU: SP1 is UP and migrates) resumes it; FFA_YIELD returns SUCCESS.
-    let resumed = call(&manager, nwd(3), Call::Run { target: ec(SP1, 0).target_info(), is_64: false });
+    let resumed =
+        call(&manager, nwd(3), Call::Run { target: ec(SP1, 0).target_info(), is_64: false });
     assert_eq!((resumed.to, resumed.transfer), (ec(SP1, 0), Transfer::Enter));
     assert_eq!(resumed.registers[0], FunctionId::Success32.to_register());
     let done = call(&manager, ec(SP1, 0), response32(SP1, NWD, [4; 5]));
@@ -157,7 +174,8 @@ fn m07_yield_at_v1_0_while_servicing_is_refused() {
     call(&manager, nwd(0), request32(NWD, SP6, [0; 5]));
     let yielded = manager.handle(
         ec(SP6, 0),
-        &Call::Yield { target: ffa_core::call::NO_TARGET, timeout: 0, is_64: false }.encode(Version::V1_0),
+        &Call::Yield { target: ffa_core::call::NO_TARGET, timeout: 0, is_64: false }
+            .encode(Version::V1_0),
     );
     assert_error(&yielded, ec(SP6, 0), FfaError::Denied);
     assert!(matches!(manager.context_state(ec(SP6, 0)), Some(ContextState::Running { .. })));
@@ -175,7 +193,11 @@ fn m08_target_without_direct_receipt_is_denied() {
 fn m09_secure_partition_to_normal_world_request_is_invalid() {
     let manager = booted_spmc();
     call(&manager, nwd(0), request32(NWD, SP1, [0; 5]));
-    assert_error(&call(&manager, ec(SP1, 0), request32(SP1, VM1, [0; 5])), ec(SP1, 0), FfaError::InvalidParameters);
+    assert_error(
+        &call(&manager, ec(SP1, 0), request32(SP1, VM1, [0; 5])),
+        ec(SP1, 0),
+        FfaError::InvalidParameters,
+    );
     let wide = Call::MsgSendDirectReq(DirectMessage {
         source: SP1,
         destination: NWD,
@@ -187,19 +209,37 @@ fn m09_secure_partition_to_normal_world_request_is_invalid() {
 #[test]
 fn m10_request2_checks_uuid_and_msg_wait_is_denied_while_servicing() {
     let manager = booted_spmc();
-    assert_error(&call(&manager, nwd(0), request2(NWD, SP2, uuid(3))), nwd(0), FfaError::InvalidParameters);
-    assert_error(&call(&manager, nwd(0), request2(SP1, SP2, uuid(2))), nwd(0), FfaError::InvalidParameters);
+    assert_error(
+        &call(&manager, nwd(0), request2(NWD, SP2, uuid(3))),
+        nwd(0),
+        FfaError::InvalidParameters,
+    );
+    assert_error(
+        &call(&manager, nwd(0), request2(SP1, SP2, uuid(2))),
+        nwd(0),
+        FfaError::InvalidParameters,
+    );
     let delivered = call(&manager, nwd(0), request2(NWD, SP2, uuid(2)));
     assert_eq!(delivered.to, ec(SP2, 0));
     assert_eq!(delivered.registers[17], 7, "x4-x17 payload delivered");
-    let wait = call(&manager, ec(SP2, 0), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
+    let wait =
+        call(&manager, ec(SP2, 0), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
     assert_error(&wait, ec(SP2, 0), FfaError::Denied);
-    assert_error(&call(&manager, ec(SP2, 0), response2(SP2, VM1)), ec(SP2, 0), FfaError::InvalidParameters);
+    assert_error(
+        &call(&manager, ec(SP2, 0), response2(SP2, VM1)),
+        ec(SP2, 0),
+        FfaError::InvalidParameters,
+    );
     let done = call(&manager, ec(SP2, 0), response2(SP2, NWD));
     assert_eq!(done.to, nwd(0));
     assert_eq!(
         returned(&done, Version::V1_2),
-        Return::DirectResponse2(DirectMessage2 { source: SP2, destination: NWD, uuid: Uuid::NIL, payload: [9; 14] })
+        Return::DirectResponse2(DirectMessage2 {
+            source: SP2,
+            destination: NWD,
+            uuid: Uuid::NIL,
+            payload: [9; 14]
+        })
     );
     // Nil UUID is always accepted.
     assert_eq!(call(&manager, nwd(0), request2(NWD, SP2, Uuid::NIL)).to, ec(SP2, 0));
@@ -217,7 +257,8 @@ fn m11_request_to_a_preempted_partition_is_busy() {
     assert_eq!(interrupt.registers[2], 42);
     assert_error(&call(&manager, nwd(1), request32(VM1, SP1, [0; 5])), nwd(1), FfaError::Busy);
     // FFA_RUN restores the interrupted context, which then answers the original request.
-    let resumed = call(&manager, nwd(0), Call::Run { target: ec(SP1, 0).target_info(), is_64: false });
+    let resumed =
+        call(&manager, nwd(0), Call::Run { target: ec(SP1, 0).target_info(), is_64: false });
     assert_eq!((resumed.to, resumed.transfer), (ec(SP1, 0), Transfer::Restore));
     assert_eq!(call(&manager, ec(SP1, 0), response32(SP1, NWD, [0; 5])).to, nwd(0));
 }
@@ -247,19 +288,29 @@ fn m13_mp_requests_use_the_cpu_context_and_up_partitions_migrate() {
         assert_eq!(delivery.to, ec(SP4, cpu));
     }
     for cpu in 0..4 {
-        assert_eq!(manager.context_state(ec(SP4, cpu)), Some(ContextState::Running { cpu, booting: false }));
+        assert_eq!(
+            manager.context_state(ec(SP4, cpu)),
+            Some(ContextState::Running { cpu, booting: false })
+        );
         assert_eq!(call(&manager, ec(SP4, cpu), response32(SP4, NWD, [0; 5])).to, nwd(cpu));
     }
     // UP SP1 on CPU 3.
     assert_eq!(call(&manager, nwd(3), request32(NWD, SP1, [0; 5])).to, ec(SP1, 0));
-    assert_eq!(manager.context_state(ec(SP1, 0)), Some(ContextState::Running { cpu: 3, booting: false }));
+    assert_eq!(
+        manager.context_state(ec(SP1, 0)),
+        Some(ContextState::Running { cpu: 3, booting: false })
+    );
 }
 
 #[test]
 fn m14_run_with_invalid_endpoint_or_vcpu_is_invalid() {
     let manager = booted_spmc();
     let run = |endpoint: u16, vcpu: u16| {
-        call(&manager, nwd(0), Call::Run { target: ec(EndpointId(endpoint), vcpu).target_info(), is_64: false })
+        call(
+            &manager,
+            nwd(0),
+            Call::Run { target: ec(EndpointId(endpoint), vcpu).target_info(), is_64: false },
+        )
     };
     assert_error(&run(0x8077, 0), nwd(0), FfaError::InvalidParameters);
     assert_error(&run(SP1.0, 1), nwd(0), FfaError::InvalidParameters);
@@ -268,7 +319,8 @@ fn m14_run_with_invalid_endpoint_or_vcpu_is_invalid() {
     let delivery = run(SP1.0, 0);
     assert_eq!(delivery.to, ec(SP1, 0));
     assert_eq!(delivery.registers[0], FunctionId::Run32.to_register());
-    let wait = call(&manager, ec(SP1, 0), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
+    let wait =
+        call(&manager, ec(SP1, 0), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
     assert_eq!((wait.to, wait.registers[0]), (nwd(0), FunctionId::MsgWait32.to_register()));
 }
 
@@ -281,7 +333,11 @@ fn abort_reports_aborted_to_the_requester_and_refuses_later_requests() {
     manager.check_invariants().unwrap();
     assert_error(&aborted, ec(SP1, 0), FfaError::Aborted);
     assert_eq!(manager.context_state(ec(SP2, 0)), Some(ContextState::Aborted));
-    assert_error(&call(&manager, ec(SP1, 0), request32(SP1, SP2, [0; 5])), ec(SP1, 0), FfaError::Aborted);
+    assert_error(
+        &call(&manager, ec(SP1, 0), request32(SP1, SP2, [0; 5])),
+        ec(SP1, 0),
+        FfaError::Aborted,
+    );
     assert_eq!(manager.abort(ec(SP3, 0)), Err(FfaError::Denied), "only a running context aborts");
     // A context that is not running cannot call.
     assert_error(&call(&manager, ec(SP3, 0), Call::IdGet), ec(SP3, 0), FfaError::Denied);
@@ -326,14 +382,19 @@ fn forwarder_relays_requests_to_the_secure_world_and_answers_back() {
     assert_eq!(&answer.registers[3..8], &[6; 5]);
     // FFA_SPM_ID_GET names the SPMC; VM -> VM requests stay local; an unknown SP is invalid.
     assert_eq!(call(&manager, ec(VM1, 1), Call::SpmIdGet).registers[2], u64::from(SPMC_ID.0));
-    assert_error(&call(&manager, ec(VM1, 1), request32(VM1, EndpointId(2), [0; 5])), ec(VM1, 1), FfaError::Busy);
+    assert_error(
+        &call(&manager, ec(VM1, 1), request32(VM1, EndpointId(2), [0; 5])),
+        ec(VM1, 1),
+        FfaError::Busy,
+    );
     assert_error(
         &call(&manager, ec(VM1, 1), Call::Run { target: ec(SP1, 3).target_info(), is_64: false }),
         ec(VM1, 1),
         FfaError::InvalidParameters,
     );
     // A VM that waits returns control to the platform scheduler.
-    let wait = call(&manager, ec(VM1, 1), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
+    let wait =
+        call(&manager, ec(VM1, 1), Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
     assert_eq!(wait.transfer, Transfer::Scheduler);
     assert_eq!(manager.context_state(ec(VM1, 1)), Some(ContextState::Waiting));
 }
