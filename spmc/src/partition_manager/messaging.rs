@@ -329,16 +329,15 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
             }
         } else {
             if destination == self.settings.own_id {
-                if let (Message::Direct(DirectMessage { body, .. }), true) =
-                    (message, source == EndpointId::SPMD && self.settings.role == Role::Spmc)
-                {
-                    if let DirectBody::Framework32(framework) | DirectBody::Framework64(framework) =
-                        *body
-                    {
-                        return Ok(Route::Manager(framework));
-                    }
-                }
-                return Err(FfaError::InvalidParameters);
+                let from_spmd = source == EndpointId::SPMD && self.settings.role == Role::Spmc;
+                return match message {
+                    Message::Direct(DirectMessage {
+                        body:
+                            DirectBody::Framework32(framework) | DirectBody::Framework64(framework),
+                        ..
+                    }) if from_spmd => Ok(Route::Manager(*framework)),
+                    _ => Err(FfaError::InvalidParameters),
+                };
             }
             // The other world's sender must be one of its endpoints this manager knows.
             let known = self.remote.lock().iter().any(|remote| remote.id == source);

@@ -315,6 +315,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
 
     /// Resolves `from`; a context the platform should not have entered gets an error back
     /// without any state change.
+    #[allow(clippy::result_large_err, reason = "internal; the refusal is the delivery itself")]
     fn identify(
         &self,
         scheduler: &Scheduler<ENDPOINTS, VCPUS>,
