@@ -3,3 +3,4 @@
 
 pub mod manifest;
 pub mod package;
+pub mod partition_manager;

@@ -1,0 +1,105 @@
+//! The scheduling invariants, checkable at any time (tests and debug builds call it).
+
+use super::state::{Party, State};
+use super::{ContextId, EndpointMemory, PartitionManager};
+
+/// A broken scheduling invariant, naming the context where it was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvariantViolation {
+    /// A context services a request while NotStarted, Waiting or Aborted.
+    RequestWhileIdle(ContextId),
+    /// A context is Blocked on a local callee that is not running or blocked on its behalf.
+    DeadCallee(ContextId),
+    /// A running or blocked context names a local context to return to that is not blocked
+    /// on it.
+    DanglingReturn(ContextId),
+    /// Two contexts run on one CPU, or one runs on a CPU that does not exist.
+    CpuConflict(ContextId),
+    /// A context waits on the other world on a CPU where a local context runs, or two do.
+    RemoteConflict(ContextId),
+}
+
+impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
+    PartitionManager<M, ENDPOINTS, VCPUS, CPUS>
+{
+    /// Checks every invariant: each context in exactly one state with a consistent request
+    /// record; a Blocked context always has a live callee; every return link is mirrored; at
+    /// most one running context per CPU; a CPU waiting on the other world runs nothing here.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let scheduler = self.scheduler.lock();
+        let mut running = [false; CPUS];
+        let mut remote = [false; CPUS];
+        for (id, context) in scheduler.contexts() {
+            let active = matches!(
+                context.state,
+                State::Running { .. } | State::Blocked { .. } | State::Preempted { .. }
+            );
+            if context.request.is_some() && !active {
+                return Err(InvariantViolation::RequestWhileIdle(id));
+            }
+            let (cpu, return_to) = match context.state {
+                State::Running { cpu, return_to } => {
+                    let slot = running
+                        .get_mut(usize::from(cpu))
+                        .ok_or(InvariantViolation::CpuConflict(id))?;
+                    if *slot {
+                        return Err(InvariantViolation::CpuConflict(id));
+                    }
+                    *slot = true;
+                    (cpu, return_to)
+                }
+                State::Blocked { cpu, return_to, callee } => {
+                    match callee {
+                        Party::Local(callee_id) => {
+                            let live = scheduler.context(callee_id).is_some_and(|callee| {
+                                matches!(
+                                    callee.state,
+                                    State::Running { cpu: other, return_to: Party::Local(back), .. }
+                                    | State::Blocked { cpu: other, return_to: Party::Local(back), .. }
+                                    if back == id && other == cpu
+                                )
+                            });
+                            if !live {
+                                return Err(InvariantViolation::DeadCallee(id));
+                            }
+                        }
+                        Party::Remote(_) => {
+                            let slot = remote
+                                .get_mut(usize::from(cpu))
+                                .ok_or(InvariantViolation::RemoteConflict(id))?;
+                            if *slot {
+                                return Err(InvariantViolation::RemoteConflict(id));
+                            }
+                            *slot = true;
+                        }
+                        Party::Boot | Party::Scheduler => {
+                            return Err(InvariantViolation::DeadCallee(id))
+                        }
+                    }
+                    (cpu, return_to)
+                }
+                _ => continue,
+            };
+            if let Party::Local(back) = return_to {
+                let mirrored = scheduler.context(back).is_some_and(|caller| {
+                    matches!(
+                        caller.state,
+                        State::Blocked { cpu: other, callee: Party::Local(callee), .. }
+                        if callee == id && other == cpu
+                    )
+                });
+                if !mirrored {
+                    return Err(InvariantViolation::DanglingReturn(id));
+                }
+            }
+        }
+        for (id, context) in scheduler.contexts() {
+            if let State::Running { cpu, .. } = context.state {
+                if remote.get(usize::from(cpu)).copied().unwrap_or(false) {
+                    return Err(InvariantViolation::RemoteConflict(id));
+                }
+            }
+        }
+        Ok(())
+    }
+}

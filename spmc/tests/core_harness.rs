@@ -1,0 +1,305 @@
+//! Test harness for the partition manager core: plays the platform (fake endpoint memory,
+//! standard configurations, boot, register helpers). Included by the other core_* tests.
+#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+use ffa_core::call::{MsgWaitFlags, Return};
+use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
+use ffa_core::{Call, EndpointId, FfaError, FunctionId, Uuid, Version};
+use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
+use spmc::partition_manager::{
+    Configuration, ContextId, Delivery, EndpointDescription, EndpointMemory, FeatureInterrupts,
+    PartitionManager, Role, Transfer,
+};
+
+/// 8 endpoints, 4 contexts each, 4 CPUs.
+pub type Manager = PartitionManager<FakeMemory, 8, 4, 4>;
+
+pub const SPMC_ID: EndpointId = EndpointId(0x8000);
+/// UP, v1.2, all direct messaging.
+pub const SP1: EndpointId = EndpointId(0x8001);
+/// UP, v1.2, all direct messaging.
+pub const SP2: EndpointId = EndpointId(0x8002);
+/// UP, v1.2, all direct messaging.
+pub const SP3: EndpointId = EndpointId(0x8003);
+/// MP (4 contexts), v1.1, S-EL0, DIRECT_REQ only.
+pub const SP4: EndpointId = EndpointId(0x8004);
+/// UP, v1.1, indirect messaging only.
+pub const SP5: EndpointId = EndpointId(0x8005);
+/// UP, v1.0, DIRECT_REQ only.
+pub const SP6: EndpointId = EndpointId(0x8006);
+pub const ALL_SPS: [EndpointId; 6] = [SP1, SP2, SP3, SP4, SP5, SP6];
+/// The normal-world OS (or hypervisor).
+pub const NWD: EndpointId = EndpointId(0);
+/// A VM the hypervisor forwards for.
+pub const VM1: EndpointId = EndpointId(1);
+
+pub const SRI: u32 = 8;
+pub const NPI: u32 = 9;
+pub const MEI: u32 = 10;
+
+/// Addresses at or above this are "secure memory" for the fake (matrix D20).
+pub const SECURE_MEMORY: u64 = 0x1_0000_0000;
+
+pub fn uuid(index: u8) -> Uuid {
+    let mut bytes = [0x11u8; 16];
+    bytes[0] = index;
+    bytes[15] = 0xA0 | index;
+    Uuid(bytes)
+}
+
+fn direct_all() -> MessagingMethod {
+    MessagingMethod::RECEIVE_DIRECT_REQUEST
+        | MessagingMethod::SEND_DIRECT_REQUEST
+        | MessagingMethod::RECEIVE_DIRECT_REQUEST2
+        | MessagingMethod::SEND_DIRECT_REQUEST2
+}
+
+pub fn partition(
+    id: EndpointId,
+    uuid_index: u8,
+    contexts: u16,
+    messaging: MessagingMethod,
+    version: Version,
+    level: ExceptionLevel,
+) -> EndpointDescription {
+    let mut uuids = heapless::Vec::new();
+    uuids.push(uuid(uuid_index)).unwrap();
+    EndpointDescription {
+        id,
+        uuids,
+        execution_context_count: contexts,
+        messaging,
+        version,
+        exception_level: level,
+        aarch64: true,
+        notification_support: uuid_index == 1,
+        power_management: PowerManagementMessages::empty(),
+    }
+}
+
+pub fn secure_partitions() -> Vec<EndpointDescription> {
+    let receive_send =
+        MessagingMethod::RECEIVE_DIRECT_REQUEST | MessagingMethod::SEND_DIRECT_REQUEST;
+    vec![
+        partition(SP1, 1, 1, direct_all(), Version::V1_2, ExceptionLevel::SecureEl1),
+        partition(SP2, 2, 1, direct_all(), Version::V1_2, ExceptionLevel::SecureEl1),
+        partition(SP3, 3, 1, direct_all(), Version::V1_2, ExceptionLevel::SecureEl1),
+        partition(SP4, 4, 4, receive_send, Version::V1_1, ExceptionLevel::SecureEl0),
+        partition(SP5, 5, 1, MessagingMethod::INDIRECT, Version::V1_1, ExceptionLevel::SecureEl1),
+        partition(SP6, 6, 1, receive_send, Version::V1_0, ExceptionLevel::SecureEl1),
+    ]
+}
+
+pub fn normal_world() -> Vec<EndpointDescription> {
+    let messaging = MessagingMethod::SEND_DIRECT_REQUEST | MessagingMethod::SEND_DIRECT_REQUEST2;
+    vec![
+        EndpointDescription::virtual_machine(NWD, 4, Version::V1_2, messaging),
+        EndpointDescription::virtual_machine(VM1, 4, Version::V1_2, messaging),
+    ]
+}
+
+pub fn spmc_configuration<'a>(
+    local: &'a [EndpointDescription],
+    remote: &'a [EndpointDescription],
+) -> Configuration<'a> {
+    Configuration {
+        role: Role::Spmc,
+        own_id: SPMC_ID,
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local,
+        remote,
+        interrupts: FeatureInterrupts {
+            notification_pending: Some(NPI),
+            schedule_receiver: Some(SRI),
+            managed_exit: Some(MEI),
+        },
+        maximum_mailbox_pages: 4,
+    }
+}
+
+/// An SPMC with the six test partitions, not booted.
+pub fn new_spmc() -> Manager {
+    let local = secure_partitions();
+    let remote = normal_world();
+    Manager::new(&spmc_configuration(&local, &remote), FakeMemory::default()).expect("valid")
+}
+
+/// An SPMC whose partitions all booted (every SP ends boot with FFA_MSG_WAIT) on 4 CPUs.
+pub fn booted_spmc() -> Manager {
+    let manager = new_spmc();
+    for cpu in 0..4 {
+        let end = boot_cpu(&manager, cpu, |_| msg_wait());
+        assert_eq!(end.transfer, Transfer::OtherWorld);
+        assert_eq!(end.to, ContextId { endpoint: EndpointId::SPMD, vcpu: ffa_core::VcpuId(cpu) });
+        assert_eq!(end.registers[0], FunctionId::MsgWait32.to_register());
+    }
+    manager
+}
+
+/// Boots `cpu`, answering each started context with `respond(context)`; returns the
+/// delivery that ends the CPU's boot.
+pub fn boot_cpu(manager: &Manager, cpu: u16, respond: impl Fn(ContextId) -> [u64; 18]) -> Delivery {
+    let mut delivery = manager.boot(cpu).expect("CPU free");
+    while delivery.transfer == Transfer::Start {
+        delivery = manager.handle(delivery.to, &respond(delivery.to));
+        manager.check_invariants().expect("invariants");
+    }
+    delivery
+}
+
+pub fn msg_wait() -> [u64; 18] {
+    Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false }.encode(Version::V1_2)
+}
+
+pub fn nwd(cpu: u16) -> ContextId {
+    ContextId { endpoint: NWD, vcpu: ffa_core::VcpuId(cpu) }
+}
+
+pub fn ec(endpoint: EndpointId, vcpu: u16) -> ContextId {
+    ContextId { endpoint, vcpu: ffa_core::VcpuId(vcpu) }
+}
+
+pub fn request32(source: EndpointId, destination: EndpointId, words: [u32; 5]) -> Call {
+    Call::MsgSendDirectReq(DirectMessage {
+        source,
+        destination,
+        body: DirectBody::Partition32(words),
+    })
+}
+
+pub fn response32(source: EndpointId, destination: EndpointId, words: [u32; 5]) -> Call {
+    Call::MsgSendDirectResp(DirectMessage {
+        source,
+        destination,
+        body: DirectBody::Partition32(words),
+    })
+}
+
+pub fn request2(source: EndpointId, destination: EndpointId, uuid: Uuid) -> Call {
+    Call::MsgSendDirectReq2(DirectMessage2 { source, destination, uuid, payload: [7; 14] })
+}
+
+pub fn response2(source: EndpointId, destination: EndpointId) -> Call {
+    Call::MsgSendDirectResp2(DirectMessage2 {
+        source,
+        destination,
+        uuid: Uuid::NIL,
+        payload: [9; 14],
+    })
+}
+
+/// `from` makes `call` (encoded at v1.2) and the manager answers.
+pub fn call(manager: &Manager, from: ContextId, call: Call) -> Delivery {
+    let delivery = manager.handle(from, &call.encode(Version::V1_2));
+    manager.check_invariants().expect("invariants");
+    delivery
+}
+
+/// The FFA_ERROR status in a delivery, if it is one.
+pub fn error_of(delivery: &Delivery) -> Option<FfaError> {
+    (delivery.registers[0] == FunctionId::Error32.to_register())
+        .then(|| FfaError::from_register(delivery.registers[2]))
+        .flatten()
+}
+
+/// Asserts `delivery` hands `error` back to `to`.
+pub fn assert_error(delivery: &Delivery, to: ContextId, error: FfaError) {
+    assert_eq!(delivery.to, to, "delivered to the wrong context: {delivery:?}");
+    assert_eq!(error_of(delivery), Some(error), "{delivery:?}");
+}
+
+/// Decodes the registers a delivery carries as a response at `version`.
+pub fn returned(delivery: &Delivery, version: Version) -> Return {
+    Return::decode(&delivery.registers, version).expect("a response")
+}
+
+/// The fake platform memory: flat physical = intermediate addresses, secure memory above
+/// [`SECURE_MEMORY`], each mapped buffer backed by a vector.
+#[derive(Debug, Default)]
+pub struct FakeMemory {
+    pub buffers: Vec<FakeBuffer>,
+}
+
+#[derive(Debug)]
+pub struct FakeBuffer {
+    pub endpoint: EndpointId,
+    pub address: u64,
+    pub data: Vec<u8>,
+    pub mapped: bool,
+}
+
+impl FakeMemory {
+    /// The bytes of the mapped buffer at `address`.
+    pub fn contents(&self, address: u64) -> &[u8] {
+        &self
+            .buffers
+            .iter()
+            .find(|buffer| buffer.mapped && buffer.address == address)
+            .expect("mapped")
+            .data
+    }
+
+    pub fn mapped_count(&self) -> usize {
+        self.buffers.iter().filter(|buffer| buffer.mapped).count()
+    }
+}
+
+impl EndpointMemory for FakeMemory {
+    type Buffer = usize;
+
+    fn map_buffer(
+        &mut self,
+        endpoint: EndpointId,
+        address: u64,
+        page_count: u32,
+    ) -> Result<usize, FfaError> {
+        let length = u64::from(page_count) * 4096;
+        let end = address.checked_add(length).ok_or(FfaError::InvalidParameters)?;
+        if end > SECURE_MEMORY {
+            return Err(FfaError::Denied);
+        }
+        let taken = self.buffers.iter().any(|buffer| {
+            buffer.mapped
+                && buffer.endpoint != endpoint
+                && address < buffer.address + buffer.data.len() as u64
+                && buffer.address < end
+        });
+        if taken {
+            return Err(FfaError::InvalidParameters);
+        }
+        self.buffers.push(FakeBuffer {
+            endpoint,
+            address,
+            data: vec![0; length as usize],
+            mapped: true,
+        });
+        Ok(self.buffers.len() - 1)
+    }
+
+    fn unmap_buffer(&mut self, buffer: usize) {
+        self.buffers[buffer].mapped = false;
+    }
+
+    fn write(&mut self, buffer: usize, offset: usize, bytes: &[u8]) -> Result<(), FfaError> {
+        let data = &mut self.buffers[buffer].data;
+        data.get_mut(offset..offset + bytes.len())
+            .ok_or(FfaError::InvalidParameters)?
+            .copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn read(&mut self, buffer: usize, offset: usize, bytes: &mut [u8]) -> Result<(), FfaError> {
+        let data = &self.buffers[buffer].data;
+        bytes.copy_from_slice(
+            data.get(offset..offset + bytes.len()).ok_or(FfaError::InvalidParameters)?,
+        );
+        Ok(())
+    }
+}
