@@ -249,7 +249,8 @@ impl<'a> Ledger<'a> {
         for range in ranges {
             let position = self.free_range;
             let slot = self.ranges.get_mut(position as usize).ok_or(FfaError::NoMemory)?;
-            slot.range = *range;
+            slot.address = range.address;
+            slot.page_count = range.page_count;
             self.free_range = slot.next;
             tail = position;
         }
@@ -306,7 +307,7 @@ impl<'a> Ledger<'a> {
     /// so sorting by address also sorts by end.
     pub(crate) fn overlaps_committed(&self, start: u64, end: u64) -> bool {
         let entries = self.index.get(..self.index_len).unwrap_or(&[]);
-        let first = entries.partition_point(|entry| entry.end <= start);
+        let first = entries.partition_point(|entry| entry.end() <= start);
         entries.get(first).is_some_and(|entry| entry.address < end)
     }
 
@@ -374,7 +375,7 @@ impl Iterator for RangeChain<'_> {
     fn next(&mut self) -> Option<AddressRange> {
         let slot = self.ranges.get(self.next as usize)?;
         self.next = slot.next;
-        Some(slot.range)
+        Some(slot.range())
     }
 }
 

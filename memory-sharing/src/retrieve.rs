@@ -291,7 +291,7 @@ impl Ledger<'_> {
     ) -> Result<(), FfaError> {
         let mut position = slot.ranges_head;
         while let Some(range_slot) = self.ranges.get(position as usize).copied() {
-            let (start, end) = bounds(range_slot.range);
+            let (start, end) = bounds(range_slot.range());
             self.map.rewrite(start, end, |region| {
                 region.owner = new_owner;
                 region.read_only = read_only;
@@ -371,7 +371,7 @@ impl Ledger<'_> {
             if cursor.remaining == 0 {
                 break;
             }
-            *slot = range_slot.range;
+            *slot = range_slot.range();
             cursor.next = range_slot.next;
             cursor.remaining -= 1;
             written += 1;

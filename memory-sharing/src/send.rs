@@ -8,7 +8,7 @@ use ffa_core::{EndpointId, FfaError};
 
 use crate::address_space::AddressSpace;
 use crate::ledger::Ledger;
-use crate::region::{bounds, check_range, MemoryKind};
+use crate::region::{check_range, MemoryKind};
 use crate::storage::{IndexEntry, ReceiverSlot, SlotState, TransactionSlot, NONE};
 
 /// What a sender asks for, before its constituents: the descriptor's header fields as values.
@@ -236,13 +236,16 @@ impl Ledger<'_> {
             .iter_mut()
             .zip(crate::ledger::RangeChain::new(self.ranges, slot.ranges_head))
         {
-            let (address, end) = bounds(range);
-            *entry = IndexEntry { address, end, transaction: position };
+            *entry = IndexEntry {
+                address: range.address,
+                page_count: range.page_count,
+                transaction: position,
+            };
         }
         let sorted = self.scratch.get_mut(..count).ok_or(FfaError::NoMemory)?;
         sorted.sort_unstable_by_key(|entry| entry.address);
         if sorted.windows(2).any(|pair| match pair {
-            [left, right] => left.end > right.address,
+            [left, right] => left.end() > right.address,
             _ => false,
         }) {
             return Err(FfaError::InvalidParameters);
@@ -275,7 +278,7 @@ impl Ledger<'_> {
             .any(|(_, receiver)| !receiver.access.receiver.is_secure());
         let mut security = None;
         for entry in self.scratch.get(..count).unwrap_or(&[]) {
-            let region = self.map.containing(entry.address, entry.end).ok_or(FfaError::Denied)?;
+            let region = self.map.containing(entry.address, entry.end()).ok_or(FfaError::Denied)?;
             let secure = match region.kind {
                 MemoryKind::Normal { secure } => secure,
                 MemoryKind::Device => return Err(FfaError::Denied),
@@ -285,7 +288,7 @@ impl Ledger<'_> {
                 || (region.read_only && wants_write)
                 || (secure && non_secure_borrower)
                 || security.is_some_and(|previous| previous != secure)
-                || self.overlaps_committed(entry.address, entry.end)
+                || self.overlaps_committed(entry.address, entry.end())
             {
                 return Err(FfaError::Denied);
             }

@@ -74,14 +74,22 @@ impl TransactionSlot {
 /// One constituent of one transaction, chained in the order the sender gave them.
 #[derive(Debug, Clone, Copy)]
 pub struct RangeSlot {
-    pub(crate) range: AddressRange,
+    pub(crate) address: u64,
+    pub(crate) page_count: u32,
     pub(crate) next: u32,
 }
 
 impl RangeSlot {
     /// An unused slot.
-    pub const EMPTY: Self = Self { range: AddressRange { address: 0, page_count: 0 }, next: NONE };
+    pub const EMPTY: Self = Self { address: 0, page_count: 0, next: NONE };
+
+    pub(crate) const fn range(&self) -> AddressRange {
+        AddressRange { address: self.address, page_count: self.page_count }
+    }
 }
+
+const _: () = assert!(size_of::<RangeSlot>() == 16);
+const _: () = assert!(size_of::<IndexEntry>() == 16);
 
 /// One receiver of one transaction and what it currently holds.
 #[derive(Debug, Clone, Copy)]
@@ -107,18 +115,23 @@ impl ReceiverSlot {
     };
 }
 
-/// One committed range in the global address-sorted index: `[address, end)` belongs to
-/// transaction slot `transaction`.
+/// One committed range in the global address-sorted index: `page_count` pages from
+/// `address` belong to transaction slot `transaction`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct IndexEntry {
     pub(crate) address: u64,
-    pub(crate) end: u64,
+    pub(crate) page_count: u32,
     pub(crate) transaction: u32,
 }
 
 impl IndexEntry {
     /// An unused entry.
-    pub const EMPTY: Self = Self { address: 0, end: 0, transaction: NONE };
+    pub const EMPTY: Self = Self { address: 0, page_count: 0, transaction: NONE };
+
+    /// One past the last byte (addresses are below 2^52, so this cannot overflow).
+    pub(crate) const fn end(&self) -> u64 {
+        self.address + self.page_count as u64 * ffa_core::memory::PAGE_SIZE
+    }
 }
 
 /// The slices a ledger keeps its state in, all provided by the caller (a static, a `Vec`, a
