@@ -18,25 +18,23 @@ impl Ledger<'_> {
             .unwrap_or(AccessPermissions::READ_WRITE)
     }
 
-    /// Maps every range of the chain from `head` for `endpoint`; if one map fails, unmaps the
-    /// ranges already mapped and returns the error.
+    /// Maps every range of the chain from `head` for `endpoint` with `permissions(range)`; if
+    /// one map fails, unmaps the ranges already mapped and returns the error.
     pub(crate) fn map_all(
         &self,
         endpoint: EndpointId,
         head: u32,
-        permissions: AccessPermissions,
+        permissions: impl Fn(AddressRange) -> AccessPermissions,
         space: &mut impl AddressSpace,
     ) -> Result<(), FfaError> {
-        let mut done = 0usize;
-        for range in RangeChain::new(self.ranges, head) {
-            if let Err(error) = space.map(endpoint, range, permissions) {
+        for (done, range) in RangeChain::new(self.ranges, head).enumerate() {
+            if let Err(error) = space.map(endpoint, range, permissions(range)) {
                 for undo in RangeChain::new(self.ranges, head).take(done) {
                     // Undoing a map we just made; a failure here has no better answer.
                     let _ = space.unmap(endpoint, undo);
                 }
                 return Err(error);
             }
-            done += 1;
         }
         Ok(())
     }
@@ -50,15 +48,13 @@ impl Ledger<'_> {
         restore: impl Fn(AddressRange) -> AccessPermissions,
         space: &mut impl AddressSpace,
     ) -> Result<(), FfaError> {
-        let mut done = 0usize;
-        for range in RangeChain::new(self.ranges, head) {
+        for (done, range) in RangeChain::new(self.ranges, head).enumerate() {
             if let Err(error) = space.unmap(endpoint, range) {
                 for undo in RangeChain::new(self.ranges, head).take(done) {
                     let _ = space.map(endpoint, undo, restore(undo));
                 }
                 return Err(error);
             }
-            done += 1;
         }
         Ok(())
     }

@@ -173,10 +173,11 @@ impl<'a> Ledger<'a> {
 
     /// Handles of every committed transaction, in slot order.
     pub fn handles(&self) -> impl Iterator<Item = MemoryHandle> + '_ {
-        self.transactions.iter().enumerate().filter_map(|(position, slot)| {
-            (slot.state == SlotState::Committed)
-                .then(|| encode_handle(self.allocator, slot.generation, position as u32))
-        })
+        self.transactions
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.state == SlotState::Committed)
+            .map(|(position, slot)| encode_handle(self.allocator, slot.generation, position as u32))
     }
 
     // ---- Handles and slots ---------------------------------------------------------------

@@ -98,30 +98,9 @@ impl Ledger<'_> {
             self.zero_all(slot.ranges_head, space);
         }
         if slot.transaction_type != TransactionType::Share {
-            self.map_all_owner(caller, slot.ranges_head, space)?;
+            self.map_all(caller, slot.ranges_head, |range| self.owner_permissions(range), space)?;
         }
         self.remove_from_index(position);
         self.free_transaction(position)
-    }
-
-    /// Maps every range of the chain back for its owner with the owner's permissions; undoes
-    /// on failure.
-    fn map_all_owner(
-        &self,
-        owner: EndpointId,
-        head: u32,
-        space: &mut impl AddressSpace,
-    ) -> Result<(), FfaError> {
-        let mut done = 0usize;
-        for range in RangeChain::new(self.ranges, head) {
-            if let Err(error) = space.map(owner, range, self.owner_permissions(range)) {
-                for undo in RangeChain::new(self.ranges, head).take(done) {
-                    let _ = space.unmap(owner, undo);
-                }
-                return Err(error);
-            }
-            done += 1;
-        }
-        Ok(())
     }
 }

@@ -183,7 +183,7 @@ impl Ledger<'_> {
         if slot.flags.clear_memory() && !slot.zeroed {
             self.zero_all(slot.ranges_head, space);
         }
-        self.map_all(request.caller, slot.ranges_head, mapped, space)?;
+        self.map_all(request.caller, slot.ranges_head, |_| mapped, space)?;
         let info = TransactionInfo {
             handle: request.handle,
             sender: slot.sender,

@@ -693,6 +693,9 @@ fn exhausted_pools_are_no_memory_and_change_nothing() {
     });
 }
 
+/// One step of a transaction's life, run on a live handle.
+type Step = dyn FnMut(&mut Ledger<'static>, &mut FakeSpace, MemoryHandle) -> Result<(), FfaError>;
+
 #[test]
 fn a_failing_address_space_step_is_undone_at_every_position() {
     // Lend of 3 ranges (3 unmaps), retrieve (3 maps), relinquish (3 unmaps), reclaim (3 maps).
@@ -700,15 +703,7 @@ fn a_failing_address_space_step_is_undone_at_every_position() {
         let (mut ledger, mut space) = fixture();
         let ranges = [range(page(VM1, 0), 1), range(page(VM1, 2), 2), range(page(VM1, 8), 1)];
         space.fail_at = Some(fail_at);
-        let mut steps: Vec<
-            Box<
-                dyn FnMut(
-                    &mut Ledger<'static>,
-                    &mut FakeSpace,
-                    MemoryHandle,
-                ) -> Result<(), FfaError>,
-            >,
-        > = vec![
+        let mut steps: Vec<Box<Step>> = vec![
             Box::new(|ledger, space, handle| {
                 retrieve(ledger, space, SP1, handle, VM1, Lend, &[SP1]).map(|_| ())
             }),

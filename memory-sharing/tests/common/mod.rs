@@ -1,6 +1,12 @@
 //! Test fixtures: an in-memory address space that records mappings and page contents, a
 //! ledger over a few endpoints, and a snapshot of everything observable.
 #![allow(dead_code, reason = "each test file uses a different part of the fixture")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test fixtures: a failed expectation should fail the test loudly"
+)]
 
 use std::collections::BTreeMap;
 
@@ -131,12 +137,16 @@ pub fn fixture() -> (Ledger<'static>, FakeSpace) {
     (ledger, space)
 }
 
+/// One transaction as observed: description, ranges, receivers, current holders.
+pub type TransactionState =
+    (TransactionInfo, Vec<AddressRange>, Vec<ReceiverAccess>, Vec<EndpointId>);
+
 /// Everything observable about a ledger through its public API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub regions: Vec<Region>,
-    pub transactions:
-        Vec<(TransactionInfo, Vec<AddressRange>, Vec<ReceiverAccess>, Vec<EndpointId>)>,
+    /// Each committed transaction: description, ranges, receivers, current holders.
+    pub transactions: Vec<TransactionState>,
     pub capacity: Capacity,
 }
 
