@@ -221,8 +221,10 @@ impl Model {
         mappings
     }
 
+    /// One of the handles issued so far (live or stale), or one never issued.
     fn handle(&self, index: u8) -> MemoryHandle {
-        self.issued.get(usize::from(index)).copied().unwrap_or(MemoryHandle(0x1234_0000_0001))
+        let pick = usize::from(index) % (self.issued.len() + 1);
+        self.issued.get(pick).copied().unwrap_or(MemoryHandle(0x1234_0000_0001))
     }
 }
 
