@@ -10,7 +10,7 @@ use crate::storage::{
 };
 
 /// The memory transaction ledger: who owns which pages, which transactions are live, which
-/// borrower holds what. See `LEDGER.md` for the states and rules.
+/// borrower holds what. See `docs/src/ledger.md` for the states and rules.
 #[derive(Debug)]
 pub struct Ledger<'a> {
     pub(crate) map: MemoryMap<'a>,

@@ -6,7 +6,7 @@
 //! It drives the endpoints' translation tables through [`AddressSpace`]. Every operation
 //! checks everything first and then applies; a failed operation changes nothing (a failed
 //! address-space step is undone). Rules: reference §7, conformance MM01-MM33 and D21; the
-//! states are drawn in `LEDGER.md`.
+//! states are drawn in `docs/src/ledger.md`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic))]
