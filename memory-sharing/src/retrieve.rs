@@ -47,7 +47,7 @@ pub struct TransactionInfo {
     /// Attributes; the NS bit says the memory is non-secure (conformance MM01; the caller
     /// clears it for endpoints that did not ask for NS-bit reporting).
     pub attributes: MemoryRegionAttributes,
-    /// Type in bits [4:3]; bit 0 when the memory was zeroed for the borrower (MM22); bit 2 when
+    /// Type in bits `[4:3]`; bit 0 when the memory was zeroed for the borrower (MM22); bit 2 when
     /// it will be zeroed on relinquish.
     pub flags: TransactionFlags,
     /// The sender's tag.
