@@ -22,6 +22,11 @@ pub struct GuestRegisters {
 
 const _: () = assert!(core::mem::size_of::<GuestRegisters>() == 272);
 
+impl GuestRegisters {
+    /// All zero (for `static` initialisers).
+    pub const ZERO: Self = Self { x: [0; 31], elr: 0, spsr: 0, padding: 0 };
+}
+
 #[cfg(target_arch = "aarch64")]
 extern "C" {
     /// Runs the guest whose registers are at `registers` until it traps to EL2; returns

@@ -12,13 +12,16 @@
 use platform_common::text::TextBuffer;
 use spmc::manifest::{PartitionManifest, SpmcManifest};
 use spmc::package::SpPackage;
+use spmc::partition_manager::EndpointDescription;
 
-/// Where one partition's package and image are.
-#[derive(Debug, Clone, Copy)]
+/// Where one partition's package and image are, and what its manifest says about it.
+#[derive(Debug, Clone)]
 pub struct PartitionPackage {
     pub package_base: u64,
     pub entry: u64,
     pub partition_id: u64,
+    /// The partition as the partition manager sees it (from its manifest).
+    pub description: EndpointDescription,
 }
 
 /// A boot error, as text for the log.
@@ -96,6 +99,9 @@ fn read_partition(base: u64) -> Result<PartitionPackage, BootError> {
     let package = unsafe { package_at(base) }?;
     let manifest = PartitionManifest::parse(package.manifest).map_err(|problem| error(&problem))?;
     let id = manifest.id.ok_or_else(|| error(&"partition manifest: no id"))?;
+    let description = EndpointDescription::from_manifest(&manifest, None).map_err(|problem| {
+        error(&format_args!("partition manifest of {:#x}: {problem:?}", id.value()))
+    })?;
     // TF-A's partitions state the entry from the package base (0x4000 = sptool's image offset);
     // without the property the image's first byte is the entry.
     let entry_offset = if manifest.entrypoint_offset != 0 {
@@ -107,6 +113,7 @@ fn read_partition(base: u64) -> Result<PartitionPackage, BootError> {
         package_base: base,
         entry: base + entry_offset,
         partition_id: u64::from(id.value()),
+        description,
     })
 }
 
@@ -122,7 +129,7 @@ pub fn find_partitions<const MAXIMUM: usize>(
             &"core manifest: no partition packages (hypervisor/vmN with is_ffa_partition)",
         ));
     }
-    let mut found = [None; MAXIMUM];
+    let mut found: [Option<PartitionPackage>; MAXIMUM] = core::array::from_fn(|_| None);
     for (slot, &base) in found.iter_mut().zip(manifest.partition_packages.iter()) {
         *slot = Some(read_partition(base)?);
     }

@@ -1,44 +1,52 @@
-//! The SPMC image for QEMU virt at S-EL2.
+//! The SPMC image for QEMU virt at S-EL2: the spmc crate's SPMC role with this board's glue.
 //!
-//! Bring-up stage: it loads the secure partitions from the TF-A SP packages its core manifest
-//! points at, runs each at S-EL1 behind its own secure stage-2, and relays direct requests
-//! between the normal world and the partitions, on any CPU. FFA_VERSION arrives as the SPMD's VERSION_REQ
-//! framework message. The spmc crate's SPMC role replaces the call handling here as it lands.
+//! It loads the secure partitions from the TF-A SP packages its core manifest points at, gives
+//! each its own secure stage-2, and hands every FF-A call (from a partition, or from the normal
+//! world through the EL3 monitor) to `spmc::partition_manager::PartitionManager`. The core
+//! answers with a `Delivery`, which this image carries out: enter a partition's context, or
+//! SMC to the monitor for the normal world. No FF-A rule lives here.
 #![no_std]
 #![no_main]
 
 platform_common::simple_entry!();
 
 mod boot;
-mod partition;
+mod contexts;
+mod mailbox;
 mod stage2;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
-use partition::Partition;
+use ffa_core::{EndpointId, Version};
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
+use spmc::manifest::MessagingMethod;
+use spmc::partition_manager::{
+    Configuration, Delivery, EndpointDescription, FeatureInterrupts, PartitionManager, Role,
+    Transfer,
+};
 
+use contexts::{Entry, Stop, CPUS, MAXIMUM_CONTEXTS};
+use mailbox::PhysicalMailboxes;
 use platform_common::board::{LOG_LOCK, LOG_UART};
+use stage2::MAXIMUM_PARTITIONS;
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const FFA_SUCCESS_32: u64 = 0x8400_0061;
-const FFA_SUCCESS_64: u64 = 0xC400_0061;
-const FFA_ID_GET: u64 = 0x8400_0069;
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
-const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
-const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
+const FFA_SUCCESS_64: u64 = 0xC400_0061;
 const FFA_SECONDARY_EP_REGISTER_64: u64 = 0xC400_0087;
-const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
-const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
-const BUSY: u64 = 0xFFFF_FFFC;
-const ABORTED: u64 = 0xFFFF_FFF8;
-const VERSION_1_2: u64 = 0x1_0002;
-const SPMD_ID: u64 = 0xFFFF;
-const SPMC_ID: u64 = 0x8000;
-const FRAMEWORK_VERSION_REQUEST: u64 = 0x8000_0008;
-const FRAMEWORK_VERSION_RESPONSE: u64 = 0x8000_0009;
+/// The SPMC's own endpoint ID.
+const SPMC_ID: EndpointId = EndpointId(0x8000);
+/// Largest RX/TX buffer an endpoint may map, in 4 KiB pages.
+const MAXIMUM_MAILBOX_PAGES: u16 = 16;
 /// HCR_EL2 while partitions run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
 const HCR_PARTITION: u64 = 1 | (1 << 1) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
+
+/// The partition manager core in the SPMC role, with this board's capacities.
+type Manager = PartitionManager<PhysicalMailboxes, MAXIMUM_PARTITIONS, MAXIMUM_CONTEXTS, CPUS>;
+
+static MANAGER: spin::Once<Manager> = spin::Once::new();
+
+/// Per partition slot: its endpoint ID and entry point (what `Transfer::Start` needs).
+static PARTITIONS: spin::Once<[Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS]> = spin::Once::new();
 
 extern "C" {
     /// Where the EL3 monitor starts this image on a CPU brought up by PSCI CPU_ON.
@@ -63,67 +71,88 @@ spmc_secondary_start:
 "#
 );
 
-fn error(code: u64) -> [u64; 18] {
-    let mut reply = [0u64; 18];
-    reply[0] = FFA_ERROR;
-    reply[2] = code;
-    reply
+/// The slot of partition `endpoint` and its entry point.
+fn partition_slot(endpoint: EndpointId) -> Option<(usize, u64)> {
+    PARTITIONS.get()?.iter().enumerate().find_map(|(index, partition)| match partition {
+        Some((id, entry)) if *id == endpoint => Some((index, *entry)),
+        _ => None,
+    })
 }
 
-fn framework(call: &[u64; 18]) -> [u64; 18] {
-    let mut reply = [0u64; 18];
-    if call[2] != FRAMEWORK_VERSION_REQUEST {
-        return error(NOT_SUPPORTED);
+/// Carries out deliveries on `cpu` forever: the core decides, this loop enters partitions and
+/// calls the monitor.
+fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
+    loop {
+        delivery = match delivery.transfer {
+            Transfer::OtherWorld => {
+                let result = smc(delivery.registers);
+                manager.handle(delivery.to, &result)
+            }
+            Transfer::Start | Transfer::Enter | Transfer::Restore => {
+                run_context(manager, cpu, &delivery)
+            }
+            // Only the forwarder role hands a CPU back to a scheduler.
+            Transfer::Scheduler => {
+                defmt::error!("spmc: the core asked for a scheduler on cpu {=usize}", cpu);
+                platform_common::semihosting::exit(6)
+            }
+        };
     }
-    reply[0] = FFA_MSG_SEND_DIRECT_RESP_32;
-    reply[1] = (SPMC_ID << 16) | SPMD_ID;
-    reply[2] = FRAMEWORK_VERSION_RESPONSE;
-    let requested = call[3];
-    let compatible = requested >> 31 == 0 && requested >> 16 == VERSION_1_2 >> 16;
-    reply[3] = if compatible { VERSION_1_2 } else { NOT_SUPPORTED };
-    reply
 }
 
-fn direct_request(call: &[u64; 18], cpu: usize) -> [u64; 18] {
-    let (source, destination) = (call[1] >> 16, call[1] & 0xFFFF);
-    if source & 0x8000 != 0 || call[2] != 0 {
-        return error(INVALID_PARAMETERS);
-    }
-    let Some(slot) = partition::find(destination) else { return error(INVALID_PARAMETERS) };
-    // A partition runs on one CPU at a time: a request while it runs elsewhere is BUSY.
-    let Some(mut slot) = slot.try_lock() else { return error(BUSY) };
-    let Some(partition) = slot.as_mut() else { return error(INVALID_PARAMETERS) };
-    if partition.aborted {
-        return error(ABORTED);
-    }
-    let mut message = [0u64; 8];
-    message.copy_from_slice(&call[..8]);
-    let Some(response) = partition.deliver(&message, cpu) else { return error(ABORTED) };
-    let answers_caller = response[1] == (destination << 16) | source;
-    if response[0] != FFA_MSG_SEND_DIRECT_RESP_32 || !answers_caller {
-        defmt::error!(
-            "spmc: partition answered a direct request with {=u64:#x}; aborted",
-            response[0]
-        );
-        partition.aborted = true;
-        return error(ABORTED);
-    }
-    let mut reply = [0u64; 18];
-    reply[..8].copy_from_slice(&response);
-    reply
-}
-
-fn answer(call: &[u64; 18], cpu: usize) -> [u64; 18] {
-    match call[0] {
-        FFA_ID_GET => {
-            let mut reply = [0u64; 18];
-            reply[0] = FFA_SUCCESS_32;
-            reply
+/// Runs the context a delivery names until its next call (handed to the core) or fault
+/// (reported to the core, which aborts the partition).
+fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
+    let context = delivery.to;
+    let Some((slot, entry)) = partition_slot(context.endpoint) else {
+        defmt::error!("spmc: the core named unknown partition {=u16:#x}", context.endpoint.0);
+        platform_common::semihosting::exit(6)
+    };
+    let how = match delivery.transfer {
+        Transfer::Start => Entry::Start { entry },
+        Transfer::Restore => Entry::Restore,
+        _ => Entry::Enter(delivery.registers),
+    };
+    let vcpu = usize::from(context.vcpu.0);
+    match contexts::run(slot, vcpu, cpu, how) {
+        Some(Stop::Call(registers)) => {
+            if how_started(delivery) && registers[0] == FFA_MSG_WAIT {
+                defmt::info!(
+                    "spmc: partition {=u16:#x} initialised (FFA_MSG_WAIT)",
+                    context.endpoint.0
+                );
+            }
+            manager.handle(context, &registers)
         }
-        FFA_MSG_SEND_DIRECT_REQ_32 if call[1] == (SPMD_ID << 16) | SPMC_ID => framework(call),
-        FFA_MSG_SEND_DIRECT_REQ_32 => direct_request(call, cpu),
-        _ => error(NOT_SUPPORTED),
+        Some(Stop::Fault { syndrome, address }) => {
+            defmt::error!(
+                "spmc: partition {=u16:#x} stopped with ESR_EL2 {=u64:#x} at {=u64:#x} (FAR {=u64:#x}); aborted",
+                context.endpoint.0,
+                syndrome,
+                contexts::resume_address(slot, vcpu),
+                address
+            );
+            match manager.abort(context) {
+                Ok(next) => next,
+                Err(_) => {
+                    defmt::error!("spmc: the core refused to abort a running context");
+                    platform_common::semihosting::exit(6)
+                }
+            }
+        }
+        None => {
+            defmt::error!(
+                "spmc: the core named context {=u16} beyond this image's capacity",
+                vcpu as u16
+            );
+            platform_common::semihosting::exit(6)
+        }
     }
+}
+
+/// Whether the delivery started a context for the first time (its boot).
+fn how_started(delivery: &Delivery) -> bool {
+    delivery.transfer == Transfer::Start
 }
 
 /// This CPU's EL2 controls for running partitions.
@@ -133,14 +162,27 @@ fn configure_cpu() {
     write_sysreg!("hcr_el2", HCR_PARTITION);
 }
 
-/// Ends this CPU's initialisation with FFA_MSG_WAIT and serves calls forever.
-fn serve(cpu: usize) -> ! {
-    let mut registers = [0u64; 18];
-    registers[0] = FFA_MSG_WAIT;
-    loop {
-        let call = smc(registers);
-        registers = answer(&call, cpu);
-    }
+/// The normal-world endpoints that may talk to partitions: the hypervisor (ID 0) and its VMs.
+fn normal_world_endpoints() -> [EndpointDescription; 3] {
+    let messaging = MessagingMethod::SEND_DIRECT_REQUEST
+        | MessagingMethod::SEND_DIRECT_REQUEST2
+        | MessagingMethod::INDIRECT;
+    let [first, second] = platform_common::board::GUESTS;
+    [
+        EndpointDescription::virtual_machine(EndpointId(0), CPUS as u16, Version::V1_2, messaging),
+        EndpointDescription::virtual_machine(
+            EndpointId(first.id as u16),
+            CPUS as u16,
+            Version::V1_2,
+            messaging,
+        ),
+        EndpointDescription::virtual_machine(
+            EndpointId(second.id as u16),
+            CPUS as u16,
+            Version::V1_2,
+            messaging,
+        ),
+    ]
 }
 
 #[no_mangle]
@@ -157,7 +199,7 @@ extern "C" fn image_main(manifest: u64) -> ! {
     let level = CurrentEL.read(CurrentEL::EL);
     defmt::info!("spmc: running at S-EL{=u64}, core manifest at {=u64:#x}", level, manifest);
 
-    let packages = match boot::find_partitions::<{ stage2::MAXIMUM_PARTITIONS }>(manifest) {
+    let packages = match boot::find_partitions::<MAXIMUM_PARTITIONS>(manifest) {
         Ok(packages) => packages,
         Err(problem) => {
             defmt::error!("spmc: cannot load the partitions: {=str}", problem.as_str());
@@ -165,6 +207,10 @@ extern "C" fn image_main(manifest: u64) -> ! {
         }
     };
     stage2::configure_cpu();
+    let mut descriptions: heapless::Vec<EndpointDescription, MAXIMUM_PARTITIONS> =
+        heapless::Vec::new();
+    let mut slots = [None; MAXIMUM_PARTITIONS];
+    let mut blocks = [None; MAXIMUM_PARTITIONS];
     for (index, package) in packages.iter().enumerate() {
         let Some(package) = package else { continue };
         defmt::info!(
@@ -184,13 +230,38 @@ extern "C" fn image_main(manifest: u64) -> ! {
             );
             platform_common::semihosting::exit(4)
         }
+        let id = package.description.id;
+        if let (Some(slot), Some(block)) = (slots.get_mut(index), blocks.get_mut(index)) {
+            *slot = Some((id, package.entry));
+            *block = Some((id, package.package_base));
+        }
+        // Capacity is MAXIMUM_PARTITIONS, the same as the packages array's length.
+        let _ = descriptions.push(package.description.clone());
     }
+    PARTITIONS.call_once(|| slots);
+    let remote = normal_world_endpoints();
+    let configuration = Configuration {
+        role: Role::Spmc,
+        own_id: SPMC_ID,
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local: &descriptions,
+        remote: &remote,
+        interrupts: FeatureInterrupts::default(),
+        maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
+    };
+    let manager = match Manager::new(&configuration, PhysicalMailboxes::new(blocks)) {
+        Ok(manager) => MANAGER.call_once(|| manager),
+        Err(problem) => {
+            defmt::error!(
+                "spmc: the partitions' configuration is not usable: {=str}",
+                platform_common::text::TextBuffer::<96>::format(&format_args!("{problem:?}"))
+                    .as_str()
+            );
+            platform_common::semihosting::exit(4)
+        }
+    };
     configure_cpu();
-    for (index, package) in packages.iter().enumerate() {
-        let Some(package) = package else { continue };
-        let partition = Partition::boot(index, package.partition_id, package.entry, 0);
-        partition::install(index, partition);
-    }
 
     let mut register = [0u64; 18];
     register[0] = FFA_SECONDARY_EP_REGISTER_64;
@@ -201,7 +272,18 @@ extern "C" fn image_main(manifest: u64) -> ! {
     } else {
         defmt::error!("spmc: FFA_SECONDARY_EP_REGISTER failed ({=u64:#x})", reply[2]);
     }
-    serve(0)
+    boot_cpu(manager, 0)
+}
+
+/// Boots this CPU's partition contexts, then serves calls forever.
+fn boot_cpu(manager: &Manager, cpu: usize) -> ! {
+    match manager.boot(cpu as u16) {
+        Ok(first) => drive(manager, cpu, first),
+        Err(_) => {
+            defmt::error!("spmc: the core refused to boot cpu {=usize}", cpu);
+            platform_common::semihosting::exit(6)
+        }
+    }
 }
 
 /// A CPU the normal world started with PSCI CPU_ON.
@@ -209,7 +291,11 @@ extern "C" fn image_main(manifest: u64) -> ! {
 extern "C" fn image_secondary_main(cpu: usize) -> ! {
     configure_cpu();
     defmt::info!("spmc: cpu {=usize} ready", cpu);
-    serve(cpu)
+    let Some(manager) = MANAGER.get() else {
+        defmt::error!("spmc: cpu {=usize} started before the boot CPU set up the core", cpu);
+        platform_common::semihosting::exit(6)
+    };
+    boot_cpu(manager, cpu)
 }
 
 /// Any S-EL2 vector other than a partition's trap.

@@ -1,0 +1,130 @@
+//! The partitions' execution contexts: saved registers, which CPU has whose state loaded, and
+//! running a context at S-EL1 until its next FF-A call or fault.
+//!
+//! The spmc crate's core decides which context runs where (and guarantees a context runs on
+//! one CPU at a time); this module only keeps each context's registers and carries out
+//! `Start`, `Enter` and `Restore`. A CPU keeps the EL1 registers and stage-2 of the context it
+//! ran last and switches them only when it runs another one; EL1 registers are saved after
+//! every run because the context's next run may be on another CPU.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use aarch64_cpu::registers::ESR_EL2;
+use platform_common::el1_context::El1Registers;
+use platform_common::guest::{self, GuestRegisters};
+
+use crate::stage2::{self, MAXIMUM_PARTITIONS};
+
+/// Execution contexts per partition (one per CPU for MP partitions).
+pub const MAXIMUM_CONTEXTS: usize = 4;
+/// CPUs of the board.
+pub const CPUS: usize = 4;
+
+const EC_SMC64: u64 = ESR_EL2::EC::Value::SMC64 as u64;
+const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
+/// SPSR for entering EL1 with SP_EL1 (EL1h), D/A/I/F masked.
+const SPSR_EL1H_MASKED: u64 = 0x3c5;
+/// SCTLR_EL1 reset value with its RES1 bits: MMU and caches off.
+const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
+const NONE_LOADED: usize = usize::MAX;
+
+/// One execution context's saved state.
+struct SavedContext {
+    registers: GuestRegisters,
+    el1: El1Registers,
+}
+
+impl SavedContext {
+    const EMPTY: Self = Self { registers: GuestRegisters::ZERO, el1: El1Registers::ZERO };
+}
+
+/// Every context, each behind its own lock (held only while it runs on one CPU).
+static CONTEXTS: [[spin::Mutex<SavedContext>; MAXIMUM_CONTEXTS]; MAXIMUM_PARTITIONS] =
+    [const { [const { spin::Mutex::new(SavedContext::EMPTY) }; MAXIMUM_CONTEXTS] };
+        MAXIMUM_PARTITIONS];
+
+/// Per CPU: which context's EL1 state and stage-2 are loaded (`partition * MAXIMUM_CONTEXTS
+/// + context`).
+static LOADED: [AtomicUsize; CPUS] = [const { AtomicUsize::new(NONE_LOADED) }; CPUS];
+
+/// How a context's run ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Stop {
+    /// It made an FF-A call (SMC or HVC) with these x0-x17.
+    Call([u64; 18]),
+    /// It took an exception the SPMC does not handle (ESR_EL2, or bit 63 for an interrupt).
+    Fault { syndrome: u64, address: u64 },
+}
+
+/// Which context to run, and how.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry {
+    /// First entry at `entry` (registers zero).
+    Start { entry: u64 },
+    /// Resume with x0-x17 set to the registers.
+    Enter([u64; 18]),
+    /// Resume as it was left (after a preemption).
+    Restore,
+}
+
+/// Runs context `context` of partition `partition` on `cpu` until its next call or fault.
+/// `None` when the indices are out of range (the core never names such a context).
+pub fn run(partition: usize, context: usize, cpu: usize, entry: Entry) -> Option<Stop> {
+    let slot = CONTEXTS.get(partition)?.get(context)?;
+    let loaded = LOADED.get(cpu)?;
+    // The core runs a context on one CPU at a time, so this lock is never contended; it only
+    // makes the exclusive access visible to the compiler.
+    let mut saved = slot.lock();
+    match entry {
+        Entry::Start { entry } => {
+            saved.registers = GuestRegisters::ZERO;
+            saved.registers.elr = entry;
+            saved.registers.spsr = SPSR_EL1H_MASKED;
+            saved.el1 = El1Registers::ZERO;
+            saved.el1.sctlr = SCTLR_EL1_RESET;
+            // Boot information as TF-A's SPMC passes it to an S-EL1 partition: x4 = CPU index.
+            saved.registers.x[4] = cpu as u64;
+            loaded.store(NONE_LOADED, Ordering::Relaxed);
+        }
+        Entry::Enter(registers) => {
+            if let Some(first) = saved.registers.x.get_mut(..18) {
+                first.copy_from_slice(&registers);
+            }
+        }
+        Entry::Restore => {}
+    }
+    let key = partition * MAXIMUM_CONTEXTS + context;
+    if loaded.load(Ordering::Relaxed) != key {
+        saved.el1.restore();
+        stage2::switch_to(partition);
+        loaded.store(key, Ordering::Relaxed);
+    }
+    // SAFETY: the partition's stage-2 (switched in above, built at boot) maps only its own
+    // memory and log UART, and its registers hold a state it left or its entry at EL1.
+    let exit = unsafe { guest::run(&mut saved.registers) };
+    saved.el1.save();
+    match exit.class() {
+        Some(class @ (EC_SMC64 | EC_HVC64)) => {
+            // A trapped SMC returns to the SMC itself; an HVC to the next instruction.
+            if class == EC_SMC64 {
+                saved.registers.elr += 4;
+            }
+            let mut call = [0u64; 18];
+            call.copy_from_slice(saved.registers.x.get(..18)?);
+            Some(Stop::Call(call))
+        }
+        _ => Some(Stop::Fault {
+            syndrome: exit.syndrome,
+            address: platform_common::read_sysreg!("far_el2"),
+        }),
+    }
+}
+
+/// The return address a context stopped at (for fault logs).
+pub fn resume_address(partition: usize, context: usize) -> u64 {
+    CONTEXTS
+        .get(partition)
+        .and_then(|contexts| contexts.get(context))
+        .map(|slot| slot.lock().registers.elr)
+        .unwrap_or(0)
+}
