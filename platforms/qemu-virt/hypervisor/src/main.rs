@@ -11,6 +11,8 @@
 
 platform_common::simple_entry!();
 
+mod forwarder;
+mod mailbox;
 mod vm;
 
 use core::fmt::Write;
@@ -108,13 +110,25 @@ fn outcome(reply: &[u64; 18], value: u64) -> &'static str {
 
 /// Runs each test VM until it powers off.
 fn run_guests(console: &mut Pl011) {
+    let manager = match forwarder::build() {
+        Ok(manager) => manager,
+        Err(problem) => {
+            let _ = writeln!(console, "hypervisor: cannot set up the FF-A forwarder: {problem:?}");
+            return;
+        }
+    };
+    let _ = writeln!(
+        console,
+        "hypervisor: forwarder ready (spmc crate, forwarder role): {} VMs, partitions learned from the SPMC",
+        board::GUESTS.len()
+    );
     platform_common::guest::install_vectors();
     for (index, board::GuestPlacement { ram, id }) in board::GUESTS.into_iter().enumerate() {
         let Some(mut guest) = vm::Vm::new(index, id, ram) else {
             let _ = writeln!(console, "hypervisor: VM {id}: cannot map its memory");
             continue;
         };
-        let ending = guest.run();
+        let ending = guest.run(&manager);
         let _ = writeln!(console, "hypervisor: VM {} ended: {:?}", guest.id, ending);
     }
 }

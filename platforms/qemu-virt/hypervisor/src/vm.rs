@@ -1,15 +1,14 @@
 //! Guest VMs at NS-EL1: their memory (stage-2), their run loop, and the calls they make.
 //!
-//! Bring-up stage of the forwarder: a VM's SMC or HVC traps here. SMCCC and PSCI are answered
-//! for the VM (PSCI SYSTEM_OFF/CPU_OFF end it); FFA_ID_GET returns the VM's ID; every other
-//! FF-A call is forwarded to the secure world after the sender ID in w1 is checked against the
-//! VM's own (a VM cannot speak as another endpoint: INVALID_PARAMETERS). The spmc crate's
-//! forwarder role replaces this with the full rules (descriptor copies, IPA translation).
+//! A VM's SMC or HVC traps here. SMCCC and PSCI are answered for the VM (PSCI SYSTEM_OFF and
+//! CPU_OFF end it); every FF-A call goes to the spmc crate's forwarder role (`forwarder.rs`),
+//! which enforces the VM's sender ID, keeps its version and RX/TX buffers, answers what it can
+//! and forwards the rest to the secure world.
 
+use crate::forwarder::{self, Manager};
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 use platform_common::guest::{self, GuestRegisters};
-use platform_common::smc::smc;
 use platform_common::stage2::{MemoryKind, Stage2, VTCR};
 use platform_common::write_sysreg;
 
@@ -28,12 +27,7 @@ const SCTLR_EL1_RESET: u64 = 0x30D0_0800;
 /// HCR_EL2 while VMs run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
 const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
 
-const FFA_ERROR: u64 = 0x8400_0060;
-const FFA_SUCCESS_32: u64 = 0x8400_0061;
-const FFA_ID_GET: u64 = 0x8400_0069;
-const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
-const FFA_MSG_SEND_DIRECT_REQ_64: u64 = 0xC400_006F;
-const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
+const FFA_MSG_WAIT: u64 = 0x8400_006B;
 const SMCCC_VERSION: u64 = 0x8000_0000;
 const SMCCC_VERSION_1_2: u64 = 0x1_0002;
 const PSCI_VERSION: u64 = 0x8400_0000;
@@ -96,31 +90,39 @@ impl Vm {
         Some(Self { id, index, registers, el1 })
     }
 
-    /// Answers one call the VM made; `None` means the VM has ended.
-    fn answer(&self, call: &[u64; 18]) -> Option<[u64; 18]> {
+    /// Answers one call the VM made; `None` means the VM has ended (or gave its CPU back).
+    fn answer(&self, manager: &Manager, call: &[u64; 18]) -> Option<[u64; 18]> {
         let mut reply = [0u64; 18];
         match call[0] {
             SMCCC_VERSION => reply[0] = SMCCC_VERSION_1_2,
             PSCI_VERSION => reply[0] = 0x1_0001,
-            PSCI_SYSTEM_OFF | PSCI_CPU_OFF => return None,
-            FFA_ID_GET => {
-                reply[0] = FFA_SUCCESS_32;
-                reply[2] = self.id;
+            PSCI_SYSTEM_OFF | PSCI_CPU_OFF => {
+                self.release(manager);
+                return None;
             }
-            FFA_MSG_SEND_DIRECT_REQ_32 | FFA_MSG_SEND_DIRECT_REQ_64
-                if (call[1] >> 16) & 0xFFFF != self.id =>
-            {
-                reply[0] = FFA_ERROR;
-                reply[2] = INVALID_PARAMETERS;
+            function if function_is_ffa(function) => {
+                let context = forwarder::context_of(self.id);
+                return forwarder::drive(manager, context, manager.handle(context, call));
             }
-            function if function_is_ffa(function) => return Some(smc(*call)),
             _ => reply[0] = NOT_SUPPORTED,
         }
         Some(reply)
     }
 
-    /// Runs the VM on this CPU until it powers off or faults.
-    pub fn run(&mut self) -> Ending {
+    /// A VM that powers off gives its context back to the core as if it waited for messages
+    /// (FFA_MSG_WAIT), so the CPU is free for the next VM; the core hands back `Scheduler`.
+    fn release(&self, manager: &Manager) {
+        let mut wait = [0u64; 18];
+        wait[0] = FFA_MSG_WAIT;
+        let context = forwarder::context_of(self.id);
+        let _ = forwarder::drive(manager, context, manager.handle(context, &wait));
+    }
+
+    /// Runs the VM on CPU 0 until it powers off or faults.
+    pub fn run(&mut self, manager: &Manager) -> Ending {
+        if manager.start(forwarder::context_of(self.id), 0).is_err() {
+            return Ending::Fault(0);
+        }
         let Some(tables) = TABLES.get(self.index) else { return Ending::Fault(0) };
         write_sysreg!("vtcr_el2", VTCR);
         write_sysreg!("vttbr_el2", ((self.index as u64 + 1) << 48) | tables.base());
@@ -143,12 +145,16 @@ impl Vm {
                     }
                     let mut call = [0u64; 18];
                     call.copy_from_slice(&self.registers.x[..18]);
-                    match self.answer(&call) {
+                    match self.answer(manager, &call) {
                         Some(reply) => self.registers.x[..18].copy_from_slice(&reply),
                         None => break Ending::PoweredOff,
                     }
                 }
-                _ => break Ending::Fault(exit.syndrome),
+                _ => {
+                    // The core marks the VM's context aborted; nothing waits on it here.
+                    let _ = manager.abort(forwarder::context_of(self.id));
+                    break Ending::Fault(exit.syndrome);
+                }
             }
         };
         self.el1.save();

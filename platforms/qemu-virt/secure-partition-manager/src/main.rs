@@ -21,8 +21,8 @@ use platform_common::smc::smc;
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
 use spmc::partition_manager::{
-    Configuration, Delivery, EndpointDescription, FeatureInterrupts, PartitionManager, Role,
-    Transfer,
+    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts, PartitionManager,
+    Role, Transfer,
 };
 
 use contexts::{Entry, Stop, CPUS, MAXIMUM_CONTEXTS};
@@ -85,8 +85,11 @@ fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
     loop {
         delivery = match delivery.transfer {
             Transfer::OtherWorld => {
+                // What comes back is the normal world's next call (or a result); the core takes
+                // normal-world input as from endpoint 0 on this CPU and reads the real sender
+                // from the call itself.
                 let result = smc(delivery.registers);
-                manager.handle(delivery.to, &result)
+                manager.handle(ContextId::new(0, cpu as u16), &result)
             }
             Transfer::Start | Transfer::Enter | Transfer::Restore => {
                 run_context(manager, cpu, &delivery)

@@ -1,0 +1,135 @@
+//! The spmc crate's forwarder role for this hypervisor: built at boot from the VMs it hosts
+//! and the partitions the SPMC reports, then handed every FF-A call a VM makes.
+//!
+//! The seam is small: `Forwarder::handle` takes the VM's call and returns the registers to
+//! resume the VM with (or `None` when the VM gave its CPU back with FFA_MSG_WAIT or
+//! FFA_YIELD). In between, the core's deliveries are carried out here: SMC to the secure world
+//! for `OtherWorld`, back to the VM for `Enter`.
+
+use ffa_core::{EndpointId, Uuid, Version};
+use ffa_guest_driver::{Driver, PartitionInfo, SliceBuffers};
+use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
+use spmc::partition_manager::{
+    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts, PartitionManager,
+    Role, Transfer,
+};
+
+use crate::mailbox::VmMailboxes;
+use platform_common::board;
+use platform_common::smc::smc;
+
+/// VMs the hypervisor hosts, partitions it can learn of, CPUs.
+const VMS: usize = 2;
+const ENDPOINTS: usize = 4;
+const CPUS: usize = 4;
+/// Largest RX/TX buffer a VM may map, in 4 KiB pages.
+const MAXIMUM_MAILBOX_PAGES: u16 = 16;
+/// The SPMC's endpoint ID (FFA_SPM_ID_GET to VMs).
+const SPMC_ID: EndpointId = EndpointId(0x8000);
+/// Partition-properties bit 3: the partition receives notifications.
+const NOTIFICATIONS: u32 = 1 << 3;
+
+/// The core with this hypervisor's capacities: one vCPU per VM.
+pub type Manager = PartitionManager<VmMailboxes, ENDPOINTS, 1, CPUS>;
+
+/// Why the forwarder could not be built.
+#[derive(Debug, Clone, Copy)]
+pub enum SetupError {
+    /// Asking the SPMC for its partitions failed.
+    Discovery,
+    /// The core refused the configuration.
+    Configuration,
+}
+
+/// The hypervisor's own conduit to the secure world (SMC to the EL3 monitor).
+#[derive(Debug)]
+struct Firmware;
+
+impl ffa_core::Conduit for Firmware {
+    fn call(&mut self, registers: [u64; 18]) -> [u64; 18] {
+        smc(registers)
+    }
+}
+
+/// A partition the SPMC reported, as the forwarder's core describes it.
+fn describe(partition: &PartitionInfo) -> EndpointDescription {
+    let properties = partition.properties.bits();
+    let mut uuids = heapless::Vec::new();
+    // One UUID per GET_REGS descriptor; a partition with several services appears once each.
+    let _ = uuids.push(partition.uuid);
+    EndpointDescription {
+        id: partition.id,
+        uuids,
+        execution_context_count: partition.execution_contexts.max(1),
+        messaging: MessagingMethod::from_bits_truncate(properties),
+        version: Version::V1_2,
+        exception_level: ExceptionLevel::SecureEl1,
+        aarch64: true,
+        notification_support: properties & NOTIFICATIONS != 0,
+        power_management: PowerManagementMessages::empty(),
+    }
+}
+
+/// Builds the forwarder: VMs from the board, partitions from FFA_PARTITION_INFO_GET_REGS.
+pub fn build() -> Result<Manager, SetupError> {
+    let mut driver = Driver::<Firmware, SliceBuffers<'static>>::new(Firmware)
+        .map_err(|_| SetupError::Discovery)?;
+    let mut found = [PartitionInfo::EMPTY; ENDPOINTS];
+    let count =
+        driver.partition_info_regs(Uuid::NIL, &mut found).map_err(|_| SetupError::Discovery)?;
+    let mut remote: heapless::Vec<EndpointDescription, ENDPOINTS> = heapless::Vec::new();
+    for partition in found.iter().take(count) {
+        if remote.iter().any(|known| known.id == partition.id) {
+            continue;
+        }
+        remote.push(describe(partition)).map_err(|_| SetupError::Configuration)?;
+    }
+    let messaging = MessagingMethod::SEND_DIRECT_REQUEST
+        | MessagingMethod::RECEIVE_DIRECT_REQUEST
+        | MessagingMethod::SEND_DIRECT_REQUEST2
+        | MessagingMethod::RECEIVE_DIRECT_REQUEST2;
+    let mut local: heapless::Vec<EndpointDescription, VMS> = heapless::Vec::new();
+    for guest in board::GUESTS {
+        let vm = EndpointDescription::virtual_machine(
+            EndpointId(guest.id as u16),
+            1,
+            Version::V1_2,
+            messaging,
+        );
+        local.push(vm).map_err(|_| SetupError::Configuration)?;
+    }
+    let configuration = Configuration {
+        role: Role::Forwarder,
+        own_id: EndpointId(0),
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local: &local,
+        remote: &remote,
+        interrupts: FeatureInterrupts::default(),
+        maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
+    };
+    Manager::new(&configuration, VmMailboxes::new()).map_err(|_| SetupError::Configuration)
+}
+
+/// The context of VM `id` (one vCPU).
+pub fn context_of(id: u64) -> ContextId {
+    ContextId::new(id as u16, 0)
+}
+
+/// Carries out deliveries until one resumes `context` (its registers) or hands the CPU back
+/// to the hypervisor (`None`). A delivery to another VM's context cannot happen while VMs run
+/// one at a time (the core answers BUSY for a VM that is not waiting), so it ends the run too.
+pub fn drive(manager: &Manager, context: ContextId, mut delivery: Delivery) -> Option<[u64; 18]> {
+    loop {
+        match delivery.transfer {
+            Transfer::OtherWorld => {
+                let result = smc(delivery.registers);
+                delivery = manager.handle(delivery.to, &result);
+            }
+            Transfer::Enter if delivery.to == context => return Some(delivery.registers),
+            Transfer::Start | Transfer::Enter | Transfer::Restore | Transfer::Scheduler => {
+                return None
+            }
+        }
+    }
+}
