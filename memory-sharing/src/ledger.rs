@@ -117,6 +117,12 @@ impl<'a> Ledger<'a> {
         self.change_region(owner, range, |region| region.rxtx = true)
     }
 
+    /// Clears the RX/TX mark of pages of `owner` (after FFA_RXTX_UNMAP), so they can be sent
+    /// again. Same rules as [`Self::mark_rxtx`].
+    pub fn unmark_rxtx(&mut self, owner: EndpointId, range: AddressRange) -> Result<(), FfaError> {
+        self.change_region(owner, range, |region| region.rxtx = false)
+    }
+
     /// Marks pages of `owner` as read-only for it (conformance MM13). Same rules as
     /// [`Self::mark_rxtx`].
     pub fn mark_read_only(

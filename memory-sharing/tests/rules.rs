@@ -622,6 +622,18 @@ fn d21_rxtx_pages_cannot_be_sent() {
 }
 
 #[test]
+fn unmarked_rxtx_pages_can_be_sent_again() {
+    let (mut ledger, mut space) = fixture();
+    let regions = ledger.regions().len();
+    ledger.mark_rxtx(VM1, range(page(VM1, 10), 2)).unwrap();
+    assert_eq!(ledger.regions().len(), regions + 2, "the region splits around the buffers");
+    assert_eq!(ledger.unmark_rxtx(VM2, range(page(VM1, 10), 2)), Err(FfaError::InvalidParameters));
+    ledger.unmark_rxtx(VM1, range(page(VM1, 10), 2)).unwrap();
+    assert_eq!(ledger.regions().len(), regions, "the pieces merge back");
+    send(&mut ledger, &mut space, Share, VM1, &[SP1], &[range(page(VM1, 10), 2)]).unwrap();
+}
+
+#[test]
 fn donate_moves_ownership_and_ends_the_transaction() {
     let (mut ledger, mut space) = fixture();
     let handle =

@@ -162,6 +162,9 @@ pub enum ConfigError {
     ConflictingId(EndpointId),
     /// More UUIDs than [`MAX_UUIDS`].
     TooManyUuids(EndpointId),
+    /// A memory region of this owner overlaps another, is malformed, does not fit the
+    /// ledger's pools, or its owner is neither a local nor a remote endpoint.
+    MemoryMap(EndpointId),
 }
 
 impl From<ConfigError> for FfaError {

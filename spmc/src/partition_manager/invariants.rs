@@ -1,7 +1,7 @@
 //! The scheduling invariants, checkable at any time (tests and debug builds call it).
 
 use super::state::{Party, State};
-use super::{ContextId, EndpointMemory, PartitionManager};
+use super::{ContextId, EndpointMemory, MemoryPlatform, PartitionManager};
 
 /// A broken scheduling invariant, naming the context where it was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,8 +19,13 @@ pub enum InvariantViolation {
     RemoteConflict(ContextId),
 }
 
-impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
-    PartitionManager<M, ENDPOINTS, VCPUS, CPUS>
+impl<
+        M: EndpointMemory,
+        const ENDPOINTS: usize,
+        const VCPUS: usize,
+        const CPUS: usize,
+        S: MemoryPlatform,
+    > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// Checks every invariant: each context in exactly one state with a consistent request
     /// record; a Blocked context always has a live callee; every return link is mirrored; at

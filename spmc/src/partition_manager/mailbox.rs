@@ -5,7 +5,7 @@ use ffa_core::call::Return;
 use ffa_core::rxtx::{RxtxMapArgs, PAGE_SIZE};
 use ffa_core::{EndpointId, FfaError, SuccessArgs};
 
-use super::{Caller, PartitionManager, Role};
+use super::{Caller, MemoryPlatform, PartitionManager, Role};
 
 /// The platform's access to endpoint memory for mailboxes.
 ///
@@ -105,8 +105,13 @@ fn overlaps(first: u64, second: u64, page_count: u32) -> bool {
     first < second_end && second < first_end
 }
 
-impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
-    PartitionManager<M, ENDPOINTS, VCPUS, CPUS>
+impl<
+        M: EndpointMemory,
+        const ENDPOINTS: usize,
+        const VCPUS: usize,
+        const CPUS: usize,
+        S: MemoryPlatform,
+    > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// The endpoint whose mailbox a call concerns: the caller itself, or (SPMC role, from the
     /// normal world's hypervisor) the VM named in the call, which must be known.
@@ -159,6 +164,13 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
                 return Return::error(error);
             }
         };
+        let marked =
+            self.memory_mark_mailbox(owner, caller.local, [tx_address, rx_address], page_count);
+        if let Err(error) = marked {
+            mailboxes.memory.unmap_buffer(transmit);
+            mailboxes.memory.unmap_buffer(receive);
+            return Return::error(error);
+        }
         let mailbox = Mailbox { owner, transmit, receive, page_count, receive_held: false };
         let pushed = if caller.local {
             mailboxes.local.push(mailbox)
@@ -166,6 +178,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
             mailboxes.remote.push(mailbox)
         };
         if pushed.is_err() {
+            self.memory_unmark_mailbox(owner);
             mailboxes.memory.unmap_buffer(transmit);
             mailboxes.memory.unmap_buffer(receive);
             return Return::error(FfaError::NoMemory);
@@ -185,6 +198,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
         };
         mailboxes.memory.unmap_buffer(mailbox.transmit);
         mailboxes.memory.unmap_buffer(mailbox.receive);
+        self.memory_unmark_mailbox(owner);
         Return::success(SuccessArgs::EMPTY)
     }
 

@@ -8,7 +8,9 @@ use ffa_core::version::VersionResponse;
 use ffa_core::{Call, EndpointId, FfaError, TargetInfo, VcpuId, Version};
 
 use super::state::{Party, Request, RequestKind, Scheduler, State};
-use super::{Caller, ContextId, Delivery, EndpointMemory, PartitionManager, Role, Transfer};
+use super::{
+    Caller, ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Role, Transfer,
+};
 use crate::manifest::{MessagingMethod, PowerManagementMessages};
 
 /// PSCI CPU_OFF, the only PSCI function the SPMD sends as a framework message.
@@ -62,8 +64,13 @@ impl Message {
     }
 }
 
-impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
-    PartitionManager<M, ENDPOINTS, VCPUS, CPUS>
+impl<
+        M: EndpointMemory,
+        const ENDPOINTS: usize,
+        const VCPUS: usize,
+        const CPUS: usize,
+        S: MemoryPlatform,
+    > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// FFA_MSG_WAIT: ends boot, or a run without a request; DENIED while servicing a request
     /// (matrix M07, M10) and NOT_SUPPORTED from the other world.
@@ -234,7 +241,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
 
     /// Forwarder: passes a local caller's call to the other world; the caller blocks until
     /// the result comes back on its CPU.
-    fn forward(
+    pub(super) fn forward(
         &self,
         scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
         caller: &Caller,

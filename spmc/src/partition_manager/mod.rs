@@ -7,10 +7,16 @@ mod config;
 mod context;
 mod invariants;
 mod mailbox;
+mod memory;
+mod memory_descriptor;
+mod memory_forwarding;
+mod memory_retrieve;
+mod memory_send;
 mod messaging;
 mod partition_info;
 mod setup;
 mod state;
+mod translation;
 
 pub use config::{
     ConfigError, Configuration, EndpointDescription, FeatureInterrupts, Role, MAX_UUIDS,
@@ -18,12 +24,15 @@ pub use config::{
 pub use context::{ContextId, ContextState, Delivery, Transfer};
 pub use invariants::InvariantViolation;
 pub use mailbox::EndpointMemory;
+pub use memory::{MemoryActivity, MemoryRegionDescription, MemorySharing};
+pub use translation::{MemoryPlatform, NoMemorySharing, PhysicalRun};
 
 use ffa_core::call::Return;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, VcpuId, Version};
 use spin::Mutex;
 
 use mailbox::Mailboxes;
+use memory::MemoryState;
 use state::{Endpoint, NegotiatedVersion, Party, Scheduler, State};
 
 /// Settings fixed at construction.
@@ -41,23 +50,26 @@ struct Settings {
 ///
 /// Capacities: `ENDPOINTS` local (and, separately, remote) endpoints, `VCPUS` execution
 /// contexts per local endpoint, `CPUS` physical CPUs. `M` gives access to endpoint memory
-/// for RX/TX buffers.
+/// for RX/TX buffers; `S` changes stage 2 for memory sharing (see
+/// [`Self::with_memory_sharing`]; managers built with [`Self::new`] have none).
 ///
 /// Every method takes `&self`: several CPUs may call in at once. Lock order (CORE.md):
-/// scheduler, then remote endpoints, then mailboxes; no lock is held while the platform runs
-/// a context.
+/// scheduler, then remote endpoints, then mailboxes, then memory sharing; no lock is held while
+/// the platform runs a context.
 #[derive(Debug)]
 pub struct PartitionManager<
     M: EndpointMemory,
     const ENDPOINTS: usize,
     const VCPUS: usize,
     const CPUS: usize,
+    S: MemoryPlatform = NoMemorySharing,
 > {
     settings: Settings,
     local: heapless::Vec<EndpointDescription, ENDPOINTS>,
     scheduler: Mutex<Scheduler<ENDPOINTS, VCPUS>>,
     remote: Mutex<heapless::Vec<EndpointDescription, ENDPOINTS>>,
     mailboxes: Mutex<Mailboxes<M, ENDPOINTS>>,
+    memory: Mutex<Option<MemoryState<S>>>,
 }
 
 /// The context a call came from, resolved against the state.
@@ -83,8 +95,13 @@ impl Caller {
     }
 }
 
-impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
-    PartitionManager<M, ENDPOINTS, VCPUS, CPUS>
+impl<
+        M: EndpointMemory,
+        const ENDPOINTS: usize,
+        const VCPUS: usize,
+        const CPUS: usize,
+        S: MemoryPlatform,
+    > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// Builds the core from a checked configuration. Every local context starts NotStarted;
     /// run [`Self::boot`] on each CPU (SPMC) or [`Self::start`] per vCPU (forwarder).
@@ -118,6 +135,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
             }),
             remote: Mutex::new(remote),
             mailboxes: Mutex::new(Mailboxes::new(memory)),
+            memory: Mutex::new(None),
         })
     }
 
@@ -245,6 +263,11 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
         };
         if !caller.local {
             if let Some(blocked) = scheduler.blocked_on_remote(caller.cpu) {
+                if let Some(delivery) =
+                    self.forwarded_memory_result(&mut scheduler, blocked, caller.cpu, registers)
+                {
+                    return delivery;
+                }
                 return self.remote_return(&mut scheduler, blocked, caller.cpu, registers);
             }
         }
@@ -308,7 +331,15 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
                 drop(scheduler);
                 Self::reply(&caller, self.partition_info_get_regs(&caller, uuid, start_index, tag))
             }
-            // Memory management, notifications and indirect messaging slot in here later.
+            call @ (Call::MemShare { .. }
+            | Call::MemLend { .. }
+            | Call::MemDonate { .. }
+            | Call::MemFragTx { .. }
+            | Call::MemFragRx { .. }
+            | Call::MemRetrieveReq { .. }
+            | Call::MemRelinquish
+            | Call::MemReclaim { .. }) => self.memory_call(scheduler, &caller, call),
+            // Notifications and indirect messaging slot in here later.
             _ => Self::reply(&caller, Return::error(FfaError::NotSupported)),
         }
     }

@@ -7,7 +7,7 @@ use ffa_core::{FfaError, SuccessArgs, Uuid, Version};
 use zerocopy::little_endian::{U16, U32};
 use zerocopy::{Immutable, IntoBytes, KnownLayout, Unaligned};
 
-use super::{Caller, EndpointDescription, EndpointMemory, PartitionManager, Role};
+use super::{Caller, EndpointDescription, EndpointMemory, MemoryPlatform, PartitionManager, Role};
 use crate::manifest::MessagingMethod;
 
 /// FF-A v1.0 partition information descriptor (reference §4.3, 8 bytes).
@@ -93,8 +93,13 @@ fn descriptor(
     }
 }
 
-impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
-    PartitionManager<M, ENDPOINTS, VCPUS, CPUS>
+impl<
+        M: EndpointMemory,
+        const ENDPOINTS: usize,
+        const VCPUS: usize,
+        const CPUS: usize,
+        S: MemoryPlatform,
+    > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// The endpoints listed for `uuid` (Nil: all), in order: the SPMC lists its partitions;
     /// the forwarder lists its VMs and then the secure partitions it knows (`remote`, read

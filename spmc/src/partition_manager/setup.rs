@@ -6,11 +6,16 @@ use ffa_core::features::{FeatureId, FeaturesQuery, MinimumBufferSize, RxtxMapPro
 use ffa_core::{FunctionId, SuccessArgs, Version};
 
 use super::state::Scheduler;
-use super::{Caller, EndpointDescription, EndpointMemory, PartitionManager, Role};
+use super::{Caller, EndpointDescription, EndpointMemory, MemoryPlatform, PartitionManager, Role};
 use crate::manifest::{ExceptionLevel, MessagingMethod};
 
-impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
-    PartitionManager<M, ENDPOINTS, VCPUS, CPUS>
+impl<
+        M: EndpointMemory,
+        const ENDPOINTS: usize,
+        const VCPUS: usize,
+        const CPUS: usize,
+        S: MemoryPlatform,
+    > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// A local endpoint's description.
     pub(super) fn description(&self, id: ffa_core::EndpointId) -> Option<&EndpointDescription> {
@@ -49,6 +54,11 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
 
     /// FFA_FEATURES (matrix D07-D13).
     pub(super) fn features(&self, caller: &Caller, query: FeaturesQuery) -> Return {
+        if let FeaturesQuery::Function { function, properties } = query {
+            if let Some(answer) = self.memory_features(caller, function, properties) {
+                return answer;
+            }
+        }
         let properties = match query {
             FeaturesQuery::Function { function, .. } => self.function_properties(caller, function),
             FeaturesQuery::Feature(feature) => self.feature_interrupt(caller, feature),
