@@ -234,7 +234,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
 
     /// Forwarder: passes a local caller's call to the other world; the caller blocks until
     /// the result comes back on its CPU.
-    fn forward(
+    pub(super) fn forward(
         &self,
         scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
         caller: &Caller,
@@ -261,6 +261,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
         let answer = Call::decode(registers, self.settings.version)
             .and_then(Return::from_call)
             .unwrap_or_else(Return::error);
+        let answer = self.complete_forwarded_get(blocked, cpu, answer);
         self.give_back(scheduler, Party::Local(blocked), cpu, answer)
     }
 

@@ -5,9 +5,14 @@
 
 mod config;
 mod context;
+mod fuzz;
+mod indirect;
 mod invariants;
 mod mailbox;
 mod messaging;
+mod notification_info;
+mod notification_state;
+mod notifications;
 mod partition_info;
 mod setup;
 mod state;
@@ -18,12 +23,18 @@ pub use config::{
 pub use context::{ContextId, ContextState, Delivery, Transfer};
 pub use invariants::InvariantViolation;
 pub use mailbox::EndpointMemory;
+pub use notification_state::InterruptRequests;
+
+#[doc(hidden)]
+pub use fuzz::fuzz_calls;
 
 use ffa_core::call::Return;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, VcpuId, Version};
 use spin::Mutex;
 
+use indirect::MessagePage;
 use mailbox::Mailboxes;
+use notification_state::Notifications;
 use state::{Endpoint, NegotiatedVersion, Party, Scheduler, State};
 
 /// Settings fixed at construction.
@@ -44,8 +55,8 @@ struct Settings {
 /// for RX/TX buffers.
 ///
 /// Every method takes `&self`: several CPUs may call in at once. Lock order (CORE.md):
-/// scheduler, then remote endpoints, then mailboxes; no lock is held while the platform runs
-/// a context.
+/// scheduler, then remote endpoints, then mailboxes (with the message page under them), then
+/// notifications; no lock is held while the platform runs a context.
 #[derive(Debug)]
 pub struct PartitionManager<
     M: EndpointMemory,
@@ -58,6 +69,10 @@ pub struct PartitionManager<
     scheduler: Mutex<Scheduler<ENDPOINTS, VCPUS>>,
     remote: Mutex<heapless::Vec<EndpointDescription, ENDPOINTS>>,
     mailboxes: Mutex<Mailboxes<M, ENDPOINTS>>,
+    /// Copies FFA_MSG_SEND2 messages; taken only under the mailbox lock.
+    message_page: Mutex<MessagePage>,
+    /// Notification bitmaps, bindings and SRI/NPI requests (lock order 5, after mailboxes).
+    notifications: Mutex<Notifications<ENDPOINTS, VCPUS, CPUS>>,
 }
 
 /// The context a call came from, resolved against the state.
@@ -118,6 +133,8 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
             }),
             remote: Mutex::new(remote),
             mailboxes: Mutex::new(Mailboxes::new(memory)),
+            message_page: Mutex::new(MessagePage::new()),
+            notifications: Mutex::new(Notifications::new(configuration.local)),
         })
     }
 
@@ -308,7 +325,19 @@ impl<M: EndpointMemory, const ENDPOINTS: usize, const VCPUS: usize, const CPUS: 
                 drop(scheduler);
                 Self::reply(&caller, self.partition_info_get_regs(&caller, uuid, start_index, tag))
             }
-            // Memory management, notifications and indirect messaging slot in here later.
+            call @ (Call::NotificationBitmapCreate { .. }
+            | Call::NotificationBitmapDestroy { .. }
+            | Call::NotificationBind { .. }
+            | Call::NotificationUnbind { .. }
+            | Call::NotificationSet { .. }
+            | Call::NotificationGet { .. }
+            | Call::NotificationInfoGet { .. }) => {
+                self.notification_call(&mut scheduler, &caller, call)
+            }
+            Call::MsgSend2 { sender_vm, flags } => {
+                self.msg_send2(&mut scheduler, &caller, sender_vm, flags)
+            }
+            // Memory management slots in here later.
             _ => Self::reply(&caller, Return::error(FfaError::NotSupported)),
         }
     }
