@@ -17,6 +17,14 @@ pub enum InvariantViolation {
     CpuConflict(ContextId),
     /// A context waits on the other world on a CPU where a local context runs, or two do.
     RemoteConflict(ContextId),
+    /// A receiver has a pending notification that is not bound (globally or per vCPU, as it
+    /// is pending) to a sender.
+    NotificationNotBound(ffa_core::EndpointId),
+    /// A receiver has per-vCPU state for a vCPU it does not have, or framework notifications
+    /// per vCPU.
+    NotificationVcpu(ffa_core::EndpointId),
+    /// FFA_NOTIFICATION_INFO_GET reported a notification that is no longer pending.
+    NotificationReport(ffa_core::EndpointId),
 }
 
 impl<
@@ -29,7 +37,9 @@ impl<
 {
     /// Checks every invariant: each context in exactly one state with a consistent request
     /// record; a Blocked context always has a live callee; every return link is mirrored; at
-    /// most one running context per CPU; a CPU waiting on the other world runs nothing here.
+    /// most one running context per CPU; a CPU waiting on the other world runs nothing here;
+    /// and the notification invariants (pending notifications are bound as they are pending,
+    /// per-vCPU state only for real vCPUs, INFO_GET reports only what is pending).
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         let scheduler = self.scheduler.lock();
         let mut running = [false; CPUS];
@@ -105,6 +115,7 @@ impl<
                 }
             }
         }
-        Ok(())
+        drop(scheduler);
+        self.check_notifications()
     }
 }

@@ -268,6 +268,7 @@ impl<
         let answer = Call::decode(registers, self.settings.version)
             .and_then(Return::from_call)
             .unwrap_or_else(Return::error);
+        let answer = self.complete_forwarded_get(blocked, cpu, answer);
         self.give_back(scheduler, Party::Local(blocked), cpu, answer)
     }
 

@@ -5,6 +5,8 @@
 
 mod config;
 mod context;
+mod fuzz;
+mod indirect;
 mod invariants;
 mod mailbox;
 mod memory;
@@ -13,6 +15,9 @@ mod memory_forwarding;
 mod memory_retrieve;
 mod memory_send;
 mod messaging;
+mod notification_info;
+mod notification_state;
+mod notifications;
 mod partition_info;
 mod setup;
 mod state;
@@ -25,14 +30,20 @@ pub use context::{ContextId, ContextState, Delivery, Transfer};
 pub use invariants::InvariantViolation;
 pub use mailbox::EndpointMemory;
 pub use memory::{MemoryActivity, MemoryRegionDescription, MemorySharing};
+pub use notification_state::InterruptRequests;
 pub use translation::{MemoryPlatform, NoMemorySharing, PhysicalRun};
+
+#[doc(hidden)]
+pub use fuzz::fuzz_calls;
 
 use ffa_core::call::Return;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, VcpuId, Version};
 use spin::Mutex;
 
+use indirect::MessagePage;
 use mailbox::Mailboxes;
 use memory::MemoryState;
+use notification_state::Notifications;
 use state::{Endpoint, NegotiatedVersion, Party, Scheduler, State};
 
 /// Settings fixed at construction.
@@ -54,8 +65,8 @@ struct Settings {
 /// [`Self::with_memory_sharing`]; managers built with [`Self::new`] have none).
 ///
 /// Every method takes `&self`: several CPUs may call in at once. Lock order (CORE.md):
-/// scheduler, then remote endpoints, then mailboxes, then memory sharing; no lock is held while
-/// the platform runs a context.
+/// scheduler, then remote endpoints, then mailboxes (with the message page under them), then
+/// memory sharing, then notifications; no lock is held while the platform runs a context.
 #[derive(Debug)]
 pub struct PartitionManager<
     M: EndpointMemory,
@@ -70,6 +81,10 @@ pub struct PartitionManager<
     remote: Mutex<heapless::Vec<EndpointDescription, ENDPOINTS>>,
     mailboxes: Mutex<Mailboxes<M, ENDPOINTS>>,
     memory: Mutex<Option<MemoryState<S>>>,
+    /// Copies FFA_MSG_SEND2 messages; taken only under the mailbox lock.
+    message_page: Mutex<MessagePage>,
+    /// Notification bitmaps, bindings and SRI/NPI requests (lock order 5, after mailboxes).
+    notifications: Mutex<Notifications<ENDPOINTS, VCPUS, CPUS>>,
 }
 
 /// The context a call came from, resolved against the state.
@@ -136,6 +151,8 @@ impl<
             remote: Mutex::new(remote),
             mailboxes: Mutex::new(Mailboxes::new(memory)),
             memory: Mutex::new(None),
+            message_page: Mutex::new(MessagePage::new()),
+            notifications: Mutex::new(Notifications::new(configuration.local)),
         })
     }
 
@@ -339,7 +356,18 @@ impl<
             | Call::MemRetrieveReq { .. }
             | Call::MemRelinquish
             | Call::MemReclaim { .. }) => self.memory_call(scheduler, &caller, call),
-            // Notifications and indirect messaging slot in here later.
+            call @ (Call::NotificationBitmapCreate { .. }
+            | Call::NotificationBitmapDestroy { .. }
+            | Call::NotificationBind { .. }
+            | Call::NotificationUnbind { .. }
+            | Call::NotificationSet { .. }
+            | Call::NotificationGet { .. }
+            | Call::NotificationInfoGet { .. }) => {
+                self.notification_call(&mut scheduler, &caller, call)
+            }
+            Call::MsgSend2 { sender_vm, flags } => {
+                self.msg_send2(&mut scheduler, &caller, sender_vm, flags)
+            }
             _ => Self::reply(&caller, Return::error(FfaError::NotSupported)),
         }
     }

@@ -86,6 +86,9 @@ impl<
             Some(methods) => methods.contains(local_bit),
             None => remote,
         };
+        if let Some(supported) = self.notification_features(caller, function) {
+            return supported.then_some(0);
+        }
         let supported = match function {
             F::Error32
             | F::Success32
@@ -122,14 +125,14 @@ impl<
             }
             F::MsgSendDirectResp2 => can(MessagingMethod::RECEIVE_DIRECT_REQUEST2, false),
             // Matrix D10: NORMAL_WORLD_RESUME and RX_ACQUIRE are not for endpoints; memory
-            // management, notifications and indirect messaging are not in this core yet.
+            // management is not in this core yet.
             _ => false,
         };
         supported.then_some(0)
     }
 
     /// The interrupt ID of a feature (matrix D12): SRI for the normal world only (SPMC role),
-    /// NPI and MEI for S-EL1 partitions only.
+    /// NPI for S-EL1 partitions and (forwarder) VMs, MEI for S-EL1 partitions only.
     fn feature_interrupt(&self, caller: &Caller, feature: FeatureId) -> Option<u32> {
         let interrupts = self.settings.interrupts;
         let secure_el1 = caller.local
@@ -148,7 +151,9 @@ impl<
                     None
                 }
             }
-            FeatureId::NotificationPendingInterrupt if secure_el1 => {
+            FeatureId::NotificationPendingInterrupt
+                if caller.local && self.receives_notification_pending(caller.context.endpoint) =>
+            {
                 interrupts.notification_pending
             }
             FeatureId::ManagedExitInterrupt if secure_el1 => interrupts.managed_exit,
