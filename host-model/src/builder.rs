@@ -205,7 +205,17 @@ impl ModelBuilder {
                 ));
             }
         }
-        let endpoints = self.vms.len() + 1 + self.partitions.len();
+        let ids: Vec<EndpointId> = std::iter::once(&self.driver)
+            .chain(self.vms.iter().map(|(vm, _)| vm))
+            .chain(self.partitions.iter().map(|(partition, _)| partition))
+            .map(|description| description.id)
+            .collect();
+        for (index, id) in ids.iter().enumerate() {
+            if ids.iter().take(index).any(|earlier| earlier == id) {
+                return error(format!("endpoint ID {:#06x} is used twice", id.0));
+            }
+        }
+        let endpoints = ids.len();
         let room = (0x1_0000_0000u64 - VM_RAM_PHYSICAL.0) / (RAM_PAGES * PAGE_SIZE);
         if endpoints as u64 > room {
             return error(format!("{endpoints} endpoints do not fit the memory map"));

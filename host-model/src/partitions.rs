@@ -15,6 +15,9 @@ pub const FAULT_COMMAND: u32 = 0xFA17;
 /// w3 of a DIRECT_REQ_32 that makes the service take interrupt [`SERVICE_INTERRUPT_ID`] before
 /// it answers, so the requester sees FFA_INTERRUPT and resumes it with FFA_RUN.
 pub const INTERRUPT_COMMAND: u32 = 0x1A7E;
+/// w3 of a DIRECT_REQ_32 that makes the service call FFA_YIELD before it answers, so the
+/// requester sees FFA_YIELD and resumes it with FFA_RUN.
+pub const YIELD_COMMAND: u32 = 0x71E1;
 /// The interrupt ID [`INTERRUPT_COMMAND`] takes.
 pub const SERVICE_INTERRUPT_ID: u32 = 42;
 /// x3 of a DIRECT_REQ_64 that relays: x4 holds up to four endpoint IDs (16 bits each, first
@@ -88,6 +91,12 @@ impl RequestHandler for TestService {
                 // Whether or not the manager preempted us, the answer is the same.
                 let _ = self.conduit.interrupt(SERVICE_INTERRUPT_ID);
             }
+            YIELD_COMMAND => {
+                let context = self.conduit.context();
+                let call = Call::Yield { target: context.target_info(), timeout: 0, is_64: false };
+                // FFA_SUCCESS when resumed; an error (e.g. at v1.0) means it did not yield.
+                let _ = self.conduit.call(call.encode(self.version));
+            }
             _ => {}
         }
         let [first, rest @ ..] = payload;
@@ -119,7 +128,8 @@ impl RequestHandler for TestService {
 /// The test service, for a partition or a VM: brings up a guest driver, then serves direct
 /// requests until the partition manager stops it. A request with w3 = 41 is answered with
 /// w3 = 42, other payload registers echoed (DIRECT_REQ_32 and _64; REQ2 adds 1 to x4);
-/// [`FAULT_COMMAND`], [`INTERRUPT_COMMAND`] and [`RELAY_COMMAND`] do what they say.
+/// [`FAULT_COMMAND`], [`INTERRUPT_COMMAND`], [`YIELD_COMMAND`] and [`RELAY_COMMAND`] do what
+/// they say.
 pub fn test_service(conduit: ModelConduit, _memory: GuestMemory) {
     let handle = conduit.clone();
     let mut driver = match Driver::<ModelConduit, ModelBuffers>::new(conduit) {
