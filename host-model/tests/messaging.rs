@@ -328,3 +328,51 @@ fn a_multiprocessor_partition_boots_a_context_on_every_cpu() {
         .collect();
     assert_eq!(served_by, [ContextId::new(0x8004, 0)]);
 }
+
+#[test]
+fn a_v1_1_vm_talks_to_v1_2_partitions_through_the_v1_2_forwarder() {
+    let report = three_partitions()
+        .run(|conduit, memory| {
+            let mut driver =
+                ModelDriver::with_highest_version(conduit, ffa_core::Version::V1_1).expect("v1.1");
+            let version = driver.version();
+            let answer = driver.direct_request_32(SP1, [41, 0, 0, 0, 0]).expect("REQ_32");
+            let request2 =
+                driver.direct_request2(SP1, test_uuid(1), [0; 14]).map_err(|error| error.kind);
+            let buffers = memory.allocate_buffers(4096).expect("RAM");
+            driver.map_buffers(buffers).map_err(|failed| failed.error).expect("RXTX_MAP");
+            let mut found = [ffa_guest_driver::PartitionInfo::EMPTY; 4];
+            let count = driver.partition_info(ffa_core::Uuid::NIL, &mut found).expect("info");
+            (version, answer[0], request2, count, found[3].uuid)
+        })
+        .expect("run");
+    assert_eq!(
+        report.value,
+        (
+            ffa_core::Version::V1_1,
+            42,
+            Err(ffa_guest_driver::ErrorKind::NotOffered),
+            4,
+            test_uuid(3)
+        )
+    );
+}
+
+#[test]
+fn an_interrupt_during_boot_does_not_preempt_the_partition() {
+    let outcome = Arc::new(Mutex::new(None));
+    let recorded = outcome.clone();
+    let report = host_model::ModelBuilder::new()
+        .partition(
+            host_model::endpoints::secure_partition(SP1.0, test_uuid(1)),
+            move |mut conduit, memory| {
+                // The core does not preempt a context in its boot phase: DENIED, and it carries on.
+                *recorded.lock().unwrap() = Some(conduit.interrupt(7));
+                test_service(conduit, memory);
+            },
+        )
+        .run(|conduit, _| driver(conduit).direct_request_32(SP1, [1, 0, 0, 0, 0]))
+        .expect("run");
+    assert_eq!(report.value.expect("REQ_32")[0], 2);
+    assert_eq!(*outcome.lock().unwrap(), Some(Err(FfaError::Denied)));
+}
