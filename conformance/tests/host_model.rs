@@ -1,0 +1,216 @@
+//! The conformance suite's host runner: every suite runs on the whole-stack model (our forwarder
+//! and SPMC cores, wired as on QEMU), as VM 1 and as a secure partition, against test-service
+//! partitions 0x8001 and 0x8002 (they answer a direct request with w3 + 1, as the QEMU test
+//! partition does). No check may fail unless it is a known failure listed here with its reason.
+//!
+//! `cargo test -p conformance --test host_model -- --nocapture` prints the standard lines.
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
+
+use std::sync::{Arc, Mutex};
+
+use conformance::{run, suites, Context, Endpoint, Selection, Summary};
+use ffa_core::EndpointId;
+use host_model::endpoints::{secure_partition, test_uuid};
+use host_model::partitions::test_service;
+use host_model::ModelBuilder;
+
+/// The suite's server partition.
+const SERVER: EndpointId = EndpointId(0x8001);
+/// The partition that runs the suite as a secure partition, at its boot.
+const SUITE_PARTITION: EndpointId = EndpointId(0x8003);
+
+/// Checks the model does not pass, each with the reason. Today the partition manager core
+/// passes every check that applies to it, so the list is empty; a check that starts failing
+/// must be fixed or added here with its reason (the test also fails when a listed check passes,
+/// so the list stays honest).
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
+
+/// What a VM on the model skips, and why: calls the core does not offer yet, and checks that
+/// do not apply to a VM. A change here means the core started (or stopped) offering something.
+const SKIPPED_AS_VM: &[(&str, &str)] = &[
+    ("m04_direct_request_w2_must_be_zero_before_v1_2", "the agreed version is 1.2"),
+    ("m09_partition_to_normal_world_request_is_invalid", "only a partition can try this"),
+    ("d12_schedule_receiver_interrupt_is_for_the_normal_world", "notifications"),
+    ("mm29_reclaim_of_an_unknown_handle_is_invalid", "FFA_MEM_RECLAIM is not offered"),
+    ("mm29_reclaim_with_undefined_flags_is_invalid", "FFA_MEM_RECLAIM is not offered"),
+    ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
+    ("n03_bind_of_no_notifications_is_invalid", "notifications are not offered"),
+    ("n03_bind_for_another_receiver_is_invalid", "notifications are not offered"),
+    ("n03_bind_with_unknown_flags_is_an_error", "notifications are not offered"),
+    ("n04_unbind_with_w2_set_is_an_error", "notifications are not offered"),
+    ("n05_set_of_unbound_notifications_is_denied", "notifications are not offered"),
+    ("n05_set_with_a_vcpu_but_no_per_vcpu_flag_is_invalid", "notifications are not offered"),
+    ("n06_get_for_another_receiver_is_invalid", "notifications are not offered"),
+    ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
+];
+
+/// One check's line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Line {
+    suite: String,
+    test: String,
+    result: String,
+    detail: String,
+}
+
+fn parse(text: &str) -> Vec<Line> {
+    text.lines()
+        .filter(|line| line.starts_with("Suite="))
+        .map(|line| {
+            let mut parts = line.splitn(3, " : ");
+            let suite = parts.next().and_then(|part| part.strip_prefix("Suite=")).unwrap();
+            let test = parts.next().and_then(|part| part.strip_prefix("Test=")).unwrap();
+            let outcome = parts.next().and_then(|part| part.strip_prefix("Result=")).unwrap();
+            let (result, detail) = match outcome.split_once(" (") {
+                Some((word, rest)) => (word, rest.strip_suffix(')').unwrap_or(rest)),
+                None => (outcome, ""),
+            };
+            Line {
+                suite: suite.into(),
+                test: test.into(),
+                result: result.into(),
+                detail: detail.into(),
+            }
+        })
+        .collect()
+}
+
+/// The two test-service partitions (and optionally more).
+fn system() -> ModelBuilder {
+    ModelBuilder::new()
+        .partition(secure_partition(SERVER.0, test_uuid(1)), test_service)
+        .partition(secure_partition(0x8002, test_uuid(2)), test_service)
+}
+
+/// Runs `selection` as VM 1 on a fresh model: the summary, the text lines and the JSON.
+fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
+    system()
+        .run(move |mut conduit, _| {
+            let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine);
+            context.partition = Some(SERVER);
+            let (mut text, mut json) = (String::new(), String::new());
+            let summary = run(suites::ALL, selection, &mut context, &mut text, Some(&mut json));
+            (summary, text, json)
+        })
+        .expect("the model runs")
+        .value
+}
+
+/// Checks a run's bookkeeping and judges its failures against [`KNOWN_FAILURES`].
+fn judge(summary: Summary, text: &str, json: &str, expected_checks: usize) -> Vec<Line> {
+    let lines = parse(text);
+    assert_eq!(lines.len(), expected_checks, "{text}");
+    let count = |result: &str| lines.iter().filter(|line| line.result == result).count();
+    assert_eq!(
+        (count("Passed"), count("Failed"), count("Skipped")),
+        (summary.passed, summary.failed, summary.skipped),
+        "{text}"
+    );
+    assert_eq!(summary.passed + summary.failed + summary.skipped, expected_checks);
+    assert_eq!(text.lines().last(), Some(summary.to_string().as_str()));
+    assert_eq!(json.matches("\"result\":").count(), expected_checks);
+    for line in lines.iter().filter(|line| line.result == "Failed") {
+        assert!(
+            KNOWN_FAILURES.iter().any(|(test, _)| *test == line.test),
+            "{} fails on the model and is not a known failure: {}\n{text}",
+            line.test,
+            line.detail
+        );
+    }
+    for (test, reason) in KNOWN_FAILURES {
+        let line = lines.iter().find(|line| line.test == *test);
+        assert!(
+            line.is_none_or(|line| line.result == "Failed"),
+            "{test} is listed as a known failure ({reason}) but does not fail:\n{text}"
+        );
+    }
+    lines
+}
+
+#[test]
+fn every_suite_runs_as_a_vm_with_no_unexplained_failure() {
+    let (summary, text, json) = run_as_vm(Selection::default());
+    print!("{text}");
+    let lines = judge(summary, &text, &json, suites::ALL.len());
+    let skipped: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|line| line.result == "Skipped")
+        .map(|line| (line.test.as_str(), line.detail.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), SKIPPED_AS_VM.len(), "{text}");
+    for ((test, reason), (expected_test, expected_reason)) in skipped.iter().zip(SKIPPED_AS_VM) {
+        assert_eq!(test, expected_test, "{text}");
+        assert!(reason.contains(expected_reason), "{test}: {reason}");
+    }
+    // The checks that exercise the whole stack did pass: the request really crossed into the
+    // secure world and came back from the server (M01), the forwarder refused a spoofed sender.
+    for test in [
+        "m01_direct_request_is_answered",
+        "m02_direct_request_from_another_source_is_invalid",
+        "d04_version_is_fixed_after_another_call",
+        "d07_features_reports_the_mandatory_interfaces",
+        "m14_run_of_an_unknown_endpoint_is_invalid",
+    ] {
+        let line = lines.iter().find(|line| line.test == test).expect("ran");
+        assert_eq!(line.result, "Passed", "{test}: {}", line.detail);
+    }
+}
+
+#[test]
+fn each_suite_alone_gives_the_results_of_the_full_run() {
+    let (_, full, _) = run_as_vm(Selection::default());
+    let full = parse(&full);
+    for suite in ["setup_discovery", "direct_messaging", "memory_management", "notifications"] {
+        let (summary, text, json) = run_as_vm(Selection { suite, name: "" });
+        let expected: Vec<Line> = full.iter().filter(|line| line.suite == suite).cloned().collect();
+        let alone = judge(summary, &text, &json, expected.len());
+        assert!(!alone.is_empty(), "{suite} has checks");
+        assert_eq!(alone, expected, "{suite}");
+    }
+}
+
+#[test]
+fn every_suite_runs_as_a_partition_with_no_unexplained_failure() {
+    let output = Arc::new(Mutex::new(None));
+    let recorded = output.clone();
+    let report = system()
+        .partition(secure_partition(SUITE_PARTITION.0, test_uuid(3)), move |mut conduit, memory| {
+            // The suite runs during the partition's boot (the server booted before it), then
+            // the partition serves like the others.
+            let mut context = Context::new(&mut conduit, Endpoint::SecurePartition);
+            context.partition = Some(SERVER);
+            let (mut text, mut json) = (String::new(), String::new());
+            let summary =
+                run(suites::ALL, Selection::default(), &mut context, &mut text, Some(&mut json));
+            *recorded.lock().unwrap() = Some((summary, text, json));
+            test_service(conduit, memory);
+        })
+        .run(|mut conduit, _| {
+            // VM 1 checks the suite's partition still serves after the run.
+            let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine);
+            let answer =
+                context.call(&[0x8400_006F, 1 << 16 | u64::from(SUITE_PARTITION.0), 0, 41]);
+            (answer[0], answer[3])
+        })
+        .expect("the model runs");
+    assert_eq!(report.value, (0x8400_0070, 42));
+    let (summary, text, json) = output.lock().unwrap().take().expect("the suite ran");
+    print!("{text}");
+    let lines = judge(summary, &text, &json, suites::ALL.len());
+    // What only a partition can try did run, and passed.
+    for test in [
+        "m09_partition_to_normal_world_request_is_invalid",
+        "n01_bitmap_create_from_a_partition_is_not_supported",
+        "n07_info_get_with_nothing_pending",
+        "d12_schedule_receiver_interrupt_is_for_the_normal_world",
+        "m01_direct_request_is_answered",
+    ] {
+        let line = lines.iter().find(|line| line.test == test).expect("ran");
+        assert_eq!(line.result, "Passed", "{test}: {}", line.detail);
+    }
+}
