@@ -70,9 +70,9 @@ core::arch::global_asm!(
     .section .text, "ax"
     .global hypervisor_secondary_start
 hypervisor_secondary_start:
-    // x0 = context ID = this CPU's index; 8 KiB of stack per CPU.
+    // x0 = context ID = this CPU's index; 16 KiB of stack per CPU.
     ldr     x1, =__stack_top
-    mov     x2, #8192
+    mov     x2, #16384
     msub    x1, x0, x2, x1
     mov     sp, x1
     bl      secondary_main
@@ -110,8 +110,10 @@ fn outcome(reply: &[u64; 18], value: u64) -> &'static str {
 
 /// Runs each test VM until it powers off.
 fn run_guests(console: &mut Pl011) {
+    // The core is large: it lives in a static, never on a CPU's 16 KiB stack.
+    static FORWARDER: spin::Once<forwarder::Manager> = spin::Once::new();
     let manager = match forwarder::build() {
-        Ok(manager) => manager,
+        Ok(manager) => FORWARDER.call_once(|| manager),
         Err(problem) => {
             let _ = writeln!(console, "hypervisor: cannot set up the FF-A forwarder: {problem:?}");
             return;
@@ -128,7 +130,7 @@ fn run_guests(console: &mut Pl011) {
             let _ = writeln!(console, "hypervisor: VM {id}: cannot map its memory");
             continue;
         };
-        let ending = guest.run(&manager);
+        let ending = guest.run(manager);
         let _ = writeln!(console, "hypervisor: VM {} ended: {:?}", guest.id, ending);
     }
 }

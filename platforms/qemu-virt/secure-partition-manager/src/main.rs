@@ -59,9 +59,9 @@ core::arch::global_asm!(
     .section .text, "ax"
     .global spmc_secondary_start
 spmc_secondary_start:
-    // x4 = this CPU's index (set by the EL3 monitor); 8 KiB of stack per CPU.
+    // x4 = this CPU's index (set by the EL3 monitor); 16 KiB of stack per CPU.
     ldr     x1, =__stack_top
-    mov     x2, #8192
+    mov     x2, #16384
     msub    x1, x4, x2, x1
     mov     sp, x1
     mov     x0, x4
@@ -190,6 +190,25 @@ fn normal_world_endpoints() -> [EndpointDescription; 3] {
 
 #[no_mangle]
 extern "C" fn image_main(manifest: u64) -> ! {
+    let manager = set_up(manifest);
+    configure_cpu();
+
+    let mut register = [0u64; 18];
+    register[0] = FFA_SECONDARY_EP_REGISTER_64;
+    register[1] = spmc_secondary_start as *const () as u64;
+    let reply = smc(register);
+    if reply[0] == FFA_SUCCESS_64 {
+        defmt::info!("spmc: secondary entry registered with the monitor");
+    } else {
+        defmt::error!("spmc: FFA_SECONDARY_EP_REGISTER failed ({=u64:#x})", reply[2]);
+    }
+    boot_cpu(manager, 0)
+}
+
+/// Loads the partitions and builds the core. Not inlined: its large frame (manifests, the
+/// core while it is built) is gone before CPU 0 starts serving on the same 16 KiB stack.
+#[inline(never)]
+fn set_up(manifest: u64) -> &'static Manager {
     // SAFETY: on QEMU virt this is the secure PL011, reserved for the defmt log stream, and
     // LOG_LOCK is a secure RAM word reserved for the frame lock (docs/src/memory-map.md).
     unsafe {
@@ -253,7 +272,7 @@ extern "C" fn image_main(manifest: u64) -> ! {
         interrupts: FeatureInterrupts::default(),
         maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
     };
-    let manager = match Manager::new(&configuration, PhysicalMailboxes::new(blocks)) {
+    match Manager::new(&configuration, PhysicalMailboxes::new(blocks)) {
         Ok(manager) => MANAGER.call_once(|| manager),
         Err(problem) => {
             defmt::error!(
@@ -263,19 +282,7 @@ extern "C" fn image_main(manifest: u64) -> ! {
             );
             platform_common::semihosting::exit(4)
         }
-    };
-    configure_cpu();
-
-    let mut register = [0u64; 18];
-    register[0] = FFA_SECONDARY_EP_REGISTER_64;
-    register[1] = spmc_secondary_start as *const () as u64;
-    let reply = smc(register);
-    if reply[0] == FFA_SUCCESS_64 {
-        defmt::info!("spmc: secondary entry registered with the monitor");
-    } else {
-        defmt::error!("spmc: FFA_SECONDARY_EP_REGISTER failed ({=u64:#x})", reply[2]);
     }
-    boot_cpu(manager, 0)
 }
 
 /// Boots this CPU's partition contexts, then serves calls forever.
