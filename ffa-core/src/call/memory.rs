@@ -58,10 +58,10 @@ fn handle(reader: &Reader<'_>) -> u64 {
     handle_from(reader.w(1), reader.w(2))
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     let is_64 = function.is_64bit();
-    let result = match function {
+    match function {
         F::MemDonate32 | F::MemDonate64 => {
             decode_transaction(reader).map(|transaction| Call::MemDonate { transaction, is_64 })
         }
@@ -118,17 +118,17 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
                 })
             }
         }
-        _ => return None,
-    };
-    Some(result)
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-fn set_handle(writer: &mut Writer, handle: u64) {
+fn set_handle(writer: &mut Writer<'_>, handle: u64) {
     writer.set(1, handle & 0xFFFF_FFFF);
     writer.set(2, handle >> 32);
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
+pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
     match *call {
         Call::MemDonate { transaction, .. }
         | Call::MemLend { transaction, .. }
@@ -166,7 +166,7 @@ pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
             writer.set(2, page_count.into());
             writer.set(3, permissions.into());
         }
-        _ => return false,
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => {}
     }
-    true
 }

@@ -87,21 +87,46 @@ fn decode_direct(reader: &Reader<'_>, is_64: bool) -> Result<DirectMessage, FfaE
     Ok(DirectMessage { source, destination, body })
 }
 
-fn encode_direct(message: &DirectMessage, writer: &mut Writer) {
+/// A direct request's or response's `w1`-`w7`.
+#[inline]
+pub(super) fn encode_direct(writer: &mut Writer<'_>, message: &DirectMessage) {
     writer.set(1, endpoints_to_register(message.source, message.destination));
-    match message.body {
+    match &message.body {
         DirectBody::Partition32(words) => {
-            for (offset, word) in words.into_iter().enumerate() {
+            for (offset, &word) in words.iter().enumerate() {
                 writer.set(3 + offset, word.into());
             }
         }
-        DirectBody::Partition64(values) => writer.set_range(3, &values),
+        DirectBody::Partition64(values) => writer.set_range(3, values),
         DirectBody::Framework32(framework) | DirectBody::Framework64(framework) => {
             let (flags, payload) = framework.encode();
             writer.set(2, flags.into());
             writer.set_range(3, &payload);
         }
     }
+}
+
+/// A REQ2's or RESP2's `x1`-`x17`.
+#[inline]
+pub(super) fn encode_direct2(writer: &mut Writer<'_>, message: &DirectMessage2) {
+    writer.set(1, endpoints_to_register(message.source, message.destination));
+    writer.set_range(2, &message.uuid.to_register_pair());
+    writer.set_range(4, &message.payload);
+}
+
+/// FFA_INTERRUPT's `w1` and `w2`.
+#[inline]
+pub(super) fn encode_interrupt(writer: &mut Writer<'_>, target: TargetInfo, interrupt_id: u32) {
+    writer.set(1, target.to_register());
+    writer.set(2, interrupt_id.into());
+}
+
+/// FFA_YIELD's `w1`-`w3`.
+#[inline]
+pub(super) fn encode_yield(writer: &mut Writer<'_>, target: TargetInfo, timeout: u64) {
+    writer.set(1, target.to_register());
+    writer.set(2, timeout & 0xFFFF_FFFF);
+    writer.set(3, timeout >> 32);
 }
 
 fn decode_direct2(reader: &Reader<'_>, is_request: bool) -> Result<DirectMessage2, FfaError> {
@@ -124,10 +149,10 @@ fn decode_console_log(reader: &Reader<'_>, is_64: bool) -> Result<ConsoleLogMess
     ConsoleLogMessage::new(characters.get(..length).ok_or(FfaError::InvalidParameters)?, is_64)
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     let is_64 = function.is_64bit();
-    let result = match function {
+    match function {
         F::Interrupt32 | F::Interrupt64 => target(reader.x(1)).map(|target| Call::Interrupt {
             target,
             interrupt_id: reader.w(2),
@@ -171,31 +196,24 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
         F::SecondaryEpRegister32 | F::SecondaryEpRegister64 => {
             Ok(Call::SecondaryEpRegister { entry_point: reader.x(1), is_64 })
         }
-        _ => return None,
-    };
-    Some(result)
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
+pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
     match call {
         Call::Interrupt { target, interrupt_id, .. } => {
-            writer.set(1, target.to_register());
-            writer.set(2, (*interrupt_id).into());
+            encode_interrupt(writer, *target, *interrupt_id)
         }
         Call::MsgWait { flags, .. } => writer.set(2, flags.bits().into()),
-        Call::Yield { target, timeout, .. } => {
-            writer.set(1, target.to_register());
-            writer.set(2, timeout & 0xFFFF_FFFF);
-            writer.set(3, timeout >> 32);
-        }
+        Call::Yield { target, timeout, .. } => encode_yield(writer, *target, *timeout),
         Call::Run { target, .. } => writer.set(1, target.to_register()),
         Call::MsgSendDirectReq(message) | Call::MsgSendDirectResp(message) => {
-            encode_direct(message, writer)
+            encode_direct(writer, message)
         }
         Call::MsgSendDirectReq2(message) | Call::MsgSendDirectResp2(message) => {
-            writer.set(1, endpoints_to_register(message.source, message.destination));
-            writer.set_range(2, &message.uuid.to_register_pair());
-            writer.set_range(4, &message.payload);
+            encode_direct2(writer, message)
         }
         Call::MsgSend2 { sender_vm, flags } => {
             writer.set(1, u64::from(sender_vm.0) << 16);
@@ -214,7 +232,7 @@ pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
         }
         Call::NormalWorldResume { .. } | Call::El3IntrHandle => {}
         Call::SecondaryEpRegister { entry_point, .. } => writer.set(1, *entry_point),
-        _ => return false,
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => {}
     }
-    true
 }

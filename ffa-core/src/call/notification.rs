@@ -13,58 +13,60 @@ fn bitmap(reader: &Reader<'_>) -> NotificationBitmap {
     NotificationBitmap::from_halves(reader.w(3), reader.w(4))
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     let (high, low) = pair(reader.w(1));
     let (sender, receiver) = (EndpointId(high), EndpointId(low));
-    let result =
-        match function {
-            F::NotificationBitmapCreate => low_id(reader.w(1))
-                .map(|vm_id| Call::NotificationBitmapCreate { vm_id, vcpu_count: reader.w(2) }),
-            F::NotificationBitmapDestroy => {
-                low_id(reader.w(1)).map(|vm_id| Call::NotificationBitmapDestroy { vm_id })
+    match function {
+        F::NotificationBitmapCreate => low_id(reader.w(1))
+            .map(|vm_id| Call::NotificationBitmapCreate { vm_id, vcpu_count: reader.w(2) }),
+        F::NotificationBitmapDestroy => {
+            low_id(reader.w(1)).map(|vm_id| Call::NotificationBitmapDestroy { vm_id })
+        }
+        F::NotificationBind => (|| {
+            let flags = BindFlags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
+            // Matrix N03: binding an empty bitmap is INVALID_PARAMETERS.
+            let bitmap = bitmap(reader);
+            if bitmap.0 == 0 {
+                return Err(FfaError::InvalidParameters);
             }
-            F::NotificationBind => (|| {
-                let flags = BindFlags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
-                // Matrix N03: binding an empty bitmap is INVALID_PARAMETERS.
-                let bitmap = bitmap(reader);
-                if bitmap.0 == 0 {
-                    return Err(FfaError::InvalidParameters);
-                }
-                Ok(Call::NotificationBind { sender, receiver, flags, bitmap })
-            })(),
-            F::NotificationUnbind => {
-                if reader.w(2) != 0 {
-                    Err(FfaError::InvalidParameters)
-                } else {
-                    Ok(Call::NotificationUnbind { sender, receiver, bitmap: bitmap(reader) })
-                }
+            Ok(Call::NotificationBind { sender, receiver, flags, bitmap })
+        })(),
+        F::NotificationUnbind => {
+            if reader.w(2) != 0 {
+                Err(FfaError::InvalidParameters)
+            } else {
+                Ok(Call::NotificationUnbind { sender, receiver, bitmap: bitmap(reader) })
             }
-            F::NotificationSet => SetFlags::from_word(reader.w(2)).map(|flags| {
-                Call::NotificationSet { sender, receiver, flags, bitmap: bitmap(reader) }
-            }),
-            F::NotificationGet => GetFlags::from_bits(reader.w(2))
-                .ok_or(FfaError::InvalidParameters)
-                .map(|flags| Call::NotificationGet { receiver, vcpu: VcpuId(high), flags }),
-            F::NotificationInfoGet32 | F::NotificationInfoGet64 => {
-                Ok(Call::NotificationInfoGet { is_64: function.is_64bit() })
-            }
-            _ => return None,
-        };
-    Some(result)
+        }
+        F::NotificationSet => SetFlags::from_word(reader.w(2)).map(|flags| Call::NotificationSet {
+            sender,
+            receiver,
+            flags,
+            bitmap: bitmap(reader),
+        }),
+        F::NotificationGet => GetFlags::from_bits(reader.w(2))
+            .ok_or(FfaError::InvalidParameters)
+            .map(|flags| Call::NotificationGet { receiver, vcpu: VcpuId(high), flags }),
+        F::NotificationInfoGet32 | F::NotificationInfoGet64 => {
+            Ok(Call::NotificationInfoGet { is_64: function.is_64bit() })
+        }
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-fn set_pair(writer: &mut Writer, high: u16, low: u16) {
+fn set_pair(writer: &mut Writer<'_>, high: u16, low: u16) {
     writer.set(1, u64::from(high) << 16 | u64::from(low));
 }
 
-fn set_bitmap(writer: &mut Writer, bitmap: NotificationBitmap) {
+fn set_bitmap(writer: &mut Writer<'_>, bitmap: NotificationBitmap) {
     let (low, high) = bitmap.halves();
     writer.set(3, low.into());
     writer.set(4, high.into());
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
+pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
     match *call {
         Call::NotificationBitmapCreate { vm_id, vcpu_count } => {
             writer.set(1, vm_id.0.into());
@@ -90,7 +92,7 @@ pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
             writer.set(2, flags.bits().into());
         }
         Call::NotificationInfoGet { .. } => {}
-        _ => return false,
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => {}
     }
-    true
 }

@@ -1,9 +1,10 @@
 //! The response side: what can come back in `x0` after a call (reference §1.4).
 
-use super::{Call, MsgWaitFlags, SuccessArgs};
+use super::codec::Writer;
+use super::{messaging, status, Call, MsgWaitFlags, SuccessArgs};
 use crate::direct_message::{DirectMessage, DirectMessage2};
 use crate::version::VersionResponse;
-use crate::{EndpointId, FfaError, TargetInfo, VcpuId, Version};
+use crate::{EndpointId, FfaError, FunctionId, TargetInfo, VcpuId, Version};
 
 /// Target information 0, as in almost every response.
 pub const NO_TARGET: TargetInfo = TargetInfo { endpoint: EndpointId(0), vcpu: VcpuId(0) };
@@ -174,16 +175,60 @@ impl Return {
     }
 
     /// Encodes for a peer at `version`; every unused register is zero.
+    ///
+    /// The same registers as `self.to_call()` encoded, without building the call first (a
+    /// `Call` is large: copying one costs more than encoding it).
     pub fn encode(&self, version: Version) -> [u64; 18] {
-        match self.to_call() {
-            Some(call) => call.encode(version),
-            None => {
-                let mut registers = [0u64; 18];
-                if let Self::Version(response) = self {
-                    registers[0] = response.to_word().into();
+        use FunctionId as F;
+        let pick = |is_64: bool, narrow: F, wide: F| if is_64 { wide } else { narrow };
+        let mut registers = [0u64; 18];
+        match self {
+            Self::Success { target, args } => {
+                let function = pick(args.is_64bit(), F::Success32, F::Success64);
+                let mut writer = Writer::new(&mut registers, function, version);
+                status::encode_success(&mut writer, *target, args);
+            }
+            Self::Error { target, error, is_64 } => {
+                let function = pick(*is_64, F::Error32, F::Error64);
+                let mut writer = Writer::new(&mut registers, function, version);
+                status::encode_error(&mut writer, *target, *error);
+            }
+            Self::Version(response) => registers[0] = response.to_word().into(),
+            Self::Interrupt { target, interrupt_id, is_64 } => {
+                let function = pick(*is_64, F::Interrupt32, F::Interrupt64);
+                let mut writer = Writer::new(&mut registers, function, version);
+                messaging::encode_interrupt(&mut writer, *target, *interrupt_id);
+            }
+            Self::Yield { target, timeout, is_64 } => {
+                let function = pick(*is_64, F::Yield32, F::Yield64);
+                let mut writer = Writer::new(&mut registers, function, version);
+                messaging::encode_yield(&mut writer, *target, *timeout);
+            }
+            Self::MsgWait { flags, is_64 } => {
+                let function = pick(*is_64, F::MsgWait32, F::MsgWait64);
+                Writer::new(&mut registers, function, version).set(2, flags.bits().into());
+            }
+            Self::DirectResponse(message) => {
+                let is_64 = message.body.is_64bit();
+                let function = pick(is_64, F::MsgSendDirectResp32, F::MsgSendDirectResp64);
+                let mut writer = Writer::new(&mut registers, function, version);
+                messaging::encode_direct(&mut writer, message);
+            }
+            Self::DirectResponse2(message) => {
+                let mut writer = Writer::new(&mut registers, F::MsgSendDirectResp2, version);
+                messaging::encode_direct2(&mut writer, message);
+            }
+            // Small variants off the messaging path: through the call form.
+            Self::MemFragRx { .. }
+            | Self::MemFragTx { .. }
+            | Self::MemRetrieveResp { .. }
+            | Self::MemOpPause { .. }
+            | Self::NormalWorldResume { .. } => {
+                if let Some(call) = self.to_call() {
+                    return call.encode(version);
                 }
-                registers
             }
         }
+        registers
     }
 }

@@ -22,9 +22,9 @@ pub(super) fn high_id(value: u32) -> Result<EndpointId, FfaError> {
     Ok(EndpointId((value >> 16) as u16))
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
-    let result = match function {
+    match function {
         F::Version => Ok(Call::Version { requested: reader.w(1) }),
         F::Features => FeaturesQuery::decode(reader.w(1), reader.w(2)).map(Call::Features),
         F::RxRelease => low_id(reader.w(1)).map(|vm_id| Call::RxRelease { vm_id }),
@@ -51,12 +51,12 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
         })(),
         F::IdGet => Ok(Call::IdGet),
         F::SpmIdGet => Ok(Call::SpmIdGet),
-        _ => return None,
-    };
-    Some(result)
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
+pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
     match *call {
         Call::Version { requested } => writer.set(1, requested.into()),
         Call::Features(query) => {
@@ -83,7 +83,7 @@ pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
             writer.set(3, u64::from(tag) << 16 | u64::from(start_index));
         }
         Call::IdGet | Call::SpmIdGet => {}
-        _ => return false,
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => {}
     }
-    true
 }

@@ -55,9 +55,9 @@ fn target(reader: &Reader<'_>) -> Result<TargetInfo, FfaError> {
     TargetInfo::from_register(reader.x(1)).ok_or(FfaError::InvalidParameters)
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
-    let result = match function {
+    match function {
         F::Error32 | F::Error64 => (|| {
             let error = FfaError::from_register(reader.x(2) & 0xFFFF_FFFF)
                 .ok_or(FfaError::InvalidParameters)?;
@@ -72,29 +72,37 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
         }),
         F::Success64 => target(reader)
             .map(|target| Call::Success { target, args: SuccessArgs::Args64(reader.range(2)) }),
-        _ => return None,
-    };
-    Some(result)
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
-    match *call {
-        Call::Error { target, error, .. } => {
-            writer.set(1, target.to_register());
-            writer.set(2, error.to_register());
-        }
-        Call::Success { target, args } => {
-            writer.set(1, target.to_register());
-            match args {
-                SuccessArgs::Args32(words) => {
-                    for (offset, word) in words.into_iter().enumerate() {
-                        writer.set(2 + offset, word.into());
-                    }
-                }
-                SuccessArgs::Args64(values) => writer.set_range(2, &values),
+/// FFA_ERROR's `w1` and `w2`.
+#[inline]
+pub(super) fn encode_error(writer: &mut Writer<'_>, target: TargetInfo, error: FfaError) {
+    writer.set(1, target.to_register());
+    writer.set(2, error.to_register());
+}
+
+/// FFA_SUCCESS's `w1` and results.
+#[inline]
+pub(super) fn encode_success(writer: &mut Writer<'_>, target: TargetInfo, args: &SuccessArgs) {
+    writer.set(1, target.to_register());
+    match args {
+        SuccessArgs::Args32(words) => {
+            for (offset, &word) in words.iter().enumerate() {
+                writer.set(2 + offset, word.into());
             }
         }
-        _ => return false,
+        SuccessArgs::Args64(values) => writer.set_range(2, values),
     }
-    true
+}
+
+pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
+    match call {
+        Call::Error { target, error, .. } => encode_error(writer, *target, *error),
+        Call::Success { target, args } => encode_success(writer, *target, args),
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => {}
+    }
 }
