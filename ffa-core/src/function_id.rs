@@ -23,6 +23,7 @@ macro_rules! function_ids {
             pub const ALL: &'static [Self] = &[$(Self::$variant),*];
 
             /// The 32-bit function ID as it appears in `w0`.
+            #[inline]
             pub const fn value(self) -> u32 {
                 match self {
                     $(Self::$variant => $value,)*
@@ -37,6 +38,7 @@ macro_rules! function_ids {
             }
 
             /// The first FF-A version defining this ID.
+            #[inline]
             pub const fn minimum_version(self) -> Version {
                 match self {
                     $(Self::$variant => match Version::new($major, $minor) {
@@ -47,6 +49,7 @@ macro_rules! function_ids {
             }
 
             /// Looks a masked ID up (one `match` on the value: a jump table, not a search).
+            #[inline]
             const fn from_value(value: u32) -> Option<Self> {
                 match value {
                     $($value => Some(Self::$variant),)*
@@ -137,6 +140,7 @@ function_ids! {
 impl FunctionId {
     /// Decodes `x0` (only `w0` counts; the SVE hint bit 16 is masked off). An ID that is not an
     /// FF-A function is NOT_SUPPORTED.
+    #[inline]
     pub const fn from_register(register: u64) -> Result<Self, FfaError> {
         match Self::from_value(register as u32 & !SVE_HINT_BIT) {
             Some(function) => Ok(function),
@@ -145,11 +149,13 @@ impl FunctionId {
     }
 
     /// The ID as it is written to `x0` (zero-extended, SVE hint clear).
+    #[inline]
     pub const fn to_register(self) -> u64 {
         self.value() as u64
     }
 
     /// Whether this is the SMC64 form (bit 30 set).
+    #[inline]
     pub const fn is_64bit(self) -> bool {
         self.value() & SMC64_BIT != 0
     }

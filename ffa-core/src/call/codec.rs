@@ -51,43 +51,53 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Writes the registers of one call into a zeroed array; registers not set stay zero.
-#[derive(Debug)]
-pub(crate) struct Writer<'a> {
-    registers: &'a mut [u64; 18],
+/// Builds the registers of one call: `x0` the function ID, the arguments from `x1` up, and
+/// every other register zero.
+///
+/// The registers come back as one array value, built where the caller's result lives: no
+/// zeroed array is filled in and then copied out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Writer {
+    function: u64,
     low_mask: u64,
     high_mask: u64,
 }
 
-impl<'a> Writer<'a> {
-    /// Writes `function` to `x0`; `registers` must be all zero.
+impl Writer {
     #[inline]
-    pub(crate) fn new(
-        registers: &'a mut [u64; 18],
-        function: FunctionId,
-        version: Version,
-    ) -> Self {
-        registers[0] = function.to_register();
+    pub(crate) fn new(function: FunctionId, version: Version) -> Self {
         let (low_mask, high_mask) = masks(function.is_64bit(), version);
-        Self { registers, low_mask, high_mask }
+        Self { function: function.to_register(), low_mask, high_mask }
     }
 
-    /// Sets `x[index]` (1..=17), truncated for SMC32; x8-x17 stay zero unless the call is
-    /// SMC64 at v1.2 or later.
+    /// The registers with `arguments` in `x1`, `x2`, ... (at most 17 are used), truncated for
+    /// SMC32; x8-x17 stay zero unless the call is SMC64 at v1.2 or later.
     #[inline]
-    pub(crate) fn set(&mut self, index: usize, value: u64) {
-        let mask = if index >= 8 { self.high_mask } else { self.low_mask };
-        if let Some(slot) = self.registers.get_mut(index) {
-            *slot = value & mask;
-        }
-    }
-
-    /// Sets `x[first..first + values.len()]`.
-    #[inline]
-    pub(crate) fn set_range(&mut self, first: usize, values: &[u64]) {
-        for (offset, &value) in values.iter().enumerate() {
-            self.set(first + offset, value);
-        }
+    pub(crate) fn registers<const N: usize>(&self, arguments: [u64; N]) -> [u64; 18] {
+        let argument = |index: usize| {
+            let mask = if index >= 8 { self.high_mask } else { self.low_mask };
+            arguments.get(index - 1).map_or(0, |value| value & mask)
+        };
+        [
+            self.function,
+            argument(1),
+            argument(2),
+            argument(3),
+            argument(4),
+            argument(5),
+            argument(6),
+            argument(7),
+            argument(8),
+            argument(9),
+            argument(10),
+            argument(11),
+            argument(12),
+            argument(13),
+            argument(14),
+            argument(15),
+            argument(16),
+            argument(17),
+        ]
     }
 }
 

@@ -123,50 +123,52 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
     }
 }
 
-fn set_handle(writer: &mut Writer<'_>, handle: u64) {
-    writer.set(1, handle & 0xFFFF_FFFF);
-    writer.set(2, handle >> 32);
+/// A handle as the (low, high) pair of 32-bit register values.
+fn handle_words(handle: u64) -> (u64, u64) {
+    (handle & 0xFFFF_FFFF, handle >> 32)
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
     match *call {
         Call::MemDonate { transaction, .. }
         | Call::MemLend { transaction, .. }
         | Call::MemShare { transaction, .. }
         | Call::MemRetrieveReq { transaction, .. } => {
-            writer.set(1, transaction.total_length.into());
-            writer.set(2, transaction.fragment_length.into());
-            if let Some(buffer) = transaction.buffer {
-                writer.set(3, buffer.address);
-                writer.set(4, buffer.page_count.into());
-            }
+            let (address, page_count) = match transaction.buffer {
+                Some(buffer) => (buffer.address, buffer.page_count.into()),
+                None => (0, 0),
+            };
+            writer.registers([
+                transaction.total_length.into(),
+                transaction.fragment_length.into(),
+                address,
+                page_count,
+            ])
         }
         Call::MemRetrieveResp { total_length, fragment_length } => {
-            writer.set(1, total_length.into());
-            writer.set(2, fragment_length.into());
+            writer.registers([total_length.into(), fragment_length.into()])
         }
-        Call::MemRelinquish => {}
+        Call::MemRelinquish => writer.registers([]),
         Call::MemReclaim { handle, flags } => {
-            set_handle(writer, handle);
-            writer.set(3, flags.bits().into());
+            let (low, high) = handle_words(handle);
+            writer.registers([low, high, flags.bits().into()])
         }
-        Call::MemOpPause { handle } | Call::MemOpResume { handle } => set_handle(writer, handle),
+        Call::MemOpPause { handle } | Call::MemOpResume { handle } => {
+            let (low, high) = handle_words(handle);
+            writer.registers([low, high])
+        }
         Call::MemFragRx { handle, offset: value, endpoint }
         | Call::MemFragTx { handle, fragment_length: value, endpoint } => {
-            set_handle(writer, handle);
-            writer.set(3, value.into());
-            writer.set(4, u64::from(endpoint.0) << 16);
+            let (low, high) = handle_words(handle);
+            writer.registers([low, high, value.into(), u64::from(endpoint.0) << 16])
         }
         Call::MemPermGet { address, page_count_minus_one, .. } => {
-            writer.set(1, address);
-            writer.set(2, page_count_minus_one.into());
+            writer.registers([address, page_count_minus_one.into()])
         }
         Call::MemPermSet { address, page_count, permissions, .. } => {
-            writer.set(1, address);
-            writer.set(2, page_count.into());
-            writer.set(3, permissions.into());
+            writer.registers([address, page_count.into(), permissions.into()])
         }
         // Not reached: `Call::encode` sends only this file's variants here.
-        _ => {}
+        _ => writer.registers([]),
     }
 }

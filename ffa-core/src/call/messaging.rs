@@ -58,7 +58,9 @@ fn target(value: u64) -> Result<TargetInfo, FfaError> {
     TargetInfo::from_register(value).ok_or(FfaError::InvalidParameters)
 }
 
-fn decode_direct(reader: &Reader<'_>, is_64: bool) -> Result<DirectMessage, FfaError> {
+/// A DIRECT_REQ (`is_request`) or DIRECT_RESP, built straight into the call.
+#[inline]
+fn decode_direct(reader: &Reader<'_>, is_64: bool, is_request: bool) -> Result<Call, FfaError> {
     let (source, destination) = endpoints_from_register(reader.x(1))?;
     let flags_register = reader.x(2);
     if flags_register >> 32 != 0 {
@@ -84,58 +86,83 @@ fn decode_direct(reader: &Reader<'_>, is_64: bool) -> Result<DirectMessage, FfaE
             DirectBody::Partition32(payload.map(|value| value as u32))
         }
     };
-    Ok(DirectMessage { source, destination, body })
+    let message = DirectMessage { source, destination, body };
+    Ok(if is_request { Call::MsgSendDirectReq(message) } else { Call::MsgSendDirectResp(message) })
 }
 
-/// A direct request's or response's `w1`-`w7`.
+/// A direct request or response: `w1` endpoints, `w2` flags, `w3`-`w7` payload.
 #[inline]
-pub(super) fn encode_direct(writer: &mut Writer<'_>, message: &DirectMessage) {
-    writer.set(1, endpoints_to_register(message.source, message.destination));
+pub(super) fn encode_direct(writer: &Writer, message: &DirectMessage) -> [u64; 18] {
+    let endpoints = endpoints_to_register(message.source, message.destination);
     match &message.body {
-        DirectBody::Partition32(words) => {
-            for (offset, &word) in words.iter().enumerate() {
-                writer.set(3 + offset, word.into());
-            }
+        DirectBody::Partition32([a, b, c, d, e]) => writer.registers([
+            endpoints,
+            0,
+            (*a).into(),
+            (*b).into(),
+            (*c).into(),
+            (*d).into(),
+            (*e).into(),
+        ]),
+        DirectBody::Partition64([a, b, c, d, e]) => {
+            writer.registers([endpoints, 0, *a, *b, *c, *d, *e])
         }
-        DirectBody::Partition64(values) => writer.set_range(3, values),
         DirectBody::Framework32(framework) | DirectBody::Framework64(framework) => {
-            let (flags, payload) = framework.encode();
-            writer.set(2, flags.into());
-            writer.set_range(3, &payload);
+            let (flags, [a, b, c, d, e]) = framework.encode();
+            writer.registers([endpoints, flags.into(), a, b, c, d, e])
         }
     }
 }
 
-/// A REQ2's or RESP2's `x1`-`x17`.
+/// A REQ2 or RESP2: `x1` endpoints, `x2`-`x3` UUID, `x4`-`x17` payload.
 #[inline]
-pub(super) fn encode_direct2(writer: &mut Writer<'_>, message: &DirectMessage2) {
-    writer.set(1, endpoints_to_register(message.source, message.destination));
-    writer.set_range(2, &message.uuid.to_register_pair());
-    writer.set_range(4, &message.payload);
+pub(super) fn encode_direct2(writer: &Writer, message: &DirectMessage2) -> [u64; 18] {
+    let endpoints = endpoints_to_register(message.source, message.destination);
+    let [low, high] = message.uuid.to_register_pair();
+    writer.registers::<17>(core::array::from_fn(|index| match index {
+        0 => endpoints,
+        1 => low,
+        2 => high,
+        _ => message.payload.get(index - 3).copied().unwrap_or(0),
+    }))
 }
 
-/// FFA_INTERRUPT's `w1` and `w2`.
+/// FFA_INTERRUPT: `w1` target, `w2` interrupt ID.
 #[inline]
-pub(super) fn encode_interrupt(writer: &mut Writer<'_>, target: TargetInfo, interrupt_id: u32) {
-    writer.set(1, target.to_register());
-    writer.set(2, interrupt_id.into());
+pub(super) fn encode_interrupt(
+    writer: &Writer,
+    target: TargetInfo,
+    interrupt_id: u32,
+) -> [u64; 18] {
+    writer.registers([target.to_register(), interrupt_id.into()])
 }
 
-/// FFA_YIELD's `w1`-`w3`.
+/// FFA_YIELD: `w1` target, `w2`/`w3` timeout (low, high).
 #[inline]
-pub(super) fn encode_yield(writer: &mut Writer<'_>, target: TargetInfo, timeout: u64) {
-    writer.set(1, target.to_register());
-    writer.set(2, timeout & 0xFFFF_FFFF);
-    writer.set(3, timeout >> 32);
+pub(super) fn encode_yield(writer: &Writer, target: TargetInfo, timeout: u64) -> [u64; 18] {
+    writer.registers([target.to_register(), timeout & 0xFFFF_FFFF, timeout >> 32])
 }
 
-fn decode_direct2(reader: &Reader<'_>, is_request: bool) -> Result<DirectMessage2, FfaError> {
+/// FFA_MSG_WAIT: `w2` flags.
+#[inline]
+pub(super) fn encode_msg_wait(writer: &Writer, flags: MsgWaitFlags) -> [u64; 18] {
+    writer.registers([0, flags.bits().into()])
+}
+
+/// A REQ2 (`is_request`) or RESP2, built straight into the call.
+#[inline]
+fn decode_direct2(reader: &Reader<'_>, is_request: bool) -> Result<Call, FfaError> {
     let (source, destination) = endpoints_from_register(reader.x(1))?;
     let uuid = Uuid::from_register_pair(reader.x(2), reader.x(3));
     if !is_request && !uuid.is_nil() {
         return Err(FfaError::InvalidParameters);
     }
-    Ok(DirectMessage2 { source, destination, uuid, payload: reader.range(4) })
+    let message = DirectMessage2 { source, destination, uuid, payload: reader.range(4) };
+    Ok(if is_request {
+        Call::MsgSendDirectReq2(message)
+    } else {
+        Call::MsgSendDirectResp2(message)
+    })
 }
 
 fn decode_console_log(reader: &Reader<'_>, is_64: bool) -> Result<ConsoleLogMessage, FfaError> {
@@ -175,14 +202,10 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
             is_64,
         }),
         F::Run32 | F::Run64 => target(reader.x(1)).map(|target| Call::Run { target, is_64 }),
-        F::MsgSendDirectReq32 | F::MsgSendDirectReq64 => {
-            decode_direct(reader, is_64).map(Call::MsgSendDirectReq)
-        }
-        F::MsgSendDirectResp32 | F::MsgSendDirectResp64 => {
-            decode_direct(reader, is_64).map(Call::MsgSendDirectResp)
-        }
-        F::MsgSendDirectReq2 => decode_direct2(reader, true).map(Call::MsgSendDirectReq2),
-        F::MsgSendDirectResp2 => decode_direct2(reader, false).map(Call::MsgSendDirectResp2),
+        F::MsgSendDirectReq32 | F::MsgSendDirectReq64 => decode_direct(reader, is_64, true),
+        F::MsgSendDirectResp32 | F::MsgSendDirectResp64 => decode_direct(reader, is_64, false),
+        F::MsgSendDirectReq2 => decode_direct2(reader, true),
+        F::MsgSendDirectResp2 => decode_direct2(reader, false),
         F::MsgSend2 => (|| {
             let sender_vm = high_id(reader.w(1))?;
             let flags = MsgSend2Flags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
@@ -201,14 +224,31 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
     }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
+/// FFA_CONSOLE_LOG: `w1` length, the characters packed little-endian from `x2` (four to a
+/// register for SMC32, eight for SMC64).
+fn encode_console_log(writer: &Writer, message: &ConsoleLogMessage, is_64: bool) -> [u64; 18] {
+    let per_register = if is_64 { 8 } else { 4 };
+    let mut arguments = [0u64; 17];
+    let [length, characters @ ..] = &mut arguments;
+    *length = message.as_bytes().len() as u64;
+    for (slot, chunk) in characters.iter_mut().zip(message.as_bytes().chunks(per_register)) {
+        let mut bytes = [0u8; 8];
+        if let Some(prefix) = bytes.get_mut(..chunk.len()) {
+            prefix.copy_from_slice(chunk);
+        }
+        *slot = u64::from_le_bytes(bytes);
+    }
+    writer.registers(arguments)
+}
+
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
     match call {
         Call::Interrupt { target, interrupt_id, .. } => {
             encode_interrupt(writer, *target, *interrupt_id)
         }
-        Call::MsgWait { flags, .. } => writer.set(2, flags.bits().into()),
+        Call::MsgWait { flags, .. } => encode_msg_wait(writer, *flags),
         Call::Yield { target, timeout, .. } => encode_yield(writer, *target, *timeout),
-        Call::Run { target, .. } => writer.set(1, target.to_register()),
+        Call::Run { target, .. } => writer.registers([target.to_register()]),
         Call::MsgSendDirectReq(message) | Call::MsgSendDirectResp(message) => {
             encode_direct(writer, message)
         }
@@ -216,23 +256,12 @@ pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
             encode_direct2(writer, message)
         }
         Call::MsgSend2 { sender_vm, flags } => {
-            writer.set(1, u64::from(sender_vm.0) << 16);
-            writer.set(2, flags.bits().into());
+            writer.registers([u64::from(sender_vm.0) << 16, flags.bits().into()])
         }
-        Call::ConsoleLog { message, is_64 } => {
-            let per_register = if *is_64 { 8 } else { 4 };
-            writer.set(1, message.as_bytes().len() as u64);
-            for (index, chunk) in message.as_bytes().chunks(per_register).enumerate() {
-                let mut bytes = [0u8; 8];
-                if let Some(prefix) = bytes.get_mut(..chunk.len()) {
-                    prefix.copy_from_slice(chunk);
-                }
-                writer.set(2 + index, u64::from_le_bytes(bytes));
-            }
-        }
-        Call::NormalWorldResume { .. } | Call::El3IntrHandle => {}
-        Call::SecondaryEpRegister { entry_point, .. } => writer.set(1, *entry_point),
+        Call::ConsoleLog { message, is_64 } => encode_console_log(writer, message, *is_64),
+        Call::NormalWorldResume { .. } | Call::El3IntrHandle => writer.registers([]),
+        Call::SecondaryEpRegister { entry_point, .. } => writer.registers([*entry_point]),
         // Not reached: `Call::encode` sends only this file's variants here.
-        _ => {}
+        _ => writer.registers([]),
     }
 }

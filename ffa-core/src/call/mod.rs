@@ -480,11 +480,11 @@ impl Call {
     /// Encodes for a peer at `version`: SMC32 values truncated to 32 bits, x8-x17 written only
     /// for SMC64 at v1.2+, every unused register zero.
     pub fn encode(&self, version: Version) -> [u64; 18] {
-        let mut registers = [0u64; 18];
-        let mut writer = Writer::new(&mut registers, self.function_id(), version);
-        // One dispatch on the variant picks the file that encodes it.
+        let writer = Writer::new(self.function_id(), version);
+        // One dispatch on the variant picks the file that encodes it; each builds the registers
+        // straight into this function's result.
         match self {
-            Self::Error { .. } | Self::Success { .. } => status::encode(self, &mut writer),
+            Self::Error { .. } | Self::Success { .. } => status::encode(self, &writer),
             Self::Version { .. }
             | Self::Features(_)
             | Self::RxRelease { .. }
@@ -494,7 +494,7 @@ impl Call {
             | Self::PartitionInfoGet { .. }
             | Self::PartitionInfoGetRegs { .. }
             | Self::IdGet
-            | Self::SpmIdGet => setup::encode(self, &mut writer),
+            | Self::SpmIdGet => setup::encode(self, &writer),
             Self::Interrupt { .. }
             | Self::MsgWait { .. }
             | Self::Yield { .. }
@@ -507,7 +507,7 @@ impl Call {
             | Self::ConsoleLog { .. }
             | Self::NormalWorldResume { .. }
             | Self::El3IntrHandle
-            | Self::SecondaryEpRegister { .. } => messaging::encode(self, &mut writer),
+            | Self::SecondaryEpRegister { .. } => messaging::encode(self, &writer),
             Self::MemDonate { .. }
             | Self::MemLend { .. }
             | Self::MemShare { .. }
@@ -520,17 +520,16 @@ impl Call {
             | Self::MemFragRx { .. }
             | Self::MemFragTx { .. }
             | Self::MemPermGet { .. }
-            | Self::MemPermSet { .. } => memory::encode(self, &mut writer),
+            | Self::MemPermSet { .. } => memory::encode(self, &writer),
             Self::NotificationBitmapCreate { .. }
             | Self::NotificationBitmapDestroy { .. }
             | Self::NotificationBind { .. }
             | Self::NotificationUnbind { .. }
             | Self::NotificationSet { .. }
             | Self::NotificationGet { .. }
-            | Self::NotificationInfoGet { .. } => notification::encode(self, &mut writer),
-            Self::Undecoded { .. } => {}
+            | Self::NotificationInfoGet { .. } => notification::encode(self, &writer),
+            Self::Undecoded { .. } => writer.registers([]),
         }
-        registers
     }
 }
 

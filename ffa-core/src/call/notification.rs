@@ -56,43 +56,40 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
     }
 }
 
-fn set_pair(writer: &mut Writer<'_>, high: u16, low: u16) {
-    writer.set(1, u64::from(high) << 16 | u64::from(low));
+/// `w1` as `high << 16 | low`.
+fn pair_word(high: u16, low: u16) -> u64 {
+    u64::from(high) << 16 | u64::from(low)
 }
 
-fn set_bitmap(writer: &mut Writer<'_>, bitmap: NotificationBitmap) {
+/// The `w3` (low) and `w4` (high) halves of a bitmap.
+fn bitmap_words(bitmap: NotificationBitmap) -> (u64, u64) {
     let (low, high) = bitmap.halves();
-    writer.set(3, low.into());
-    writer.set(4, high.into());
+    (low.into(), high.into())
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
     match *call {
         Call::NotificationBitmapCreate { vm_id, vcpu_count } => {
-            writer.set(1, vm_id.0.into());
-            writer.set(2, vcpu_count.into());
+            writer.registers([vm_id.0.into(), vcpu_count.into()])
         }
-        Call::NotificationBitmapDestroy { vm_id } => writer.set(1, vm_id.0.into()),
+        Call::NotificationBitmapDestroy { vm_id } => writer.registers([vm_id.0.into()]),
         Call::NotificationBind { sender, receiver, flags, bitmap } => {
-            set_pair(writer, sender.0, receiver.0);
-            writer.set(2, flags.bits().into());
-            set_bitmap(writer, bitmap);
+            let (low, high) = bitmap_words(bitmap);
+            writer.registers([pair_word(sender.0, receiver.0), flags.bits().into(), low, high])
         }
         Call::NotificationUnbind { sender, receiver, bitmap } => {
-            set_pair(writer, sender.0, receiver.0);
-            set_bitmap(writer, bitmap);
+            let (low, high) = bitmap_words(bitmap);
+            writer.registers([pair_word(sender.0, receiver.0), 0, low, high])
         }
         Call::NotificationSet { sender, receiver, flags, bitmap } => {
-            set_pair(writer, sender.0, receiver.0);
-            writer.set(2, flags.to_word().into());
-            set_bitmap(writer, bitmap);
+            let (low, high) = bitmap_words(bitmap);
+            writer.registers([pair_word(sender.0, receiver.0), flags.to_word().into(), low, high])
         }
         Call::NotificationGet { receiver, vcpu, flags } => {
-            set_pair(writer, vcpu.0, receiver.0);
-            writer.set(2, flags.bits().into());
+            writer.registers([pair_word(vcpu.0, receiver.0), flags.bits().into()])
         }
-        Call::NotificationInfoGet { .. } => {}
+        Call::NotificationInfoGet { .. } => writer.registers([]),
         // Not reached: `Call::encode` sends only this file's variants here.
-        _ => {}
+        _ => writer.registers([]),
     }
 }

@@ -180,55 +180,50 @@ impl Return {
     /// `Call` is large: copying one costs more than encoding it).
     pub fn encode(&self, version: Version) -> [u64; 18] {
         use FunctionId as F;
-        let pick = |is_64: bool, narrow: F, wide: F| if is_64 { wide } else { narrow };
-        let mut registers = [0u64; 18];
+        let writer = |is_64: bool, narrow: F, wide: F| {
+            Writer::new(if is_64 { wide } else { narrow }, version)
+        };
         match self {
             Self::Success { target, args } => {
-                let function = pick(args.is_64bit(), F::Success32, F::Success64);
-                let mut writer = Writer::new(&mut registers, function, version);
-                status::encode_success(&mut writer, *target, args);
+                let writer = writer(args.is_64bit(), F::Success32, F::Success64);
+                status::encode_success(&writer, *target, args)
             }
             Self::Error { target, error, is_64 } => {
-                let function = pick(*is_64, F::Error32, F::Error64);
-                let mut writer = Writer::new(&mut registers, function, version);
-                status::encode_error(&mut writer, *target, *error);
+                status::encode_error(&writer(*is_64, F::Error32, F::Error64), *target, *error)
             }
-            Self::Version(response) => registers[0] = response.to_word().into(),
+            Self::Version(response) => {
+                let mut registers = [0u64; 18];
+                registers[0] = response.to_word().into();
+                registers
+            }
             Self::Interrupt { target, interrupt_id, is_64 } => {
-                let function = pick(*is_64, F::Interrupt32, F::Interrupt64);
-                let mut writer = Writer::new(&mut registers, function, version);
-                messaging::encode_interrupt(&mut writer, *target, *interrupt_id);
+                let writer = writer(*is_64, F::Interrupt32, F::Interrupt64);
+                messaging::encode_interrupt(&writer, *target, *interrupt_id)
             }
             Self::Yield { target, timeout, is_64 } => {
-                let function = pick(*is_64, F::Yield32, F::Yield64);
-                let mut writer = Writer::new(&mut registers, function, version);
-                messaging::encode_yield(&mut writer, *target, *timeout);
+                messaging::encode_yield(&writer(*is_64, F::Yield32, F::Yield64), *target, *timeout)
             }
             Self::MsgWait { flags, is_64 } => {
-                let function = pick(*is_64, F::MsgWait32, F::MsgWait64);
-                Writer::new(&mut registers, function, version).set(2, flags.bits().into());
+                messaging::encode_msg_wait(&writer(*is_64, F::MsgWait32, F::MsgWait64), *flags)
             }
             Self::DirectResponse(message) => {
                 let is_64 = message.body.is_64bit();
-                let function = pick(is_64, F::MsgSendDirectResp32, F::MsgSendDirectResp64);
-                let mut writer = Writer::new(&mut registers, function, version);
-                messaging::encode_direct(&mut writer, message);
+                let writer = writer(is_64, F::MsgSendDirectResp32, F::MsgSendDirectResp64);
+                messaging::encode_direct(&writer, message)
             }
             Self::DirectResponse2(message) => {
-                let mut writer = Writer::new(&mut registers, F::MsgSendDirectResp2, version);
-                messaging::encode_direct2(&mut writer, message);
+                let writer = Writer::new(F::MsgSendDirectResp2, version);
+                messaging::encode_direct2(&writer, message)
             }
             // Small variants off the messaging path: through the call form.
             Self::MemFragRx { .. }
             | Self::MemFragTx { .. }
             | Self::MemRetrieveResp { .. }
             | Self::MemOpPause { .. }
-            | Self::NormalWorldResume { .. } => {
-                if let Some(call) = self.to_call() {
-                    return call.encode(version);
-                }
-            }
+            | Self::NormalWorldResume { .. } => match self.to_call() {
+                Some(call) => call.encode(version),
+                None => [0; 18],
+            },
         }
-        registers
     }
 }

@@ -56,34 +56,35 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
     }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
     match *call {
-        Call::Version { requested } => writer.set(1, requested.into()),
+        Call::Version { requested } => writer.registers([requested.into()]),
         Call::Features(query) => {
             let (word1, word2) = query.encode();
-            writer.set(1, word1.into());
-            writer.set(2, word2.into());
+            writer.registers([word1.into(), word2.into()])
         }
-        Call::RxRelease { vm_id } | Call::RxAcquire { vm_id } => writer.set(1, vm_id.0.into()),
-        Call::RxtxUnmap { vm_id } => writer.set(1, u64::from(vm_id.0) << 16),
+        Call::RxRelease { vm_id } | Call::RxAcquire { vm_id } => writer.registers([vm_id.0.into()]),
+        Call::RxtxUnmap { vm_id } => writer.registers([u64::from(vm_id.0) << 16]),
         Call::RxtxMap { buffers, .. } => {
             let (tx_address, rx_address, page_count) = buffers.encode();
-            writer.set(1, tx_address);
-            writer.set(2, rx_address);
-            writer.set(3, page_count.into());
+            writer.registers([tx_address, rx_address, page_count.into()])
         }
         Call::PartitionInfoGet { uuid, flags } => {
-            for (offset, word) in uuid.to_words().into_iter().enumerate() {
-                writer.set(1 + offset, word.into());
-            }
-            writer.set(5, flags.bits().into());
+            let [word1, word2, word3, word4] = uuid.to_words();
+            writer.registers([
+                word1.into(),
+                word2.into(),
+                word3.into(),
+                word4.into(),
+                flags.bits().into(),
+            ])
         }
         Call::PartitionInfoGetRegs { uuid, start_index, tag } => {
-            writer.set_range(1, &uuid.to_register_pair());
-            writer.set(3, u64::from(tag) << 16 | u64::from(start_index));
+            let [low, high] = uuid.to_register_pair();
+            writer.registers([low, high, u64::from(tag) << 16 | u64::from(start_index)])
         }
-        Call::IdGet | Call::SpmIdGet => {}
+        Call::IdGet | Call::SpmIdGet => writer.registers([]),
         // Not reached: `Call::encode` sends only this file's variants here.
-        _ => {}
+        _ => writer.registers([]),
     }
 }

@@ -77,32 +77,40 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
     }
 }
 
-/// FFA_ERROR's `w1` and `w2`.
+/// FFA_ERROR: `w1` target, `w2` status.
 #[inline]
-pub(super) fn encode_error(writer: &mut Writer<'_>, target: TargetInfo, error: FfaError) {
-    writer.set(1, target.to_register());
-    writer.set(2, error.to_register());
+pub(super) fn encode_error(writer: &Writer, target: TargetInfo, error: FfaError) -> [u64; 18] {
+    writer.registers([target.to_register(), error.to_register()])
 }
 
-/// FFA_SUCCESS's `w1` and results.
+/// FFA_SUCCESS: `w1` target, then the results.
 #[inline]
-pub(super) fn encode_success(writer: &mut Writer<'_>, target: TargetInfo, args: &SuccessArgs) {
-    writer.set(1, target.to_register());
+pub(super) fn encode_success(writer: &Writer, target: TargetInfo, args: &SuccessArgs) -> [u64; 18] {
+    let target = target.to_register();
     match args {
-        SuccessArgs::Args32(words) => {
-            for (offset, &word) in words.iter().enumerate() {
-                writer.set(2 + offset, word.into());
-            }
+        SuccessArgs::Args32([a, b, c, d, e, f]) => writer.registers([
+            target,
+            (*a).into(),
+            (*b).into(),
+            (*c).into(),
+            (*d).into(),
+            (*e).into(),
+            (*f).into(),
+        ]),
+        SuccessArgs::Args64(values) => {
+            writer.registers::<17>(core::array::from_fn(|index| match index.checked_sub(1) {
+                None => target,
+                Some(position) => values.get(position).copied().unwrap_or(0),
+            }))
         }
-        SuccessArgs::Args64(values) => writer.set_range(2, values),
     }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer<'_>) {
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
     match call {
         Call::Error { target, error, .. } => encode_error(writer, *target, *error),
         Call::Success { target, args } => encode_success(writer, *target, args),
         // Not reached: `Call::encode` sends only this file's variants here.
-        _ => {}
+        _ => writer.registers([]),
     }
 }
