@@ -4,13 +4,15 @@
 //! 32 bits for SMC32) and one for x8-x17 (all ones for SMC64 at v1.2+, else zero). A read or
 //! write of a fixed register is then one load or store and one AND, with no branch.
 
+use crate::function_id::SMC64_BIT;
 use crate::{FunctionId, Version};
 
 /// The (x1-x7, x8-x17) masks of a call.
 #[inline]
 fn masks(is_64: bool, version: Version) -> (u64, u64) {
     let low = if is_64 { u64::MAX } else { 0xFFFF_FFFF };
-    let high = if is_64 && version >= Version::V1_2 { u64::MAX } else { 0 };
+    // Version words order as versions do (15-bit major above the minor), in one compare.
+    let high = if is_64 && version.to_word() >= Version::V1_2.to_word() { u64::MAX } else { 0 };
     (low, high)
 }
 
@@ -18,16 +20,32 @@ fn masks(is_64: bool, version: Version) -> (u64, u64) {
 #[derive(Debug)]
 pub(crate) struct Reader<'a> {
     registers: &'a [u64; 18],
+    is_64: bool,
     low_mask: u64,
     high_mask: u64,
-    pub(crate) version: Version,
+    version: Version,
 }
 
 impl<'a> Reader<'a> {
+    /// The reader for the call whose function ID `registers[0]` holds.
     #[inline]
-    pub(crate) fn new(registers: &'a [u64; 18], function: FunctionId, version: Version) -> Self {
-        let (low_mask, high_mask) = masks(function.is_64bit(), version);
-        Self { registers, low_mask, high_mask, version }
+    pub(crate) fn new(registers: &'a [u64; 18], version: Version) -> Self {
+        // Bit 30 of w0, as `FunctionId::is_64bit` reads it from the decoded ID.
+        let is_64 = registers[0] as u32 & SMC64_BIT != 0;
+        let (low_mask, high_mask) = masks(is_64, version);
+        Self { registers, is_64, low_mask, high_mask, version }
+    }
+
+    /// Whether the call is the SMC64 form.
+    #[inline]
+    pub(crate) fn is_64(&self) -> bool {
+        self.is_64
+    }
+
+    /// Whether the peer's version is `minimum` or later.
+    #[inline]
+    pub(crate) fn version_at_least(&self, minimum: Version) -> bool {
+        self.version.to_word() >= minimum.to_word()
     }
 
     /// `x[index]`; only the low 32 bits for SMC32, and 0 for x8-x17 unless the call is SMC64

@@ -58,9 +58,10 @@ fn handle(reader: &Reader<'_>) -> u64 {
     handle_from(reader.w(1), reader.w(2))
 }
 
+#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
-    let is_64 = function.is_64bit();
+    let is_64 = reader.is_64();
     match function {
         F::MemDonate32 | F::MemDonate64 => {
             decode_transaction(reader).map(|transaction| Call::MemDonate { transaction, is_64 })
@@ -99,7 +100,7 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
         }),
         F::MemPermGet32 | F::MemPermGet64 => {
             let page_count_minus_one = reader.w(2);
-            if page_count_minus_one != 0 && reader.version < Version::V1_3 {
+            if page_count_minus_one != 0 && !reader.version_at_least(Version::V1_3) {
                 Err(FfaError::InvalidParameters)
             } else {
                 Ok(Call::MemPermGet { address: reader.x(1), page_count_minus_one, is_64 })

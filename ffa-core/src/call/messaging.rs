@@ -67,7 +67,7 @@ fn decode_direct(reader: &Reader<'_>, is_64: bool, is_request: bool) -> Result<C
         return Err(FfaError::InvalidParameters);
     }
     let flags = flags_register as u32;
-    let payload = reader.range::<5>(3);
+    let payload = [reader.x(3), reader.x(4), reader.x(5), reader.x(6), reader.x(7)];
     let body = if flags & FRAMEWORK_MESSAGE_BIT != 0 {
         let message = FrameworkMessage::decode(flags, payload)?;
         if is_64 {
@@ -77,13 +77,14 @@ fn decode_direct(reader: &Reader<'_>, is_64: bool, is_request: bool) -> Result<C
         }
     } else {
         // Matrix M04/M05: up to v1.1 a partition message's w2 is MBZ; v1.2 ignores it.
-        if flags != 0 && reader.version < Version::V1_2 {
+        if flags != 0 && !reader.version_at_least(Version::V1_2) {
             return Err(FfaError::InvalidParameters);
         }
         if is_64 {
             DirectBody::Partition64(payload)
         } else {
-            DirectBody::Partition32(payload.map(|value| value as u32))
+            let [w3, w4, w5, w6, w7] = payload;
+            DirectBody::Partition32([w3 as u32, w4 as u32, w5 as u32, w6 as u32, w7 as u32])
         }
     };
     let message = DirectMessage { source, destination, body };
@@ -118,13 +119,11 @@ pub(super) fn encode_direct(writer: &Writer, message: &DirectMessage) -> [u64; 1
 #[inline]
 pub(super) fn encode_direct2(writer: &Writer, message: &DirectMessage2) -> [u64; 18] {
     let endpoints = endpoints_to_register(message.source, message.destination);
-    let [low, high] = message.uuid.to_register_pair();
-    writer.registers::<17>(core::array::from_fn(|index| match index {
-        0 => endpoints,
-        1 => low,
-        2 => high,
-        _ => message.payload.get(index - 3).copied().unwrap_or(0),
-    }))
+    let [x2, x3] = message.uuid.to_register_pair();
+    let [x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17] = message.payload;
+    writer.registers([
+        endpoints, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17,
+    ])
 }
 
 /// FFA_INTERRUPT: `w1` target, `w2` interrupt ID.
@@ -157,7 +156,24 @@ fn decode_direct2(reader: &Reader<'_>, is_request: bool) -> Result<Call, FfaErro
     if !is_request && !uuid.is_nil() {
         return Err(FfaError::InvalidParameters);
     }
-    let message = DirectMessage2 { source, destination, uuid, payload: reader.range(4) };
+    // Each register named, not a loop: straight-line loads even where loops stay rolled.
+    let payload = [
+        reader.x(4),
+        reader.x(5),
+        reader.x(6),
+        reader.x(7),
+        reader.x(8),
+        reader.x(9),
+        reader.x(10),
+        reader.x(11),
+        reader.x(12),
+        reader.x(13),
+        reader.x(14),
+        reader.x(15),
+        reader.x(16),
+        reader.x(17),
+    ];
+    let message = DirectMessage2 { source, destination, uuid, payload };
     Ok(if is_request {
         Call::MsgSendDirectReq2(message)
     } else {
@@ -176,9 +192,10 @@ fn decode_console_log(reader: &Reader<'_>, is_64: bool) -> Result<ConsoleLogMess
     ConsoleLogMessage::new(characters.get(..length).ok_or(FfaError::InvalidParameters)?, is_64)
 }
 
+#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
-    let is_64 = function.is_64bit();
+    let is_64 = reader.is_64();
     match function {
         F::Interrupt32 | F::Interrupt64 => target(reader.x(1)).map(|target| Call::Interrupt {
             target,
@@ -186,7 +203,7 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
             is_64,
         }),
         F::MsgWait32 | F::MsgWait64 => {
-            let allowed = if reader.version >= Version::V1_2 {
+            let allowed = if reader.version_at_least(Version::V1_2) {
                 MsgWaitFlags::RETAIN_RX_BUFFER
             } else {
                 MsgWaitFlags::empty()

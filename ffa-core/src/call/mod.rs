@@ -329,10 +329,10 @@ impl Call {
     pub fn decode(registers: &[u64; 18], version: Version) -> Result<Self, FfaError> {
         use FunctionId as F;
         let function = FunctionId::from_register(registers[0])?;
-        if function.minimum_version() > version {
+        if function.minimum_version().to_word() > version.to_word() {
             return Err(FfaError::NotSupported);
         }
-        let reader = Reader::new(registers, function, version);
+        let reader = Reader::new(registers, version);
         // One dispatch on the function picks the file that decodes it; each returns the call
         // straight into this function's result (no intermediate copies of a large `Call`).
         match function {

@@ -13,6 +13,7 @@ fn bitmap(reader: &Reader<'_>) -> NotificationBitmap {
     NotificationBitmap::from_halves(reader.w(3), reader.w(4))
 }
 
+#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     let (high, low) = pair(reader.w(1));
@@ -49,7 +50,7 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
             .ok_or(FfaError::InvalidParameters)
             .map(|flags| Call::NotificationGet { receiver, vcpu: VcpuId(high), flags }),
         F::NotificationInfoGet32 | F::NotificationInfoGet64 => {
-            Ok(Call::NotificationInfoGet { is_64: function.is_64bit() })
+            Ok(Call::NotificationInfoGet { is_64: reader.is_64() })
         }
         // Not reached: `Call::decode` sends only this file's functions here.
         _ => Ok(Call::Undecoded { function }),

@@ -22,6 +22,7 @@ pub(super) fn high_id(value: u32) -> Result<EndpointId, FfaError> {
     Ok(EndpointId((value >> 16) as u16))
 }
 
+#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     match function {
@@ -31,11 +32,11 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
         F::RxAcquire => low_id(reader.w(1)).map(|vm_id| Call::RxAcquire { vm_id }),
         F::RxtxUnmap => high_id(reader.w(1)).map(|vm_id| Call::RxtxUnmap { vm_id }),
         F::RxtxMap32 | F::RxtxMap64 => RxtxMapArgs::decode(reader.x(1), reader.x(2), reader.w(3))
-            .map(|buffers| Call::RxtxMap { buffers, is_64: function.is_64bit() }),
+            .map(|buffers| Call::RxtxMap { buffers, is_64: reader.is_64() }),
         F::PartitionInfoGet => (|| {
             let uuid = Uuid::from_words([reader.w(1), reader.w(2), reader.w(3), reader.w(4)]);
             let flags = PartitionInfoGetFlags::from_bits(reader.w(5))
-                .filter(|flags| reader.version >= Version::V1_1 || flags.is_empty())
+                .filter(|flags| reader.version_at_least(Version::V1_1) || flags.is_empty())
                 .ok_or(FfaError::InvalidParameters)?;
             Ok(Call::PartitionInfoGet { uuid, flags })
         })(),

@@ -55,6 +55,7 @@ fn target(reader: &Reader<'_>) -> Result<TargetInfo, FfaError> {
     TargetInfo::from_register(reader.x(1)).ok_or(FfaError::InvalidParameters)
 }
 
+#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     match function {
@@ -64,7 +65,7 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, 
             if reader.x(2) >> 32 != 0 {
                 return Err(FfaError::InvalidParameters);
             }
-            Ok(Call::Error { target: target(reader)?, error, is_64: function.is_64bit() })
+            Ok(Call::Error { target: target(reader)?, error, is_64: reader.is_64() })
         })(),
         F::Success32 => target(reader).map(|target| Call::Success {
             target,
@@ -97,12 +98,12 @@ pub(super) fn encode_success(writer: &Writer, target: TargetInfo, args: &Success
             (*e).into(),
             (*f).into(),
         ]),
-        SuccessArgs::Args64(values) => {
-            writer.registers::<17>(core::array::from_fn(|index| match index.checked_sub(1) {
-                None => target,
-                Some(position) => values.get(position).copied().unwrap_or(0),
-            }))
-        }
+        SuccessArgs::Args64(
+            [x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17],
+        ) => writer.registers([
+            target, *x2, *x3, *x4, *x5, *x6, *x7, *x8, *x9, *x10, *x11, *x12, *x13, *x14, *x15,
+            *x16, *x17,
+        ]),
     }
 }
 
