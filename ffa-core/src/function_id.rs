@@ -23,6 +23,7 @@ macro_rules! function_ids {
             pub const ALL: &'static [Self] = &[$(Self::$variant),*];
 
             /// The 32-bit function ID as it appears in `w0`.
+            #[inline]
             pub const fn value(self) -> u32 {
                 match self {
                     $(Self::$variant => $value,)*
@@ -37,6 +38,7 @@ macro_rules! function_ids {
             }
 
             /// The first FF-A version defining this ID.
+            #[inline]
             pub const fn minimum_version(self) -> Version {
                 match self {
                     $(Self::$variant => match Version::new($major, $minor) {
@@ -46,10 +48,17 @@ macro_rules! function_ids {
                 }
             }
 
-            /// Looks a masked ID up (one `match` on the value: a jump table, not a search).
+            /// Looks a masked ID up: one range check and one load from [`Self::BY_NUMBER`].
+            #[inline]
             const fn from_value(value: u32) -> Option<Self> {
-                match value {
-                    $($value => Some(Self::$variant),)*
+                // Every ID is 0x8400_00NN (SMC32) or 0xC400_00NN (SMC64), NN in 0x60..=0x9F.
+                let offset = (value & !SMC64_BIT).wrapping_sub(Self::FIRST_VALUE);
+                if offset >= 0x40 {
+                    return None;
+                }
+                let slot = if value & SMC64_BIT != 0 { offset | 0x40 } else { offset };
+                match Self::BY_NUMBER.split_at_checked(slot as usize) {
+                    Some((_, [entry, ..])) => *entry,
                     _ => None,
                 }
             }
@@ -135,8 +144,30 @@ function_ids! {
 }
 
 impl FunctionId {
+    /// The lowest SMC32 function ID (FFA_ERROR_32).
+    const FIRST_VALUE: u32 = 0x8400_0060;
+
+    /// Every ID by slot `number - 0x60`, plus `0x40` for SMC64; built from [`Self::ALL`] at
+    /// compile time (the build fails if an ID does not fit its slot or two share one).
+    const BY_NUMBER: [Option<Self>; 0x80] = {
+        let mut table = [None; 0x80];
+        let mut index = 0;
+        while index < Self::ALL.len() {
+            let function = Self::ALL[index];
+            let value = function.value();
+            let offset = (value & !SMC64_BIT).wrapping_sub(Self::FIRST_VALUE);
+            assert!(offset < 0x40, "function number outside 0x60..=0x9F");
+            let slot = if value & SMC64_BIT != 0 { offset | 0x40 } else { offset };
+            assert!(table[slot as usize].is_none(), "two function IDs share a slot");
+            table[slot as usize] = Some(function);
+            index += 1;
+        }
+        table
+    };
+
     /// Decodes `x0` (only `w0` counts; the SVE hint bit 16 is masked off). An ID that is not an
     /// FF-A function is NOT_SUPPORTED.
+    #[inline]
     pub const fn from_register(register: u64) -> Result<Self, FfaError> {
         match Self::from_value(register as u32 & !SVE_HINT_BIT) {
             Some(function) => Ok(function),
@@ -145,11 +176,13 @@ impl FunctionId {
     }
 
     /// The ID as it is written to `x0` (zero-extended, SVE hint clear).
+    #[inline]
     pub const fn to_register(self) -> u64 {
         self.value() as u64
     }
 
     /// Whether this is the SMC64 form (bit 30 set).
+    #[inline]
     pub const fn is_64bit(self) -> bool {
         self.value() & SMC64_BIT != 0
     }

@@ -58,10 +58,11 @@ fn handle(reader: &Reader<'_>) -> u64 {
     handle_from(reader.w(1), reader.w(2))
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+#[inline]
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
-    let is_64 = function.is_64bit();
-    let result = match function {
+    let is_64 = reader.is_64();
+    match function {
         F::MemDonate32 | F::MemDonate64 => {
             decode_transaction(reader).map(|transaction| Call::MemDonate { transaction, is_64 })
         }
@@ -99,7 +100,7 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
         }),
         F::MemPermGet32 | F::MemPermGet64 => {
             let page_count_minus_one = reader.w(2);
-            if page_count_minus_one != 0 && reader.version < Version::V1_3 {
+            if page_count_minus_one != 0 && !reader.version_at_least(Version::V1_3) {
                 Err(FfaError::InvalidParameters)
             } else {
                 Ok(Call::MemPermGet { address: reader.x(1), page_count_minus_one, is_64 })
@@ -118,55 +119,57 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
                 })
             }
         }
-        _ => return None,
-    };
-    Some(result)
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-fn set_handle(writer: &mut Writer, handle: u64) {
-    writer.set(1, handle & 0xFFFF_FFFF);
-    writer.set(2, handle >> 32);
+/// A handle as the (low, high) pair of 32-bit register values.
+fn handle_words(handle: u64) -> (u64, u64) {
+    (handle & 0xFFFF_FFFF, handle >> 32)
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
     match *call {
         Call::MemDonate { transaction, .. }
         | Call::MemLend { transaction, .. }
         | Call::MemShare { transaction, .. }
         | Call::MemRetrieveReq { transaction, .. } => {
-            writer.set(1, transaction.total_length.into());
-            writer.set(2, transaction.fragment_length.into());
-            if let Some(buffer) = transaction.buffer {
-                writer.set(3, buffer.address);
-                writer.set(4, buffer.page_count.into());
-            }
+            let (address, page_count) = match transaction.buffer {
+                Some(buffer) => (buffer.address, buffer.page_count.into()),
+                None => (0, 0),
+            };
+            writer.registers([
+                transaction.total_length.into(),
+                transaction.fragment_length.into(),
+                address,
+                page_count,
+            ])
         }
         Call::MemRetrieveResp { total_length, fragment_length } => {
-            writer.set(1, total_length.into());
-            writer.set(2, fragment_length.into());
+            writer.registers([total_length.into(), fragment_length.into()])
         }
-        Call::MemRelinquish => {}
+        Call::MemRelinquish => writer.registers([]),
         Call::MemReclaim { handle, flags } => {
-            set_handle(writer, handle);
-            writer.set(3, flags.bits().into());
+            let (low, high) = handle_words(handle);
+            writer.registers([low, high, flags.bits().into()])
         }
-        Call::MemOpPause { handle } | Call::MemOpResume { handle } => set_handle(writer, handle),
+        Call::MemOpPause { handle } | Call::MemOpResume { handle } => {
+            let (low, high) = handle_words(handle);
+            writer.registers([low, high])
+        }
         Call::MemFragRx { handle, offset: value, endpoint }
         | Call::MemFragTx { handle, fragment_length: value, endpoint } => {
-            set_handle(writer, handle);
-            writer.set(3, value.into());
-            writer.set(4, u64::from(endpoint.0) << 16);
+            let (low, high) = handle_words(handle);
+            writer.registers([low, high, value.into(), u64::from(endpoint.0) << 16])
         }
         Call::MemPermGet { address, page_count_minus_one, .. } => {
-            writer.set(1, address);
-            writer.set(2, page_count_minus_one.into());
+            writer.registers([address, page_count_minus_one.into()])
         }
         Call::MemPermSet { address, page_count, permissions, .. } => {
-            writer.set(1, address);
-            writer.set(2, page_count.into());
-            writer.set(3, permissions.into());
+            writer.registers([address, page_count.into(), permissions.into()])
         }
-        _ => return false,
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => writer.registers([]),
     }
-    true
 }

@@ -327,27 +327,88 @@ impl Call {
     /// Decodes registers sent by a peer that negotiated `version`. Functions newer than
     /// `version` and unknown IDs are NOT_SUPPORTED.
     pub fn decode(registers: &[u64; 18], version: Version) -> Result<Self, FfaError> {
+        use FunctionId as F;
         let function = FunctionId::from_register(registers[0])?;
-        if function.minimum_version() > version {
+        if function.minimum_version().to_word() > version.to_word() {
             return Err(FfaError::NotSupported);
         }
-        let reader = Reader::new(registers, function, version);
-        if let Some(result) = status::decode(function, &reader) {
-            return result;
+        let reader = Reader::new(registers, version);
+        // One dispatch on the function picks the file that decodes it; each returns the call
+        // straight into this function's result (no intermediate copies of a large `Call`).
+        match function {
+            F::Error32 | F::Error64 | F::Success32 | F::Success64 => {
+                status::decode(function, &reader)
+            }
+            F::Version
+            | F::Features
+            | F::RxRelease
+            | F::RxAcquire
+            | F::RxtxMap32
+            | F::RxtxMap64
+            | F::RxtxUnmap
+            | F::PartitionInfoGet
+            | F::PartitionInfoGetRegs
+            | F::IdGet
+            | F::SpmIdGet => setup::decode(function, &reader),
+            F::Interrupt32
+            | F::Interrupt64
+            | F::MsgWait32
+            | F::MsgWait64
+            | F::Yield32
+            | F::Yield64
+            | F::Run32
+            | F::Run64
+            | F::MsgSendDirectReq32
+            | F::MsgSendDirectReq64
+            | F::MsgSendDirectResp32
+            | F::MsgSendDirectResp64
+            | F::MsgSendDirectReq2
+            | F::MsgSendDirectResp2
+            | F::MsgSend2
+            | F::ConsoleLog32
+            | F::ConsoleLog64
+            | F::NormalWorldResume32
+            | F::NormalWorldResume64
+            | F::El3IntrHandle
+            | F::SecondaryEpRegister32
+            | F::SecondaryEpRegister64 => messaging::decode(function, &reader),
+            F::MemDonate32
+            | F::MemDonate64
+            | F::MemLend32
+            | F::MemLend64
+            | F::MemShare32
+            | F::MemShare64
+            | F::MemRetrieveReq32
+            | F::MemRetrieveReq64
+            | F::MemRetrieveResp
+            | F::MemRelinquish
+            | F::MemReclaim
+            | F::MemOpPause
+            | F::MemOpResume
+            | F::MemFragRx
+            | F::MemFragTx
+            | F::MemPermGet32
+            | F::MemPermGet64
+            | F::MemPermSet32
+            | F::MemPermSet64 => memory::decode(function, &reader),
+            F::NotificationBitmapCreate
+            | F::NotificationBitmapDestroy
+            | F::NotificationBind
+            | F::NotificationUnbind
+            | F::NotificationSet
+            | F::NotificationGet
+            | F::NotificationInfoGet32
+            | F::NotificationInfoGet64 => notification::decode(function, &reader),
+            F::MsgPoll
+            | F::MsgSend
+            | F::NsResInfoGet
+            | F::Abort32
+            | F::Abort64
+            | F::NotificationBind2
+            | F::NotificationUnbind2
+            | F::NotificationSet2
+            | F::NotificationGet2 => Ok(Self::Undecoded { function }),
         }
-        if let Some(result) = setup::decode(function, &reader) {
-            return result;
-        }
-        if let Some(result) = messaging::decode(function, &reader) {
-            return result;
-        }
-        if let Some(result) = memory::decode(function, &reader) {
-            return result;
-        }
-        if let Some(result) = notification::decode(function, &reader) {
-            return result;
-        }
-        Ok(Self::Undecoded { function })
     }
 
     /// The function ID this call is sent with.
@@ -419,13 +480,56 @@ impl Call {
     /// Encodes for a peer at `version`: SMC32 values truncated to 32 bits, x8-x17 written only
     /// for SMC64 at v1.2+, every unused register zero.
     pub fn encode(&self, version: Version) -> [u64; 18] {
-        let mut writer = Writer::new(self.function_id(), version);
-        let _ = status::encode(self, &mut writer)
-            || setup::encode(self, &mut writer)
-            || messaging::encode(self, &mut writer)
-            || memory::encode(self, &mut writer)
-            || notification::encode(self, &mut writer);
-        writer.finish()
+        let writer = Writer::new(self.function_id(), version);
+        // One dispatch on the variant picks the file that encodes it; each builds the registers
+        // straight into this function's result.
+        match self {
+            Self::Error { .. } | Self::Success { .. } => status::encode(self, &writer),
+            Self::Version { .. }
+            | Self::Features(_)
+            | Self::RxRelease { .. }
+            | Self::RxAcquire { .. }
+            | Self::RxtxMap { .. }
+            | Self::RxtxUnmap { .. }
+            | Self::PartitionInfoGet { .. }
+            | Self::PartitionInfoGetRegs { .. }
+            | Self::IdGet
+            | Self::SpmIdGet => setup::encode(self, &writer),
+            Self::Interrupt { .. }
+            | Self::MsgWait { .. }
+            | Self::Yield { .. }
+            | Self::Run { .. }
+            | Self::MsgSendDirectReq(_)
+            | Self::MsgSendDirectResp(_)
+            | Self::MsgSendDirectReq2(_)
+            | Self::MsgSendDirectResp2(_)
+            | Self::MsgSend2 { .. }
+            | Self::ConsoleLog { .. }
+            | Self::NormalWorldResume { .. }
+            | Self::El3IntrHandle
+            | Self::SecondaryEpRegister { .. } => messaging::encode(self, &writer),
+            Self::MemDonate { .. }
+            | Self::MemLend { .. }
+            | Self::MemShare { .. }
+            | Self::MemRetrieveReq { .. }
+            | Self::MemRetrieveResp { .. }
+            | Self::MemRelinquish
+            | Self::MemReclaim { .. }
+            | Self::MemOpPause { .. }
+            | Self::MemOpResume { .. }
+            | Self::MemFragRx { .. }
+            | Self::MemFragTx { .. }
+            | Self::MemPermGet { .. }
+            | Self::MemPermSet { .. } => memory::encode(self, &writer),
+            Self::NotificationBitmapCreate { .. }
+            | Self::NotificationBitmapDestroy { .. }
+            | Self::NotificationBind { .. }
+            | Self::NotificationUnbind { .. }
+            | Self::NotificationSet { .. }
+            | Self::NotificationGet { .. }
+            | Self::NotificationInfoGet { .. } => notification::encode(self, &writer),
+            Self::Undecoded { .. } => writer.registers([]),
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! The response side: what can come back in `x0` after a call (reference §1.4).
 
-use super::{Call, MsgWaitFlags, SuccessArgs};
+use super::codec::Writer;
+use super::{messaging, status, Call, MsgWaitFlags, SuccessArgs};
 use crate::direct_message::{DirectMessage, DirectMessage2};
 use crate::version::VersionResponse;
-use crate::{EndpointId, FfaError, TargetInfo, VcpuId, Version};
+use crate::{EndpointId, FfaError, FunctionId, TargetInfo, VcpuId, Version};
 
 /// Target information 0, as in almost every response.
 pub const NO_TARGET: TargetInfo = TargetInfo { endpoint: EndpointId(0), vcpu: VcpuId(0) };
@@ -174,16 +175,55 @@ impl Return {
     }
 
     /// Encodes for a peer at `version`; every unused register is zero.
+    ///
+    /// The same registers as `self.to_call()` encoded, without building the call first (a
+    /// `Call` is large: copying one costs more than encoding it).
     pub fn encode(&self, version: Version) -> [u64; 18] {
-        match self.to_call() {
-            Some(call) => call.encode(version),
-            None => {
+        use FunctionId as F;
+        let writer = |is_64: bool, narrow: F, wide: F| {
+            Writer::new(if is_64 { wide } else { narrow }, version)
+        };
+        match self {
+            Self::Success { target, args } => {
+                let writer = writer(args.is_64bit(), F::Success32, F::Success64);
+                status::encode_success(&writer, *target, args)
+            }
+            Self::Error { target, error, is_64 } => {
+                status::encode_error(&writer(*is_64, F::Error32, F::Error64), *target, *error)
+            }
+            Self::Version(response) => {
                 let mut registers = [0u64; 18];
-                if let Self::Version(response) = self {
-                    registers[0] = response.to_word().into();
-                }
+                registers[0] = response.to_word().into();
                 registers
             }
+            Self::Interrupt { target, interrupt_id, is_64 } => {
+                let writer = writer(*is_64, F::Interrupt32, F::Interrupt64);
+                messaging::encode_interrupt(&writer, *target, *interrupt_id)
+            }
+            Self::Yield { target, timeout, is_64 } => {
+                messaging::encode_yield(&writer(*is_64, F::Yield32, F::Yield64), *target, *timeout)
+            }
+            Self::MsgWait { flags, is_64 } => {
+                messaging::encode_msg_wait(&writer(*is_64, F::MsgWait32, F::MsgWait64), *flags)
+            }
+            Self::DirectResponse(message) => {
+                let is_64 = message.body.is_64bit();
+                let writer = writer(is_64, F::MsgSendDirectResp32, F::MsgSendDirectResp64);
+                messaging::encode_direct(&writer, message)
+            }
+            Self::DirectResponse2(message) => {
+                let writer = Writer::new(F::MsgSendDirectResp2, version);
+                messaging::encode_direct2(&writer, message)
+            }
+            // Small variants off the messaging path: through the call form.
+            Self::MemFragRx { .. }
+            | Self::MemFragTx { .. }
+            | Self::MemRetrieveResp { .. }
+            | Self::MemOpPause { .. }
+            | Self::NormalWorldResume { .. } => match self.to_call() {
+                Some(call) => call.encode(version),
+                None => [0; 18],
+            },
         }
     }
 }

@@ -22,20 +22,21 @@ pub(super) fn high_id(value: u32) -> Result<EndpointId, FfaError> {
     Ok(EndpointId((value >> 16) as u16))
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+#[inline]
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
-    let result = match function {
+    match function {
         F::Version => Ok(Call::Version { requested: reader.w(1) }),
         F::Features => FeaturesQuery::decode(reader.w(1), reader.w(2)).map(Call::Features),
         F::RxRelease => low_id(reader.w(1)).map(|vm_id| Call::RxRelease { vm_id }),
         F::RxAcquire => low_id(reader.w(1)).map(|vm_id| Call::RxAcquire { vm_id }),
         F::RxtxUnmap => high_id(reader.w(1)).map(|vm_id| Call::RxtxUnmap { vm_id }),
         F::RxtxMap32 | F::RxtxMap64 => RxtxMapArgs::decode(reader.x(1), reader.x(2), reader.w(3))
-            .map(|buffers| Call::RxtxMap { buffers, is_64: function.is_64bit() }),
+            .map(|buffers| Call::RxtxMap { buffers, is_64: reader.is_64() }),
         F::PartitionInfoGet => (|| {
             let uuid = Uuid::from_words([reader.w(1), reader.w(2), reader.w(3), reader.w(4)]);
             let flags = PartitionInfoGetFlags::from_bits(reader.w(5))
-                .filter(|flags| reader.version >= Version::V1_1 || flags.is_empty())
+                .filter(|flags| reader.version_at_least(Version::V1_1) || flags.is_empty())
                 .ok_or(FfaError::InvalidParameters)?;
             Ok(Call::PartitionInfoGet { uuid, flags })
         })(),
@@ -51,39 +52,40 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
         })(),
         F::IdGet => Ok(Call::IdGet),
         F::SpmIdGet => Ok(Call::SpmIdGet),
-        _ => return None,
-    };
-    Some(result)
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
     match *call {
-        Call::Version { requested } => writer.set(1, requested.into()),
+        Call::Version { requested } => writer.registers([requested.into()]),
         Call::Features(query) => {
             let (word1, word2) = query.encode();
-            writer.set(1, word1.into());
-            writer.set(2, word2.into());
+            writer.registers([word1.into(), word2.into()])
         }
-        Call::RxRelease { vm_id } | Call::RxAcquire { vm_id } => writer.set(1, vm_id.0.into()),
-        Call::RxtxUnmap { vm_id } => writer.set(1, u64::from(vm_id.0) << 16),
+        Call::RxRelease { vm_id } | Call::RxAcquire { vm_id } => writer.registers([vm_id.0.into()]),
+        Call::RxtxUnmap { vm_id } => writer.registers([u64::from(vm_id.0) << 16]),
         Call::RxtxMap { buffers, .. } => {
             let (tx_address, rx_address, page_count) = buffers.encode();
-            writer.set(1, tx_address);
-            writer.set(2, rx_address);
-            writer.set(3, page_count.into());
+            writer.registers([tx_address, rx_address, page_count.into()])
         }
         Call::PartitionInfoGet { uuid, flags } => {
-            for (offset, word) in uuid.to_words().into_iter().enumerate() {
-                writer.set(1 + offset, word.into());
-            }
-            writer.set(5, flags.bits().into());
+            let [word1, word2, word3, word4] = uuid.to_words();
+            writer.registers([
+                word1.into(),
+                word2.into(),
+                word3.into(),
+                word4.into(),
+                flags.bits().into(),
+            ])
         }
         Call::PartitionInfoGetRegs { uuid, start_index, tag } => {
-            writer.set_range(1, &uuid.to_register_pair());
-            writer.set(3, u64::from(tag) << 16 | u64::from(start_index));
+            let [low, high] = uuid.to_register_pair();
+            writer.registers([low, high, u64::from(tag) << 16 | u64::from(start_index)])
         }
-        Call::IdGet | Call::SpmIdGet => {}
-        _ => return false,
+        Call::IdGet | Call::SpmIdGet => writer.registers([]),
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => writer.registers([]),
     }
-    true
 }

@@ -55,16 +55,17 @@ fn target(reader: &Reader<'_>) -> Result<TargetInfo, FfaError> {
     TargetInfo::from_register(reader.x(1)).ok_or(FfaError::InvalidParameters)
 }
 
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result<Call, FfaError>> {
+#[inline]
+pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
-    let result = match function {
+    match function {
         F::Error32 | F::Error64 => (|| {
             let error = FfaError::from_register(reader.x(2) & 0xFFFF_FFFF)
                 .ok_or(FfaError::InvalidParameters)?;
             if reader.x(2) >> 32 != 0 {
                 return Err(FfaError::InvalidParameters);
             }
-            Ok(Call::Error { target: target(reader)?, error, is_64: function.is_64bit() })
+            Ok(Call::Error { target: target(reader)?, error, is_64: reader.is_64() })
         })(),
         F::Success32 => target(reader).map(|target| Call::Success {
             target,
@@ -72,29 +73,45 @@ pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Option<Result
         }),
         F::Success64 => target(reader)
             .map(|target| Call::Success { target, args: SuccessArgs::Args64(reader.range(2)) }),
-        _ => return None,
-    };
-    Some(result)
+        // Not reached: `Call::decode` sends only this file's functions here.
+        _ => Ok(Call::Undecoded { function }),
+    }
 }
 
-pub(super) fn encode(call: &Call, writer: &mut Writer) -> bool {
-    match *call {
-        Call::Error { target, error, .. } => {
-            writer.set(1, target.to_register());
-            writer.set(2, error.to_register());
-        }
-        Call::Success { target, args } => {
-            writer.set(1, target.to_register());
-            match args {
-                SuccessArgs::Args32(words) => {
-                    for (offset, word) in words.into_iter().enumerate() {
-                        writer.set(2 + offset, word.into());
-                    }
-                }
-                SuccessArgs::Args64(values) => writer.set_range(2, &values),
-            }
-        }
-        _ => return false,
+/// FFA_ERROR: `w1` target, `w2` status.
+#[inline]
+pub(super) fn encode_error(writer: &Writer, target: TargetInfo, error: FfaError) -> [u64; 18] {
+    writer.registers([target.to_register(), error.to_register()])
+}
+
+/// FFA_SUCCESS: `w1` target, then the results.
+#[inline]
+pub(super) fn encode_success(writer: &Writer, target: TargetInfo, args: &SuccessArgs) -> [u64; 18] {
+    let target = target.to_register();
+    match args {
+        SuccessArgs::Args32([a, b, c, d, e, f]) => writer.registers([
+            target,
+            (*a).into(),
+            (*b).into(),
+            (*c).into(),
+            (*d).into(),
+            (*e).into(),
+            (*f).into(),
+        ]),
+        SuccessArgs::Args64(
+            [x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17],
+        ) => writer.registers([
+            target, *x2, *x3, *x4, *x5, *x6, *x7, *x8, *x9, *x10, *x11, *x12, *x13, *x14, *x15,
+            *x16, *x17,
+        ]),
     }
-    true
+}
+
+pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
+    match call {
+        Call::Error { target, error, .. } => encode_error(writer, *target, *error),
+        Call::Success { target, args } => encode_success(writer, *target, args),
+        // Not reached: `Call::encode` sends only this file's variants here.
+        _ => writer.registers([]),
+    }
 }
