@@ -18,7 +18,7 @@ use ffa_core::memory::{
     build_relinquish, build_transaction, AccessPermissions, AddressRange, DataAccess,
     HandleAllocator, InstructionAccess, Layout, MemoryHandle, MemoryRegionAttributes,
     ReceiverAccess, RelinquishFlags, TransactionDescriptor, TransactionFields, TransactionFlags,
-    TransactionReader, TransactionType, PAGE_SIZE,
+    TransactionType, PAGE_SIZE,
 };
 use ffa_core::rxtx::RxtxMapArgs;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, SuccessArgs, Version};
@@ -728,4 +728,1086 @@ fn the_hypervisor_retrieve_request_returns_the_whole_descriptor_and_changes_noth
         returned(&request.make(&manager, sp1), Version::V1_2),
         Return::MemRetrieveResp { .. }
     ));
+}
+
+// ---- Fragmentation ------------------------------------------------------------------------
+
+/// Every other page of SP1's large region: `count` constituents that never merge.
+fn scattered(count: u64) -> Vec<AddressRange> {
+    (0..count).map(|n| range(SP1_LARGE + 2 * n * PAGE_SIZE, 1)).collect()
+}
+
+/// Sends `bytes` from `from` in fragments of at most `fragment` bytes after the header part;
+/// returns the final delivery and checks every FFA_MEM_FRAG_RX on the way.
+fn send_fragmented(
+    manager: &Manager,
+    from: ContextId,
+    call: TransactionType,
+    bytes: &[u8],
+    header: usize,
+    fragment: usize,
+) -> Delivery {
+    let total = bytes.len() as u32;
+    let mut offset = header + (fragment - header) / 16 * 16;
+    let mut delivery =
+        with_tx(manager, from, &bytes[..offset], send_call(call, total, offset as u32));
+    let mut handle = None;
+    while offset < bytes.len() {
+        let Return::MemFragRx { handle: reported, offset: received, .. } =
+            returned(&delivery, Version::V1_2)
+        else {
+            panic!("expected FFA_MEM_FRAG_RX at {offset}: {delivery:?}");
+        };
+        assert_eq!(received as usize, offset);
+        assert_eq!(*handle.get_or_insert(reported), reported, "one handle for every fragment");
+        assert!(!handles(manager).contains(&MemoryHandle(reported)), "pending sends are invisible");
+        let end = (offset + fragment / 16 * 16).min(bytes.len());
+        let length = (end - offset) as u32;
+        let made =
+            Call::MemFragTx { handle: reported, fragment_length: length, endpoint: EndpointId(0) };
+        delivery = with_tx(manager, from, &bytes[offset..end], made);
+        offset = end;
+    }
+    if let Some(handle) = handle {
+        assert_eq!(handle_of(&delivery).0, handle);
+    }
+    delivery
+}
+
+/// Fetches a retrieve response fragment by fragment; returns its bytes.
+fn retrieve_fragmented(manager: &Manager, from: ContextId, request: &Retrieve) -> Vec<u8> {
+    let delivery = request.make(manager, from);
+    let (total, mut bytes) = response(manager, &delivery, Version::V1_2);
+    let handle = request.fields.handle;
+    while bytes.len() < total as usize {
+        let fetch = Call::MemFragRx {
+            handle: handle.0,
+            offset: bytes.len() as u32,
+            endpoint: EndpointId(0),
+        };
+        // The RX buffer still belongs to the borrower: BUSY, and nothing moves.
+        assert_error(&call(manager, from, fetch), from, FfaError::Busy);
+        assert!(is_success(&rx_release(manager, from)));
+        let delivery = call(manager, from, fetch);
+        let Return::MemFragTx { handle: reported, fragment_length, .. } =
+            returned(&delivery, Version::V1_2)
+        else {
+            panic!("expected FFA_MEM_FRAG_TX: {delivery:?}");
+        };
+        assert_eq!(reported, handle.0);
+        let fragment = manager.with_memory(|memory| {
+            memory.contents(rx_of(from.endpoint))[..fragment_length as usize].to_vec()
+        });
+        bytes.extend_from_slice(&fragment);
+    }
+    assert!(is_success(&rx_release(manager, from)));
+    bytes
+}
+
+#[test]
+fn fragmented_share_and_fragmented_retrieve_carry_every_constituent() {
+    let manager = memory_spmc();
+    let ranges = scattered(300);
+    let share = Send::new(Share, SP1, &[SP2], &ranges);
+    let bytes = share.bytes();
+    let header = bytes.len() - 300 * 16;
+    let sp1 = context(&manager, SP1);
+    // 1000-byte fragments: the first holds the header and 59 constituents.
+    let done = send_fragmented(&manager, sp1, Share, &bytes, header, 1000);
+    let handle = handle_of(&done);
+    assert_eq!(manager.memory_activity(), MemoryActivity::default());
+    // A 4 KiB RX buffer holds 250 of the 300 constituents: the response comes in two parts.
+    let sp2 = context(&manager, SP2);
+    let request = Retrieve::new(SP2, handle, Share, SP1, &[SP2]);
+    let response = retrieve_fragmented(&manager, sp2, &request);
+    let descriptor = TransactionDescriptor::parse(&response, Layout::V1_2).unwrap();
+    assert_eq!(descriptor.constituents.iter().collect::<Vec<_>>(), ranges);
+    assert_eq!(descriptor.header.composite.unwrap().total_page_count, 300);
+    assert_eq!(manager.memory_activity().pending_retrieves, 0);
+    assert!(mapped(&manager, SP2, SP1_LARGE + 2 * 299 * PAGE_SIZE).is_some());
+}
+
+#[test]
+fn fragment_errors_end_the_pending_send_and_leave_nothing_behind() {
+    let manager = memory_spmc();
+    let ranges = scattered(10);
+    let bytes = Send::new(Lend, SP1, &[SP2], &ranges).bytes();
+    let header = bytes.len() - 10 * 16;
+    let sp1 = context(&manager, SP1);
+    let before = Snapshot::take(&manager);
+    let first = header + 32;
+    let delivery =
+        with_tx(&manager, sp1, &bytes[..first], send_call(Lend, bytes.len() as u32, first as u32));
+    let Return::MemFragRx { handle, offset, endpoint } = returned(&delivery, Version::V1_2) else {
+        panic!("{delivery:?}");
+    };
+    assert_eq!((offset as usize, endpoint), (first, SP1));
+    assert_eq!(manager.memory_activity().pending_sends, 1);
+    assert_eq!(mapped(&manager, SP1, ranges[0].address), Some(AccessPermissions::READ_WRITE));
+    // Another partition cannot continue it, nor can SP1 name a sender ID; neither ends it.
+    let sp2 = context(&manager, SP2);
+    let fragment = Call::MemFragTx { handle, fragment_length: 32, endpoint: EndpointId(0) };
+    assert_error(&call(&manager, sp2, fragment), sp2, FfaError::InvalidParameters);
+    let named = Call::MemFragTx { handle, fragment_length: 32, endpoint: SP1 };
+    assert_error(&call(&manager, sp1, named), sp1, FfaError::InvalidParameters);
+    assert_eq!(manager.memory_activity().pending_sends, 1);
+    // A fragment with a partial constituent ends the send.
+    manager.with_memory(|memory| memory.write_at(tx_of(SP1), 0, &bytes[first..]));
+    let partial = Call::MemFragTx { handle, fragment_length: 24, endpoint: EndpointId(0) };
+    assert_refused(
+        &manager,
+        &before,
+        &call(&manager, sp1, partial),
+        sp1,
+        FfaError::InvalidParameters,
+    );
+    assert_error(&call(&manager, sp1, fragment), sp1, FfaError::InvalidParameters);
+    // A fragment past the total length, and a bad constituent (unaligned) end it too.
+    for mistake in [0usize, 1] {
+        let delivery = with_tx(
+            &manager,
+            sp1,
+            &bytes[..first],
+            send_call(Lend, bytes.len() as u32, first as u32),
+        );
+        let Return::MemFragRx { handle, .. } = returned(&delivery, Version::V1_2) else {
+            panic!("{delivery:?}");
+        };
+        let made = if mistake == 0 {
+            let too_long = (bytes.len() - first + 16) as u32;
+            Call::MemFragTx { handle, fragment_length: too_long, endpoint: EndpointId(0) }
+        } else {
+            let mut bad = bytes[first..].to_vec();
+            bad[0] |= 0x10;
+            manager.with_memory(|memory| memory.write_at(tx_of(SP1), 0, &bad));
+            Call::MemFragTx { handle, fragment_length: bad.len() as u32, endpoint: EndpointId(0) }
+        };
+        assert_refused(
+            &manager,
+            &before,
+            &call(&manager, sp1, made),
+            sp1,
+            FfaError::InvalidParameters,
+        );
+    }
+    // The whole send still works afterwards.
+    let done = send_fragmented(&manager, sp1, Lend, &bytes, header, header + 64);
+    handle_of(&done);
+    assert_eq!(mapped(&manager, SP1, ranges[0].address), None);
+}
+
+#[test]
+fn a_donation_that_does_not_fit_the_rx_buffer_is_refused_without_change() {
+    let manager = memory_spmc();
+    let ranges = scattered(260);
+    let bytes = Send::new(Donate, SP1, &[SP2], &ranges).bytes();
+    let header = bytes.len() - 260 * 16;
+    let sp1 = context(&manager, SP1);
+    let handle = handle_of(&send_fragmented(&manager, sp1, Donate, &bytes, header, 4096));
+    let sp2 = context(&manager, SP2);
+    let before = Snapshot::take(&manager);
+    let request = Retrieve::new(SP2, handle, Donate, SP1, &[SP2]);
+    assert_refused(&manager, &before, &request.make(&manager, sp2), sp2, FfaError::NoMemory);
+    // The RX buffer was not handed over.
+    assert_error(&rx_release(&manager, sp2), sp2, FfaError::Denied);
+    // The owner can still take it back.
+    assert_success(&reclaim(&manager, sp1, handle, false), sp1);
+}
+
+#[test]
+fn fragment_rx_errors() {
+    let manager = memory_spmc();
+    let ranges = scattered(255);
+    let handle = transact_fragmented(&manager, &ranges);
+    let sp2 = context(&manager, SP2);
+    let request = Retrieve::new(SP2, handle, Share, SP1, &[SP2]);
+    let (total, first) = response(&manager, &request.make(&manager, sp2), Version::V1_2);
+    assert!(first.len() < total as usize);
+    assert!(is_success(&rx_release(&manager, sp2)));
+    let fetch =
+        |offset: u32, endpoint: EndpointId| Call::MemFragRx { handle: handle.0, offset, endpoint };
+    let before = Snapshot::take(&manager);
+    for (made, error) in [
+        (fetch(first.len() as u32 - 16, EndpointId(0)), FfaError::InvalidParameters),
+        (fetch(first.len() as u32, SP2), FfaError::InvalidParameters),
+        (
+            Call::MemFragRx {
+                handle: handle.0 + 1,
+                offset: first.len() as u32,
+                endpoint: EndpointId(0),
+            },
+            FfaError::InvalidParameters,
+        ),
+    ] {
+        assert_refused(&manager, &before, &call(&manager, sp2, made), sp2, error);
+    }
+    // Another partition has no response pending.
+    let sp1 = context(&manager, SP1);
+    assert_refused(
+        &manager,
+        &before,
+        &call(&manager, sp1, fetch(first.len() as u32, EndpointId(0))),
+        sp1,
+        FfaError::InvalidParameters,
+    );
+    // Relinquishing drops the rest of the response.
+    assert_success(&relinquish(&manager, sp2, handle, false), sp2);
+    assert_eq!(manager.memory_activity().pending_retrieves, 0);
+    assert_error(
+        &call(&manager, sp2, fetch(first.len() as u32, EndpointId(0))),
+        sp2,
+        FfaError::InvalidParameters,
+    );
+}
+
+fn transact_fragmented(manager: &Manager, ranges: &[AddressRange]) -> MemoryHandle {
+    let bytes = Send::new(Share, SP1, &[SP2], ranges).bytes();
+    let header = bytes.len() - ranges.len() * 16;
+    handle_of(&send_fragmented(manager, context(manager, SP1), Share, &bytes, header, 4096))
+}
+
+// ---- Send errors (each changes nothing) ---------------------------------------------------
+
+/// Sends `send` from `from` and expects `error` with no change.
+fn refuse_send(
+    manager: &Manager,
+    from: ContextId,
+    call: TransactionType,
+    send: &Send,
+    error: FfaError,
+) {
+    let before = Snapshot::take(manager);
+    let delivery = self::send(manager, from, call, &send.bytes());
+    assert_refused(manager, &before, &delivery, from, error);
+}
+
+#[test]
+fn send_errors_from_the_matrix() {
+    let manager = memory_spmc();
+    let sp1 = context(&manager, SP1);
+    let one = [range(page(SP1, 1), 1)];
+    let invalid = FfaError::InvalidParameters;
+    for call in [Share, Lend, Donate] {
+        // MM03: receiver 0xFFFF or the sender itself.
+        for borrower in [EndpointId(0xFFFF), SP1] {
+            refuse_send(&manager, sp1, call, &Send::new(call, SP1, &[borrower], &one), invalid);
+        }
+        // MM07: the descriptor names another sender.
+        let mut spoofed = Send::new(call, SP2, &[SP6], &[range(page(SP2, 1), 1)]);
+        spoofed.layout = Layout::V1_2;
+        refuse_send(&manager, sp1, call, &spoofed, FfaError::Denied);
+        // MM11: the NS bit in a send.
+        let mut ns = Send::new(call, SP1, &[SP2], &one);
+        ns.fields.attributes.non_secure = true;
+        refuse_send(&manager, sp1, call, &ns, invalid);
+        // Rule 3: a partition that does not exist.
+        refuse_send(
+            &manager,
+            sp1,
+            call,
+            &Send::new(call, SP1, &[EndpointId(0x8042)], &one),
+            invalid,
+        );
+        // MM10: secure memory to the normal world.
+        refuse_send(&manager, sp1, call, &Send::new(call, SP1, &[VM1], &one), FfaError::Denied);
+        // MM12: device memory.
+        let device = [range(SP1_DEVICE, 1)];
+        refuse_send(&manager, sp1, call, &Send::new(call, SP1, &[SP2], &device), FfaError::Denied);
+        // MM33-style: memory SP1 does not own.
+        let foreign = [range(page(SP2, 1), 1)];
+        refuse_send(&manager, sp1, call, &Send::new(call, SP1, &[SP6], &foreign), FfaError::Denied);
+        // MM09: overlapping constituents.
+        let overlapping = [range(page(SP1, 1), 2), range(page(SP1, 2), 1)];
+        refuse_send(&manager, sp1, call, &Send::new(call, SP1, &[SP2], &overlapping), invalid);
+        // D21: the caller's own RX/TX buffers.
+        let mailbox = [range(tx_of(SP1), 1)];
+        refuse_send(&manager, sp1, call, &Send::new(call, SP1, &[SP2], &mailbox), FfaError::Denied);
+    }
+    // MM04: SHARE with the zero-memory flag.
+    let mut clear = Send::new(Share, SP1, &[SP2], &one);
+    clear.fields.flags = TransactionFlags(TransactionFlags::CLEAR_MEMORY);
+    refuse_send(&manager, sp1, Share, &clear, invalid);
+    // MM05: instruction access given by the lender.
+    let mut executable = Send::new(Lend, SP1, &[SP2], &one);
+    executable.receivers[0].permissions.instruction = InstructionAccess::Executable;
+    refuse_send(&manager, sp1, Lend, &executable, invalid);
+    // MM06: single-borrower LEND with a memory type; DONATE with data access.
+    let mut typed = Send::new(Lend, SP1, &[SP2], &one);
+    typed.fields.attributes = MemoryRegionAttributes::NORMAL_WRITE_BACK_INNER;
+    refuse_send(&manager, sp1, Lend, &typed, invalid);
+    let mut donate_rw = Send::new(Donate, SP1, &[SP2], &one);
+    donate_rw.receivers[0].permissions = AccessPermissions::READ_WRITE;
+    refuse_send(&manager, sp1, Donate, &donate_rw, invalid);
+    // Rule 2: DONATE to two borrowers.
+    refuse_send(&manager, sp1, Donate, &Send::new(Donate, SP1, &[SP2, SP6], &one), invalid);
+    // MM13: read-write share of a region the lender only reads.
+    let sp2 = context(&manager, SP2);
+    let read_only = [range(SP2_READ_ONLY, 1)];
+    refuse_send(&manager, sp2, Share, &Send::new(Share, SP2, &[SP1], &read_only), FfaError::Denied);
+    let mut read_only_share = Send::new(Share, SP2, &[SP1], &read_only);
+    read_only_share.receivers[0].permissions.data = DataAccess::ReadOnly;
+    handle_of(&send(&manager, sp2, Share, &read_only_share.bytes()));
+
+    // MM08: w1 is not the descriptor's length; MM09: page total mismatch.
+    let bytes = Send::new(Share, SP1, &[SP2], &one).bytes();
+    let length = bytes.len() as u32;
+    let before = Snapshot::take(&manager);
+    for (total, fragment) in [(length + 16, length), (length - 16, length - 16)] {
+        let delivery = with_tx(&manager, sp1, &bytes, send_call(Share, total, fragment));
+        assert_refused(&manager, &before, &delivery, sp1, invalid);
+    }
+    let mut wrong_total = bytes.clone();
+    let composite = bytes.len() - 32;
+    wrong_total[composite] = 2;
+    assert_refused(&manager, &before, &send(&manager, sp1, Share, &wrong_total), sp1, invalid);
+    // Reference §7.1: a descriptor in a separate buffer; a fragment longer than the TX buffer;
+    // an empty fragment.
+    let in_buffer = Call::MemShare {
+        transaction: MemoryTransaction {
+            total_length: length,
+            fragment_length: length,
+            buffer: Some(ffa_core::call::DescriptorBuffer { address: page(SP1, 3), page_count: 1 }),
+        },
+        is_64: false,
+    };
+    assert_refused(&manager, &before, &call(&manager, sp1, in_buffer), sp1, invalid);
+    let long = 4096 + 16;
+    let delivery = call(&manager, sp1, send_call(Share, long, long));
+    assert_refused(&manager, &before, &delivery, sp1, invalid);
+    assert_refused(
+        &manager,
+        &before,
+        &call(&manager, sp1, send_call(Share, length, 0)),
+        sp1,
+        invalid,
+    );
+
+    // MM14: what is shared cannot be sent again, even in part; MM02: nor by its borrower.
+    let handle = transact(&manager, Share, SP1, &[SP2], &[range(page(SP1, 10), 4)]);
+    let part = [range(page(SP1, 12), 1)];
+    for call in [Share, Lend, Donate] {
+        refuse_send(&manager, sp1, call, &Send::new(call, SP1, &[SP6], &part), FfaError::Denied);
+    }
+    let request = Retrieve::new(SP2, handle, Share, SP1, &[SP2]);
+    retrieve_whole(&manager, sp2, &request);
+    assert!(is_success(&rx_release(&manager, sp2)));
+    refuse_send(&manager, sp2, Lend, &Send::new(Lend, SP2, &[SP6], &part), FfaError::Denied);
+}
+
+#[test]
+fn sends_need_a_tx_buffer_and_the_normal_world_cannot_send_partition_memory() {
+    let manager = memory_spmc();
+    let one = [range(page(NWD, 1), 1)];
+    let normal = context(&manager, NWD);
+    // MM33: the normal world naming secure memory, or memory it does not own.
+    for forbidden in [range(page(SP1, 1), 1), range(0x9F00_0000, 1)] {
+        let mut bytes = Send::new(Share, NWD, &[SP1], &[forbidden]);
+        bytes.layout = Layout::V1_2;
+        refuse_send(&manager, normal, Share, &bytes, FfaError::Denied);
+    }
+    // The normal world must name a partition, and may not send as a partition.
+    refuse_send(
+        &manager,
+        normal,
+        Share,
+        &Send::new(Share, NWD, &[VM1], &one),
+        FfaError::InvalidParameters,
+    );
+    let mut as_partition = Send::new(Share, SP1, &[SP2], &[range(page(SP1, 1), 1)]);
+    as_partition.layout = Layout::V1_2;
+    refuse_send(&manager, normal, Share, &as_partition, FfaError::Denied);
+    // A partition without RX/TX buffers (SP3) gets INVALID_PARAMETERS for every memory call.
+    let sp3 = {
+        let delivery = call(&manager, nwd(0), request32(NWD, SP3, [0; 5]));
+        delivery.to
+    };
+    let before = Snapshot::take(&manager);
+    for made in [
+        send_call(Share, 96, 96),
+        Call::MemRetrieveReq {
+            transaction: MemoryTransaction { total_length: 80, fragment_length: 80, buffer: None },
+            is_64: false,
+        },
+        Call::MemRelinquish,
+    ] {
+        assert_refused(
+            &manager,
+            &before,
+            &call(&manager, sp3, made),
+            sp3,
+            FfaError::InvalidParameters,
+        );
+    }
+}
+
+// ---- Retrieve, relinquish and reclaim errors ----------------------------------------------
+
+#[test]
+fn retrieve_errors_from_the_matrix() {
+    let manager = memory_spmc();
+    let pages = [range(page(SP1, 20), 2)];
+    let lent = transact(&manager, Lend, SP1, &[SP2], &pages);
+    let mut read_only = Send::new(Lend, SP1, &[SP4], &[range(page(SP1, 24), 1)]);
+    read_only.receivers[0].permissions.data = DataAccess::ReadOnly;
+    let read_only = handle_of(&send(&manager, context(&manager, SP1), Lend, &read_only.bytes()));
+    let sp2 = context(&manager, SP2);
+    let invalid = FfaError::InvalidParameters;
+    let good = || Retrieve::new(SP2, lent, Lend, SP1, &[SP2]);
+    let before = Snapshot::take(&manager);
+    let mut cases: Vec<(Retrieve, FfaError, &str)> = Vec::new();
+    let mut request = good();
+    request.fields.handle = MemoryHandle(lent.0 + 7);
+    cases.push((request, invalid, "MM15 unknown handle"));
+    let mut request = good();
+    request.fields.tag = 1;
+    cases.push((request, invalid, "MM15 wrong tag"));
+    let mut request = good();
+    request.fields.flags = TransactionFlags(0).with_type(Share);
+    cases.push((request, invalid, "MM16 wrong type"));
+    let mut request = good();
+    request.fields.sender = SP6;
+    cases.push((request, FfaError::Denied, "MM17 wrong sender"));
+    let mut request = good();
+    request.fields.attributes.non_secure = true;
+    cases.push((request, invalid, "MM11 NS bit in a request"));
+    let mut request = good();
+    request.fields.flags = TransactionFlags(TransactionFlags::ALIGNMENT_HINT_MASK).with_type(Lend);
+    cases.push((request, invalid, "MM23 hint bits without bit 9"));
+    let mut request = good();
+    request.fields.flags = TransactionFlags(TransactionFlags::CLEAR_MEMORY).with_type(Lend);
+    cases.push((request, FfaError::Denied, "MM18 clear flag the lender did not set"));
+    let mut request = good();
+    request.receivers[0].permissions.instruction = InstructionAccess::NotSpecified;
+    cases.push((request, invalid, "MM21 single-borrower LEND must name X or NX"));
+    let mut request = good();
+    request.receivers[0].permissions.instruction = InstructionAccess::Executable;
+    request.fields.attributes = MemoryRegionAttributes {
+        memory_type: ffa_core::memory::MemoryType::Device(
+            ffa_core::memory::DeviceAttributes::NonGatheringNonReorderingNoEarlyAck,
+        ),
+        non_secure: false,
+    };
+    cases.push((request, FfaError::Denied, "MM20 X on device memory"));
+    let mut request = good();
+    request.receivers = vec![ReceiverAccess::new(SP6, requested(Lend, 1))];
+    cases.push((request, invalid, "rule 15: the borrower list must match"));
+    for (request, error, row) in cases {
+        let delivery = request.make(&manager, sp2);
+        assert_eq!(error_of(&delivery), Some(error), "{row}");
+        assert_refused(&manager, &before, &delivery, sp2, error);
+        assert_error(&rx_release(&manager, sp2), sp2, FfaError::Denied);
+    }
+    // MM17: a caller that is not a borrower.
+    let sp6 = context(&manager, SP6);
+    let request = Retrieve::new(SP6, lent, Lend, SP1, &[SP6]);
+    assert_refused(&manager, &before, &request.make(&manager, sp6), sp6, FfaError::Denied);
+    leave(&manager, sp6);
+    // MM19: read-write asked of a read-only grant.
+    let sp4 = context(&manager, SP4);
+    let request = Retrieve::new(SP4, read_only, Lend, SP1, &[SP4]);
+    assert_refused(&manager, &before, &request.make(&manager, sp4), sp4, FfaError::Denied);
+    let mut downgraded = Retrieve::new(SP4, read_only, Lend, SP1, &[SP4]);
+    downgraded.receivers[0].permissions.data = DataAccess::ReadOnly;
+    retrieve_whole(&manager, sp4, &downgraded);
+    // MM28: relinquishing with the zero flag as a read-only borrower.
+    let before = Snapshot::take(&manager);
+    assert_refused(
+        &manager,
+        &before,
+        &relinquish(&manager, sp4, read_only, true),
+        sp4,
+        FfaError::Denied,
+    );
+    // A fragmented request (w1 != w2) and the descriptor in a separate buffer.
+    let bytes = good().bytes();
+    let length = bytes.len() as u32;
+    for transaction in [
+        MemoryTransaction { total_length: length + 16, fragment_length: length, buffer: None },
+        MemoryTransaction {
+            total_length: length,
+            fragment_length: length,
+            buffer: Some(ffa_core::call::DescriptorBuffer { address: page(SP2, 3), page_count: 1 }),
+        },
+    ] {
+        let made = Call::MemRetrieveReq { transaction, is_64: true };
+        assert_refused(&manager, &before, &with_tx(&manager, sp2, &bytes, made), sp2, invalid);
+    }
+    // MM24: after a retrieve, again with the clear flag is INVALID_PARAMETERS.
+    retrieve_whole(&manager, sp2, &good());
+    assert!(is_success(&rx_release(&manager, sp2)));
+    let mut again = good();
+    again.fields.flags = TransactionFlags(TransactionFlags::CLEAR_MEMORY).with_type(Lend);
+    let before = Snapshot::take(&manager);
+    assert_refused(&manager, &before, &again.make(&manager, sp2), sp2, invalid);
+}
+
+#[test]
+fn relinquish_and_reclaim_errors_from_the_matrix() {
+    let manager = memory_spmc();
+    let shared = transact(&manager, Share, SP1, &[SP2], &[range(page(SP1, 30), 1)]);
+    let sp1 = context(&manager, SP1);
+    let sp2 = context(&manager, SP2);
+    let before = Snapshot::take(&manager);
+    // MM28: relinquish before retrieve.
+    assert_refused(
+        &manager,
+        &before,
+        &relinquish(&manager, sp2, shared, false),
+        sp2,
+        FfaError::Denied,
+    );
+    retrieve_whole(&manager, sp2, &Retrieve::new(SP2, shared, Share, SP1, &[SP2]));
+    assert!(is_success(&rx_release(&manager, sp2)));
+    let before = Snapshot::take(&manager);
+    let invalid = FfaError::InvalidParameters;
+    // MM27: clear flag on a SHARE, unknown handle, endpoint count 0, another endpoint named.
+    assert_refused(&manager, &before, &relinquish(&manager, sp2, shared, true), sp2, invalid);
+    let stale = MemoryHandle(shared.0 ^ 0x1_0000_0000);
+    assert_refused(&manager, &before, &relinquish(&manager, sp2, stale, false), sp2, invalid);
+    let mut empty = [0u8; 16];
+    empty[..8].copy_from_slice(&shared.0.to_le_bytes());
+    assert_refused(
+        &manager,
+        &before,
+        &with_tx(&manager, sp2, &empty, Call::MemRelinquish),
+        sp2,
+        invalid,
+    );
+    let mut out = [0u8; 32];
+    let length = build_relinquish(&mut out, shared, RelinquishFlags::default(), &[SP1]).unwrap();
+    let delivery = with_tx(&manager, sp2, &out[..length], Call::MemRelinquish);
+    assert_refused(&manager, &before, &delivery, sp2, invalid);
+    let length =
+        build_relinquish(&mut out, shared, RelinquishFlags::default(), &[SP2, SP6]).unwrap();
+    let delivery = with_tx(&manager, sp2, &out[..length], Call::MemRelinquish);
+    assert_refused(&manager, &before, &delivery, sp2, invalid);
+    // MM29: unknown handle; held by a borrower; not the owner; time slicing.
+    assert_refused(&manager, &before, &reclaim(&manager, sp1, stale, false), sp1, invalid);
+    assert_refused(
+        &manager,
+        &before,
+        &reclaim(&manager, sp1, shared, false),
+        sp1,
+        FfaError::Denied,
+    );
+    assert_refused(
+        &manager,
+        &before,
+        &reclaim(&manager, sp2, shared, false),
+        sp2,
+        FfaError::Denied,
+    );
+    let sliced = Call::MemReclaim { handle: shared.0, flags: ReclaimRegister::TIME_SLICE };
+    assert_refused(&manager, &before, &call(&manager, sp1, sliced), sp1, invalid);
+    // The normal world cannot reclaim a partition's transaction.
+    let normal = context(&manager, NWD);
+    assert_refused(
+        &manager,
+        &before,
+        &reclaim(&manager, normal, shared, false),
+        normal,
+        FfaError::Denied,
+    );
+    // MM13: zeroing read-only memory at reclaim.
+    let sp2_read_only = [range(SP2_READ_ONLY + PAGE_SIZE, 1)];
+    let mut lend = Send::new(Lend, SP2, &[SP6], &sp2_read_only);
+    lend.receivers[0].permissions.data = DataAccess::ReadOnly;
+    let handle = handle_of(&send(&manager, sp2, Lend, &lend.bytes()));
+    let before = Snapshot::take(&manager);
+    assert_refused(&manager, &before, &reclaim(&manager, sp2, handle, true), sp2, FfaError::Denied);
+    assert_success(&reclaim(&manager, sp2, handle, false), sp2);
+}
+
+// ---- FFA_FEATURES and RX/TX buffers -------------------------------------------------------
+
+fn features(
+    manager: &Manager,
+    from: ContextId,
+    function: FunctionId,
+    properties: u32,
+) -> Result<u32, FfaError> {
+    let delivery =
+        call(manager, from, Call::Features(FeaturesQuery::Function { function, properties }));
+    match error_of(&delivery) {
+        Some(error) => Err(error),
+        None => {
+            assert!(is_success(&delivery), "{delivery:?}");
+            assert!(delivery.registers[3..8].iter().all(|&value| value == 0), "w3-w7 MBZ");
+            Ok(delivery.registers[2] as u32)
+        }
+    }
+}
+
+const MEMORY_FUNCTIONS: [FunctionId; 13] = [
+    FunctionId::MemDonate32,
+    FunctionId::MemDonate64,
+    FunctionId::MemLend32,
+    FunctionId::MemLend64,
+    FunctionId::MemShare32,
+    FunctionId::MemShare64,
+    FunctionId::MemRetrieveReq32,
+    FunctionId::MemRetrieveReq64,
+    FunctionId::MemRetrieveResp,
+    FunctionId::MemRelinquish,
+    FunctionId::MemReclaim,
+    FunctionId::MemFragRx,
+    FunctionId::MemFragTx,
+];
+
+#[test]
+fn d11_d13_features_report_the_memory_calls() {
+    let manager = memory_spmc();
+    let ns_bit = ffa_core::features::RETRIEVE_INPUT_NS_BIT;
+    for endpoint in [SP1, SP6, NWD] {
+        let from = context(&manager, endpoint);
+        for function in MEMORY_FUNCTIONS {
+            let properties = if matches!(
+                function,
+                FunctionId::MemRetrieveReq32 | FunctionId::MemRetrieveReq64
+            ) {
+                ns_bit
+            } else {
+                0
+            };
+            let word = features(&manager, from, function, properties);
+            assert!(word.is_ok(), "{endpoint:?} {function}");
+            if !matches!(function, FunctionId::MemRetrieveReq32 | FunctionId::MemRetrieveReq64) {
+                assert_eq!(word, Ok(0), "no dynamic buffers: {function}");
+            }
+        }
+        for function in [FunctionId::MemOpPause, FunctionId::MemOpResume, FunctionId::MemPermGet32]
+        {
+            assert_eq!(features(&manager, from, function, 0), Err(FfaError::NotSupported));
+        }
+    }
+    // D13: a v1.1+ caller must say it handles the NS bit; then bit 1 comes back. The normal
+    // world may use the hypervisor retrieve request (bit 2); partitions may not.
+    let sp1 = context(&manager, SP1);
+    assert_eq!(
+        features(&manager, sp1, FunctionId::MemRetrieveReq32, 0),
+        Err(FfaError::NotSupported)
+    );
+    assert_eq!(features(&manager, sp1, FunctionId::MemRetrieveReq64, ns_bit), Ok(0b010));
+    let normal = context(&manager, NWD);
+    assert_eq!(features(&manager, normal, FunctionId::MemRetrieveReq32, ns_bit), Ok(0b110));
+    // A v1.0 partition cannot get NS bits: nothing to announce.
+    let sp6 = context(&manager, SP6);
+    assert_eq!(features(&manager, sp6, FunctionId::MemRetrieveReq32, 0), Ok(0));
+}
+
+#[test]
+fn d21_rxtx_pages_are_marked_while_mapped_and_cannot_be_mapped_while_lent() {
+    let manager = memory_spmc();
+    let sp1 = context(&manager, SP1);
+    let mailbox = [range(tx_of(SP1), 2)];
+    refuse_send(&manager, sp1, Share, &Send::new(Share, SP1, &[SP2], &mailbox), FfaError::Denied);
+    // After FFA_RXTX_UNMAP the pages are ordinary memory again.
+    assert_success(&call(&manager, sp1, Call::RxtxUnmap { vm_id: EndpointId(0) }), sp1);
+    let regions = manager.with_ledger(|ledger| ledger.regions().iter().filter(|r| r.rxtx).count());
+    assert_eq!(regions, Some(4), "SP2, SP4, SP6 and the normal world keep theirs");
+    // SP1 moves its buffers to pages 40-41 and lends the old ones.
+    let elsewhere = RxtxMapArgs::Buffers {
+        tx_address: page(SP1, 40),
+        rx_address: page(SP1, 41),
+        page_count: 1,
+    };
+    assert!(is_success(&call(&manager, sp1, Call::RxtxMap { buffers: elsewhere, is_64: true })));
+    let handle = handle_of(&send_from(&manager, sp1, page(SP1, 40), Lend, &mailbox));
+    assert_success(&call(&manager, sp1, Call::RxtxUnmap { vm_id: EndpointId(0) }), sp1);
+    // Lent pages cannot become RX/TX buffers: DENIED, and no mailbox is left mapped.
+    let before = Snapshot::take(&manager);
+    let delivery = map_mailbox(&manager, sp1);
+    assert_refused(&manager, &before, &delivery, sp1, FfaError::Denied);
+    assert_success(&reclaim(&manager, sp1, handle, false), sp1);
+    assert!(is_success(&map_mailbox(&manager, sp1)));
+    refuse_send(&manager, sp1, Share, &Send::new(Share, SP1, &[SP2], &mailbox), FfaError::Denied);
+    // The normal world's buffers are marked too (physical addresses, no translation).
+    let normal = context(&manager, NWD);
+    let its_own = [range(tx_of(NWD), 1)];
+    refuse_send(
+        &manager,
+        normal,
+        Share,
+        &Send::new(Share, NWD, &[SP1], &its_own),
+        FfaError::Denied,
+    );
+}
+
+/// SP1 lends `ranges` to SP2 with its TX buffer at `tx`.
+fn send_from(
+    manager: &Manager,
+    from: ContextId,
+    tx: u64,
+    call: TransactionType,
+    ranges: &[AddressRange],
+) -> Delivery {
+    let bytes = Send::new(call, from.endpoint, &[SP2], ranges).bytes();
+    manager.with_memory(|memory| memory.write_at(tx, 0, &bytes));
+    let length = bytes.len() as u32;
+    self::call(manager, from, send_call(call, length, length))
+}
+
+#[test]
+fn a_manager_without_memory_sharing_refuses_every_memory_call() {
+    let manager = booted_spmc();
+    let sp1 = {
+        let delivery = call(&manager, nwd(0), request32(NWD, SP1, [0; 5]));
+        delivery.to
+    };
+    for made in [
+        send_call(Share, 96, 96),
+        Call::MemRelinquish,
+        Call::MemReclaim { handle: 0, flags: ReclaimRegister::empty() },
+    ] {
+        assert_error(&call(&manager, sp1, made), sp1, FfaError::NotSupported);
+    }
+    assert_eq!(features(&manager, sp1, FunctionId::MemShare32, 0), Err(FfaError::NotSupported));
+    assert_eq!(manager.with_ledger(|_| ()), None);
+}
+
+// ---- The forwarder -------------------------------------------------------------------------
+
+/// Physical memory behind VM1's IPA pages 0-15, 16-63, and behind VM2's.
+const VM1_LOW: u64 = 0xC000_0000;
+const VM1_HIGH: u64 = 0xC100_0000;
+const VM2_PHYSICAL: u64 = 0xC200_0000;
+
+fn forwarder_regions() -> Vec<MemoryRegionDescription> {
+    vec![
+        normal(VM1, VM1_LOW, 16, false),
+        normal(VM1, VM1_HIGH, 48, false),
+        normal(VM2, VM2_PHYSICAL, PAGES, false),
+    ]
+}
+
+/// The physical address of VM1's IPA page `n`.
+fn vm1_physical(n: u64) -> u64 {
+    if n < 16 {
+        VM1_LOW + n * PAGE_SIZE
+    } else {
+        VM1_HIGH + (n - 16) * PAGE_SIZE
+    }
+}
+
+/// A forwarder with VM1 (running on CPU 0) and VM2 (running on CPU 1), both v1.2 with 1-page
+/// RX/TX buffers, the test partitions as the secure world, and a forward buffer of
+/// `forward_buffer` bytes.
+fn forwarder(forward_buffer: usize) -> Manager {
+    let messaging = spmc::manifest::MessagingMethod::SEND_DIRECT_REQUEST
+        | spmc::manifest::MessagingMethod::RECEIVE_DIRECT_REQUEST;
+    let local = vec![
+        EndpointDescription::virtual_machine(VM1, 2, Version::V1_2, messaging),
+        EndpointDescription::virtual_machine(VM2, 1, Version::V1_2, messaging),
+    ];
+    let remote = secure_partitions();
+    let configuration = Configuration {
+        role: Role::Forwarder,
+        own_id: EndpointId(0),
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local: &local,
+        remote: &remote,
+        interrupts: FeatureInterrupts::default(),
+        maximum_mailbox_pages: 0,
+    };
+    let regions = forwarder_regions();
+    let mut platform = build_platform(&regions);
+    platform.translations = vec![
+        (VM1, VM1_MEMORY, VM1_LOW, 16),
+        (VM1, VM1_MEMORY + 16 * PAGE_SIZE, VM1_HIGH, 48),
+        (VM2, VM2_MEMORY, VM2_PHYSICAL, 64),
+    ];
+    platform.forward_buffer = vec![0; forward_buffer];
+    let sharing = MemorySharing { platform, storage: storage(), regions: &regions };
+    let manager =
+        Manager::with_memory_sharing(&configuration, FakeMemory::default(), sharing).unwrap();
+    for (vm, cpu) in [(VM1, 0), (VM2, 1)] {
+        assert_eq!(manager.start(ec(vm, 0), cpu).unwrap().transfer, Transfer::Start);
+        assert!(is_success(&map_mailbox(&manager, ec(vm, 0))), "{vm:?}");
+    }
+    manager
+}
+
+fn vm_range(vm: EndpointId, first: u64, page_count: u32) -> AddressRange {
+    range(page(vm, first), page_count)
+}
+
+/// What the SPMC sees: the descriptor in the forward buffer.
+fn forward_buffer(manager: &Manager) -> Vec<u8> {
+    manager.with_memory_platform(|platform| platform.forward_buffer.clone()).unwrap()
+}
+
+/// The other world answers on CPU `cpu`.
+fn spmc_answers(manager: &Manager, cpu: u16, answer: Return) -> Delivery {
+    let delivery = manager.handle(ec(SPMC_ID, cpu), &answer.encode(Version::V1_2));
+    manager.check_invariants().unwrap();
+    delivery
+}
+
+fn ledger_ranges(manager: &Manager, handle: MemoryHandle) -> Vec<AddressRange> {
+    manager
+        .with_ledger(|ledger| {
+            let mut cursor = ledger.ranges(handle).unwrap();
+            let mut out = vec![range(0, 0); cursor.remaining() as usize];
+            let count = ledger.read_ranges(&mut cursor, &mut out).unwrap();
+            out.truncate(count);
+            out
+        })
+        .unwrap()
+}
+
+#[test]
+fn forwarder_vm_to_vm_share_translates_splitting_and_merging() {
+    let manager = forwarder(0);
+    let vm1 = ec(VM1, 0);
+    let ipas = [vm_range(VM1, 1, 1), vm_range(VM1, 2, 1), vm_range(VM1, 15, 2)];
+    let handle =
+        handle_of(&send(&manager, vm1, Share, &Send::new(Share, VM1, &[VM2], &ipas).bytes()));
+    assert_eq!(handle.allocator(), HandleAllocator::Hypervisor, "VM to VM stays local");
+    let physical =
+        vec![range(vm1_physical(1), 2), range(vm1_physical(15), 1), range(vm1_physical(16), 1)];
+    assert_eq!(
+        ledger_ranges(&manager, handle),
+        physical,
+        "merged where contiguous, split where not"
+    );
+    let vm2 = ec(VM2, 0);
+    let (bytes, layout) =
+        retrieve_whole(&manager, vm2, &Retrieve::new(VM2, handle, Share, VM1, &[VM2]));
+    let descriptor = TransactionDescriptor::parse(&bytes, layout).unwrap();
+    assert_eq!(descriptor.constituents.iter().collect::<Vec<_>>(), physical);
+    assert!(descriptor.header.fields.attributes.non_secure);
+    assert!(mapped(&manager, VM2, vm1_physical(16)).is_some());
+    assert_eq!(mapped(&manager, VM1, vm1_physical(16)), Some(AccessPermissions::READ_WRITE));
+    assert_success(&relinquish(&manager, vm2, handle, false), vm2);
+    assert_success(&reclaim(&manager, vm1, handle, false), vm1);
+}
+
+#[test]
+fn forwarder_lend_takes_the_vms_stage_2_access_until_reclaim() {
+    let manager = forwarder(0);
+    let vm1 = ec(VM1, 0);
+    let lend = Send::new(Lend, VM1, &[VM2], &[vm_range(VM1, 3, 1)]);
+    let handle = handle_of(&send(&manager, vm1, Lend, &lend.bytes()));
+    assert_eq!(mapped(&manager, VM1, vm1_physical(3)), None, "the lender lost its access");
+    let vm2 = ec(VM2, 0);
+    retrieve_whole(&manager, vm2, &Retrieve::new(VM2, handle, Lend, VM1, &[VM2]));
+    assert!(mapped(&manager, VM2, vm1_physical(3)).is_some());
+    assert_success(&relinquish(&manager, vm2, handle, false), vm2);
+    assert_eq!(mapped(&manager, VM2, vm1_physical(3)), None);
+    assert_eq!(mapped(&manager, VM1, vm1_physical(3)), None);
+    assert_success(&reclaim(&manager, vm1, handle, false), vm1);
+    assert_eq!(mapped(&manager, VM1, vm1_physical(3)), Some(AccessPermissions::READ_WRITE));
+}
+
+#[test]
+fn forwarder_refuses_spoofed_senders_foreign_ipas_and_rxtx_pages_without_change() {
+    let manager = forwarder(4096);
+    let vm1 = ec(VM1, 0);
+    let one = [vm_range(VM1, 5, 1)];
+    for call in [Share, Lend, Donate] {
+        // Rule 1: the descriptor must name the calling VM.
+        let mut spoofed = Send::new(call, VM2, &[SP1], &one);
+        spoofed.layout = Layout::V1_2;
+        refuse_send(&manager, vm1, call, &spoofed, FfaError::Denied);
+        // IPAs outside the VM, also partly outside.
+        for outside in [vm_range(VM1, 64, 1), vm_range(VM1, 63, 2)] {
+            let send = Send::new(call, VM1, &[VM2], &[outside]);
+            refuse_send(&manager, vm1, call, &send, FfaError::Denied);
+            let forwarded = Send::new(call, VM1, &[SP1], &[outside]);
+            refuse_send(&manager, vm1, call, &forwarded, FfaError::Denied);
+        }
+        // D21: its RX/TX pages, directly or forwarded.
+        for borrower in [VM2, SP1] {
+            let send = Send::new(call, VM1, &[borrower], &[vm_range(VM1, 48, 1)]);
+            refuse_send(&manager, vm1, call, &send, FfaError::Denied);
+        }
+        // Borrowers that do not exist.
+        for borrower in [EndpointId(9), EndpointId(0x8042), SPMC_ID] {
+            let send = Send::new(call, VM1, &[borrower], &one);
+            refuse_send(&manager, vm1, call, &send, FfaError::InvalidParameters);
+        }
+    }
+    assert_eq!(manager.context_state(vm1), Some(ContextState::Running { cpu: 0, booting: false }));
+}
+
+#[test]
+fn forwarder_copies_the_descriptor_before_checking_it() {
+    let manager = forwarder(0);
+    let vm1 = ec(VM1, 0);
+    let bytes = Send::new(Share, VM1, &[VM2], &[vm_range(VM1, 6, 1)]).bytes();
+    manager.with_memory(|memory| memory.write_at(tx_of(VM1), 0, &bytes));
+    // Right after the manager's first read the guest rewrites its descriptor: another
+    // sender and a page outside the VM.
+    let mut changed = bytes.clone();
+    changed[0..2].copy_from_slice(&VM2.0.to_le_bytes());
+    let constituent = bytes.len() - 16;
+    changed[constituent..constituent + 8].copy_from_slice(&page(VM1, 70).to_le_bytes());
+    let reads_before = manager.with_memory(|memory| memory.reads);
+    manager.with_memory(|memory| {
+        memory.tamper = Some(Tamper { address: tx_of(VM1), offset: 0, bytes: changed.clone() })
+    });
+    let length = bytes.len() as u32;
+    let handle = handle_of(&call(&manager, vm1, send_call(Share, length, length)));
+    let reads = manager.with_memory(|memory| memory.reads) - reads_before;
+    assert_eq!(reads, 1, "the descriptor is read once");
+    let now = manager.with_memory(|memory| memory.contents(tx_of(VM1))[..bytes.len()].to_vec());
+    assert_eq!(now, changed, "the guest did change its TX buffer");
+    assert_eq!(ledger_ranges(&manager, handle), vec![range(vm1_physical(6), 1)]);
+    let info = manager.with_ledger(|ledger| ledger.hypervisor_retrieve(handle).unwrap()).unwrap();
+    assert_eq!(info.sender, VM1);
+}
+
+#[test]
+fn forwarder_forwards_sends_to_the_spmc_and_returns_its_handle() {
+    let manager = forwarder(4096);
+    let vm1 = ec(VM1, 0);
+    let ipas = [vm_range(VM1, 4, 2), vm_range(VM1, 15, 2)];
+    let lend = Send::new(Lend, VM1, &[SP1], &ipas);
+    let forwarded = send(&manager, vm1, Lend, &lend.bytes());
+    assert_eq!((forwarded.to, forwarded.transfer), (ec(SPMC_ID, 0), Transfer::OtherWorld));
+    assert_eq!(manager.context_state(vm1), Some(ContextState::Blocked { cpu: 0 }));
+    let Ok(Call::MemLend { transaction, .. }) = Call::decode(&forwarded.registers, Version::V1_2)
+    else {
+        panic!("{forwarded:?}");
+    };
+    assert_eq!(transaction.fragment_length, transaction.total_length);
+    assert_eq!(transaction.buffer, None);
+    let buffer = forward_buffer(&manager);
+    let descriptor =
+        TransactionDescriptor::parse(&buffer[..transaction.total_length as usize], Layout::V1_2)
+            .unwrap();
+    descriptor.header.check_send(Lend, VM1).unwrap();
+    assert_eq!(descriptor.header.receivers.find(SP1).unwrap().permissions, granted(Lend));
+    assert_eq!(
+        descriptor.constituents.iter().collect::<Vec<_>>(),
+        vec![range(vm1_physical(4), 2), range(vm1_physical(15), 1), range(vm1_physical(16), 1)],
+        "the SPMC gets physical addresses"
+    );
+    assert_eq!(
+        mapped(&manager, VM1, vm1_physical(4)),
+        None,
+        "the VM lost access before the SP could get it"
+    );
+    // The SPMC's handle is what the VM gets.
+    let spmc_handle = MemoryHandle(0x0000_0003_0000_0005);
+    let answer = spmc_answers(&manager, 0, Return::success(SuccessArgs::handle(spmc_handle.0)));
+    assert_eq!((answer.to, answer.transfer), (vm1, Transfer::Enter));
+    assert_eq!(handle_of(&answer), spmc_handle);
+    assert_eq!(manager.memory_activity().forwarded, 1);
+    assert!(!handles(&manager).contains(&spmc_handle));
+    // Another VM may not reclaim it; the VM's retrieve of it is not served here.
+    let vm2 = ec(VM2, 0);
+    let before = Snapshot::take(&manager);
+    assert_refused(
+        &manager,
+        &before,
+        &reclaim(&manager, vm2, spmc_handle, false),
+        vm2,
+        FfaError::Denied,
+    );
+    let unknown = MemoryHandle(0x0000_0003_0000_0006);
+    assert_refused(
+        &manager,
+        &before,
+        &reclaim(&manager, vm1, unknown, false),
+        vm1,
+        FfaError::InvalidParameters,
+    );
+    // The SPMC refuses the first reclaim (SP1 still holds it): the VM keeps waiting for access.
+    let forwarded = reclaim(&manager, vm1, spmc_handle, false);
+    assert_eq!((forwarded.to, forwarded.transfer), (ec(SPMC_ID, 0), Transfer::OtherWorld));
+    assert_eq!(
+        Call::decode(&forwarded.registers, Version::V1_2),
+        Ok(Call::MemReclaim { handle: spmc_handle.0, flags: ReclaimRegister::empty() })
+    );
+    let refused = spmc_answers(&manager, 0, Return::error(FfaError::Denied));
+    assert_error(&refused, vm1, FfaError::Denied);
+    assert_eq!(mapped(&manager, VM1, vm1_physical(4)), None);
+    // The second is accepted: the VM has its pages back and the records are gone.
+    reclaim(&manager, vm1, spmc_handle, false);
+    let done = spmc_answers(&manager, 0, Return::success(SuccessArgs::EMPTY));
+    assert_success(&done, vm1);
+    assert_eq!(mapped(&manager, VM1, vm1_physical(4)), Some(AccessPermissions::READ_WRITE));
+    assert_eq!(mapped(&manager, VM1, vm1_physical(16)), Some(AccessPermissions::READ_WRITE));
+    assert_eq!(manager.memory_activity(), MemoryActivity::default());
+    assert!(handles(&manager).is_empty());
+}
+
+#[test]
+fn forwarder_gives_the_vm_its_pages_back_when_the_spmc_refuses() {
+    let manager = forwarder(4096);
+    let vm1 = ec(VM1, 0);
+    let mut before = Snapshot::take(&manager);
+    let lend = Send::new(Lend, VM1, &[SP1], &[vm_range(VM1, 7, 1)]);
+    let forwarded = send(&manager, vm1, Lend, &lend.bytes());
+    assert_eq!(forwarded.transfer, Transfer::OtherWorld);
+    assert_eq!(mapped(&manager, VM1, vm1_physical(7)), None);
+    let answer = spmc_answers(&manager, 0, Return::error(FfaError::Denied));
+    assert_error(&answer, vm1, FfaError::Denied);
+    before.platform.forward_buffer = forward_buffer(&manager);
+    assert_eq!(Snapshot::take(&manager).handles, before.handles);
+    assert_eq!(Snapshot::take(&manager), before, "the refusal left nothing behind");
+    // An answer that makes no sense (FRAG_RX at a wrong offset) ends it the same way.
+    send(&manager, vm1, Lend, &lend.bytes());
+    let nonsense = Return::MemFragRx { handle: 9, offset: 16, endpoint: VM1 };
+    assert_error(&spmc_answers(&manager, 0, nonsense), vm1, FfaError::Aborted);
+    assert_eq!(Snapshot::take(&manager), before);
+}
+
+#[test]
+fn forwarder_fragments_what_does_not_fit_its_buffer() {
+    // Room for the header part (96 bytes) and two constituents.
+    let manager = forwarder(128);
+    let vm1 = ec(VM1, 0);
+    let ipas: Vec<_> = (0..5).map(|n| vm_range(VM1, 2 * n, 1)).collect();
+    let forwarded = send(&manager, vm1, Share, &Send::new(Share, VM1, &[SP2], &ipas).bytes());
+    let Ok(Call::MemShare { transaction, .. }) = Call::decode(&forwarded.registers, Version::V1_2)
+    else {
+        panic!("{forwarded:?}");
+    };
+    assert_eq!((transaction.total_length, transaction.fragment_length), (96 + 5 * 16, 128));
+    let mut descriptor = forward_buffer(&manager);
+    let spmc_handle = 0x0000_0001_0000_0009u64;
+    let next = spmc_answers(
+        &manager,
+        0,
+        Return::MemFragRx { handle: spmc_handle, offset: 128, endpoint: VM1 },
+    );
+    assert_eq!((next.to, next.transfer), (ec(SPMC_ID, 0), Transfer::OtherWorld));
+    assert_eq!(
+        Call::decode(&next.registers, Version::V1_2),
+        Ok(Call::MemFragTx { handle: spmc_handle, fragment_length: 48, endpoint: VM1 })
+    );
+    assert_eq!(manager.context_state(vm1), Some(ContextState::Blocked { cpu: 0 }));
+    descriptor.extend_from_slice(&forward_buffer(&manager)[..48]);
+    let parsed = TransactionDescriptor::parse(&descriptor, Layout::V1_2).unwrap();
+    let expected: Vec<_> = (0..5).map(|n| range(vm1_physical(2 * n), 1)).collect();
+    assert_eq!(parsed.constituents.iter().collect::<Vec<_>>(), expected);
+    let done = spmc_answers(&manager, 0, Return::success(SuccessArgs::handle(spmc_handle)));
+    assert_eq!(handle_of(&done).0, spmc_handle);
+}
+
+#[test]
+fn forwarder_features_and_what_it_does_not_serve() {
+    let manager = forwarder(4096);
+    let vm1 = ec(VM1, 0);
+    let ns_bit = ffa_core::features::RETRIEVE_INPUT_NS_BIT;
+    for function in MEMORY_FUNCTIONS {
+        let properties =
+            if matches!(function, FunctionId::MemRetrieveReq32 | FunctionId::MemRetrieveReq64) {
+                ns_bit
+            } else {
+                0
+            };
+        assert!(features(&manager, vm1, function, properties).is_ok(), "{function}");
+    }
+    assert_eq!(features(&manager, vm1, FunctionId::MemRetrieveReq64, ns_bit), Ok(0b010));
+    // A VM retrieving from the secure world is not served by this forwarder.
+    let request = Retrieve::new(VM1, MemoryHandle(0x0000_0001_0000_0001), Share, SP1, &[VM1]);
+    let before = Snapshot::take(&manager);
+    assert_refused(&manager, &before, &request.make(&manager, vm1), vm1, FfaError::NotSupported);
+    // The secure world does not call the forwarder's memory ABI.
+    let from_spmc = manager.handle(ec(SP1, 3), &send_call(Share, 96, 96).encode(Version::V1_2));
+    assert_eq!(error_of(&from_spmc), Some(FfaError::NotSupported));
 }
