@@ -1811,3 +1811,77 @@ fn forwarder_features_and_what_it_does_not_serve() {
     let from_spmc = manager.handle(ec(SP1, 3), &send_call(Share, 96, 96).encode(Version::V1_2));
     assert_eq!(error_of(&from_spmc), Some(FfaError::NotSupported));
 }
+
+#[test]
+fn fragments_larger_than_the_copy_buffer_are_copied_in_pieces() {
+    let manager = memory_spmc();
+    let sp1 = context(&manager, SP1);
+    // SP1 moves to 2-page buffers: a fragment of up to 8 KiB.
+    assert_success(&call(&manager, sp1, Call::RxtxUnmap { vm_id: EndpointId(0) }), sp1);
+    let buffers = RxtxMapArgs::Buffers {
+        tx_address: page(SP1, 40),
+        rx_address: page(SP1, 42),
+        page_count: 2,
+    };
+    assert!(is_success(&call(&manager, sp1, Call::RxtxMap { buffers, is_64: true })));
+    let ranges = scattered(500);
+    let bytes = Send::new(Share, SP1, &[SP2], &ranges).bytes();
+    let total = bytes.len() as u32;
+    let reads_before = manager.with_memory(|memory| memory.reads);
+    manager.with_memory(|memory| memory.write_at(page(SP1, 40), 0, &bytes[..6000]));
+    let delivery = call(&manager, sp1, send_call(Share, total, 6000));
+    let Return::MemFragRx { handle, offset, .. } = returned(&delivery, Version::V1_2) else {
+        panic!("{delivery:?}");
+    };
+    assert_eq!(offset, 6000);
+    let rest = &bytes[offset as usize..];
+    manager.with_memory(|memory| memory.write_at(page(SP1, 40), 0, rest));
+    let made =
+        Call::MemFragTx { handle, fragment_length: rest.len() as u32, endpoint: EndpointId(0) };
+    let handle = handle_of(&call(&manager, sp1, made));
+    let reads = manager.with_memory(|memory| memory.reads) - reads_before;
+    assert_eq!(reads, 3, "the 6000-byte fragment arrives in two pieces, the rest in one");
+    let sp2 = context(&manager, SP2);
+    let response =
+        retrieve_fragmented(&manager, sp2, &Retrieve::new(SP2, handle, Share, SP1, &[SP2]));
+    let descriptor = TransactionDescriptor::parse(&response, Layout::V1_2).unwrap();
+    assert_eq!(descriptor.constituents.iter().collect::<Vec<_>>(), ranges);
+}
+
+#[test]
+fn forwarder_forwards_a_send_that_arrived_in_fragments() {
+    let manager = forwarder(4096);
+    let vm1 = ec(VM1, 0);
+    let ipas: Vec<_> = (0..6).map(|n| vm_range(VM1, 2 * n, 1)).collect();
+    let bytes = Send::new(Donate, VM1, &[SP1], &ipas).bytes();
+    let header = bytes.len() - 6 * 16;
+    let first = header + 32;
+    let delivery = with_tx(
+        &manager,
+        vm1,
+        &bytes[..first],
+        send_call(Donate, bytes.len() as u32, first as u32),
+    );
+    let Return::MemFragRx { handle, .. } = returned(&delivery, Version::V1_2) else {
+        panic!("{delivery:?}");
+    };
+    assert_eq!(MemoryHandle(handle).allocator(), HandleAllocator::Hypervisor);
+    let rest = &bytes[first..];
+    let made =
+        Call::MemFragTx { handle, fragment_length: rest.len() as u32, endpoint: EndpointId(0) };
+    let forwarded = with_tx(&manager, vm1, rest, made);
+    assert_eq!((forwarded.to, forwarded.transfer), (ec(SPMC_ID, 0), Transfer::OtherWorld));
+    let Ok(Call::MemDonate { transaction, .. }) = Call::decode(&forwarded.registers, Version::V1_2)
+    else {
+        panic!("{forwarded:?}");
+    };
+    let buffer = forward_buffer(&manager);
+    let descriptor =
+        TransactionDescriptor::parse(&buffer[..transaction.total_length as usize], Layout::V1_2)
+            .unwrap();
+    let expected: Vec<_> = (0..6).map(|n| range(vm1_physical(2 * n), 1)).collect();
+    assert_eq!(descriptor.constituents.iter().collect::<Vec<_>>(), expected);
+    let done = spmc_answers(&manager, 0, Return::success(SuccessArgs::handle(0x4_0000_0001)));
+    assert_eq!(handle_of(&done), MemoryHandle(0x4_0000_0001));
+    assert_eq!(mapped(&manager, VM1, vm1_physical(2)), None, "donated pages are gone");
+}
