@@ -1191,6 +1191,13 @@ fn retrieve_errors_from_the_matrix() {
     let mut request = good();
     request.receivers = vec![ReceiverAccess::new(SP6, requested(Lend, 1))];
     cases.push((request, invalid, "rule 15: the borrower list must match"));
+    let mut request = good();
+    request.fields.flags =
+        TransactionFlags(TransactionFlags::BYPASS_MULTI_BORROWER_CHECK).with_type(Lend);
+    cases.push((request, invalid, "MM26 bypass flag with one borrower"));
+    let mut request = good();
+    request.receivers[0].impdef = [1, 2];
+    cases.push((request, invalid, "MM25 wrong implementation-defined value"));
     for (request, error, row) in cases {
         let delivery = request.make(&manager, sp2);
         assert_eq!(error_of(&delivery), Some(error), "{row}");
