@@ -1892,3 +1892,23 @@ fn forwarder_forwards_a_send_that_arrived_in_fragments() {
     assert_eq!(handle_of(&done), MemoryHandle(0x4_0000_0001));
     assert_eq!(mapped(&manager, VM1, vm1_physical(2)), None, "donated pages are gone");
 }
+
+#[test]
+fn a_partition_shares_non_secure_memory_with_the_normal_world() {
+    let manager = memory_spmc();
+    let pages = range(SP1_NON_SECURE + PAGE_SIZE, 2);
+    let handle = transact(&manager, Share, SP1, &[NWD], &[pages]);
+    // The normal world retrieves as endpoint 0, in its own (v1.2) layout, with the NS bit.
+    let normal = context(&manager, NWD);
+    let request = Retrieve::new(NWD, handle, Share, SP1, &[NWD]);
+    let (bytes, layout) = retrieve_whole(&manager, normal, &request);
+    let descriptor = TransactionDescriptor::parse(&bytes, layout).unwrap();
+    assert!(descriptor.header.fields.attributes.non_secure);
+    assert_eq!(descriptor.constituents.iter().collect::<Vec<_>>(), vec![pages]);
+    assert!(mapped(&manager, NWD, pages.address).is_some());
+    assert!(is_success(&rx_release(&manager, normal)));
+    assert_success(&relinquish(&manager, normal, handle, false), normal);
+    let sp1 = context(&manager, SP1);
+    assert_success(&reclaim(&manager, sp1, handle, false), sp1);
+    assert!(handles(&manager).is_empty());
+}
