@@ -8,17 +8,21 @@
     reason = "a test fails by panicking"
 )]
 
+use std::collections::BTreeMap;
+
 use ffa_core::call::{MsgWaitFlags, Return};
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
+use ffa_core::memory::{AccessPermissions, AddressRange, PAGE_SIZE};
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, Uuid, Version};
+use memory_sharing::AddressSpace;
 use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
 use spmc::partition_manager::{
     Configuration, ContextId, Delivery, EndpointDescription, EndpointMemory, FeatureInterrupts,
-    PartitionManager, Role, Transfer,
+    MemoryPlatform, PartitionManager, PhysicalRun, Role, Transfer,
 };
 
-/// 8 endpoints, 4 contexts each, 4 CPUs.
-pub type Manager = PartitionManager<FakeMemory, 8, 4, 4>;
+/// 8 endpoints, 4 contexts each, 4 CPUs; [`FakeStage2`] when built with memory sharing.
+pub type Manager = PartitionManager<FakeMemory, 8, 4, 4, FakeStage2>;
 
 pub const SPMC_ID: EndpointId = EndpointId(0x8000);
 /// UP, v1.2, all direct messaging.
@@ -225,6 +229,20 @@ pub fn returned(delivery: &Delivery, version: Version) -> Return {
 #[derive(Debug, Default)]
 pub struct FakeMemory {
     pub buffers: Vec<FakeBuffer>,
+    /// Reads of any buffer so far.
+    pub reads: usize,
+    /// Bytes written into a buffer right after the next read (a guest changing its TX buffer
+    /// while the manager works on it).
+    pub tamper: Option<Tamper>,
+}
+
+/// A change [`FakeMemory`] makes behind the manager's back.
+#[derive(Debug, Clone)]
+pub struct Tamper {
+    /// The mapped buffer's address.
+    pub address: u64,
+    pub offset: usize,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -248,6 +266,16 @@ impl FakeMemory {
 
     pub fn mapped_count(&self) -> usize {
         self.buffers.iter().filter(|buffer| buffer.mapped).count()
+    }
+
+    /// Writes into the mapped buffer at `address` (an endpoint filling its TX buffer).
+    pub fn write_at(&mut self, address: u64, offset: usize, bytes: &[u8]) {
+        let buffer = self
+            .buffers
+            .iter_mut()
+            .find(|buffer| buffer.mapped && buffer.address == address)
+            .expect("mapped");
+        buffer.data[offset..offset + bytes.len()].copy_from_slice(bytes);
     }
 }
 
@@ -300,6 +328,99 @@ impl EndpointMemory for FakeMemory {
         bytes.copy_from_slice(
             data.get(offset..offset + bytes.len()).ok_or(FfaError::InvalidParameters)?,
         );
+        self.reads += 1;
+        if let Some(tamper) = self.tamper.take() {
+            self.write_at(tamper.address, tamper.offset, &tamper.bytes);
+        }
+        Ok(())
+    }
+}
+
+/// The fake stage 2 for memory sharing: which endpoint maps which physical page with what,
+/// what was zeroed, per-endpoint translation tables, and the forwarder's buffer towards the
+/// SPMC.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FakeStage2 {
+    /// (endpoint, physical page number) -> permissions.
+    pub mappings: BTreeMap<(u16, u64), AccessPermissions>,
+    /// Every zeroed range, in order.
+    pub zeroed: Vec<AddressRange>,
+    /// (endpoint, IPA base, PA base, pages). An endpoint without entries translates one to
+    /// one (the SPMC's partitions).
+    pub translations: Vec<(EndpointId, u64, u64, u64)>,
+    /// The forwarder's TX buffer towards the SPMC (empty: none).
+    pub forward_buffer: Vec<u8>,
+}
+
+impl FakeStage2 {
+    /// Maps `page_count` pages from `base` for `owner` read-write (its own memory at boot).
+    pub fn map_owned(&mut self, owner: EndpointId, base: u64, page_count: u64) {
+        for page in 0..page_count {
+            self.mappings.insert((owner.0, base / PAGE_SIZE + page), AccessPermissions::READ_WRITE);
+        }
+    }
+
+    /// What `endpoint` has the physical page at `address` mapped with.
+    pub fn mapped(&self, endpoint: EndpointId, address: u64) -> Option<AccessPermissions> {
+        self.mappings.get(&(endpoint.0, address / PAGE_SIZE)).copied()
+    }
+
+    fn pages(range: AddressRange) -> impl Iterator<Item = u64> {
+        let first = range.address / PAGE_SIZE;
+        first..first + u64::from(range.page_count)
+    }
+}
+
+impl AddressSpace for FakeStage2 {
+    fn map(
+        &mut self,
+        endpoint: EndpointId,
+        range: AddressRange,
+        permissions: AccessPermissions,
+    ) -> Result<(), FfaError> {
+        for page in Self::pages(range) {
+            self.mappings.insert((endpoint.0, page), permissions);
+        }
+        Ok(())
+    }
+
+    fn unmap(&mut self, endpoint: EndpointId, range: AddressRange) -> Result<(), FfaError> {
+        for page in Self::pages(range) {
+            self.mappings.remove(&(endpoint.0, page));
+        }
+        Ok(())
+    }
+
+    fn zero(&mut self, range: AddressRange) {
+        self.zeroed.push(range);
+    }
+}
+
+impl MemoryPlatform for FakeStage2 {
+    fn translate(&mut self, endpoint: EndpointId, address: u64) -> Result<PhysicalRun, FfaError> {
+        let mut own = self.translations.iter().filter(|entry| entry.0 == endpoint).peekable();
+        if own.peek().is_none() {
+            return Ok(PhysicalRun { address, page_count: 1 << 30 });
+        }
+        own.find_map(|&(_, ipa, pa, pages)| {
+            let end = ipa + pages * PAGE_SIZE;
+            (ipa..end).contains(&address).then(|| PhysicalRun {
+                address: pa + (address - ipa),
+                page_count: (end - address) / PAGE_SIZE,
+            })
+        })
+        .ok_or(FfaError::Denied)
+    }
+
+    fn forward_buffer_size(&self) -> usize {
+        self.forward_buffer.len()
+    }
+
+    fn write_forward_buffer(&mut self, offset: usize, bytes: &[u8]) -> Result<(), FfaError> {
+        self.forward_buffer
+            .get_mut(offset..offset + bytes.len())
+            .ok_or(FfaError::InvalidParameters)?
+            .copy_from_slice(bytes);
         Ok(())
     }
 }

@@ -15,8 +15,12 @@ use crate::progress::Step;
 use crate::shell;
 
 /// A benchmark target: (package, bench name).
-pub const BENCHES: &[(&str, &str)] =
-    &[("ffa-core", "descriptors"), ("ffa-core", "registers"), ("memory-sharing", "ledger")];
+pub const BENCHES: &[(&str, &str)] = &[
+    ("ffa-core", "descriptors"),
+    ("ffa-core", "registers"),
+    ("memory-sharing", "ledger"),
+    ("spmc", "dispatcher"),
+];
 
 /// How many times each case runs under callgrind (the per-call figure is the total over this).
 const ITERATIONS: u64 = 200;

@@ -13,7 +13,7 @@ use memory_sharing::Ledger;
 use super::memory::{buffer_size, FragmentedSend, MemoryState, Progress, COPY_SIZE};
 use super::memory_descriptor::{layout_of, CONSTITUENT_SIZE};
 use super::translation::{MemoryPlatform, RangeBatch};
-use super::{Caller, EndpointMemory, PartitionManager, Role};
+use super::{Caller, EndpointDescription, EndpointMemory, PartitionManager, Role};
 
 /// Where a checked transaction's borrowers are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,10 +94,14 @@ impl<
     /// INVALID_PARAMETERS). SPMC: partitions must be local; normal-world borrowers are the
     /// normal world's business; a normal-world sender must name a partition. Forwarder: VMs
     /// must be local and secure borrowers known partitions.
-    fn route(&self, caller: &Caller, header: &TransactionHeader<'_>) -> Result<Route, FfaError> {
+    fn route(
+        &self,
+        caller: &Caller,
+        header: &TransactionHeader<'_>,
+        remote: &[EndpointDescription],
+    ) -> Result<Route, FfaError> {
         let mut local_borrowers = 0usize;
         let mut other_world = false;
-        let remote = self.remote.lock();
         for access in header.receivers.iter() {
             let borrower = access.receiver;
             if self.is_local(borrower) {
@@ -150,6 +154,8 @@ impl<
         }
         let layout = layout_of(caller.version);
         let owner = caller.context.endpoint;
+        // Lock order: remote endpoints, mailboxes, memory.
+        let remote = self.remote.lock();
         let mut mailboxes = self.mailboxes.lock();
         let mailbox = mailboxes.find(owner).copied().ok_or(FfaError::InvalidParameters)?;
         if fragment > buffer_size(mailbox.page_count) {
@@ -165,7 +171,8 @@ impl<
         let header = TransactionHeader::parse(buffer, layout)?;
         let sender = self.transaction_sender(caller, header.fields.sender)?;
         header.check_send(call, sender)?;
-        let route = self.route(caller, &header)?;
+        let route = self.route(caller, &header, &remote)?;
+        drop(remote);
         let receiver_count = header.receivers.len();
         let header_end = header.header_length() as usize;
         if route == Route::OtherWorld {
