@@ -211,9 +211,7 @@ impl<const VCPUS: usize> Receiver<VCPUS> {
 
     /// Every notification from `world` pending globally or on any vCPU.
     pub(crate) fn pending_from(&self, world: SenderWorld) -> u64 {
-        self.per_vcpu
-            .iter()
-            .fold(self.global.sent_by(world), |all, vcpu| all | vcpu.sent_by(world))
+        self.per_vcpu.iter().fold(self.global.sent_by(world), |all, vcpu| all | vcpu.sent_by(world))
     }
 
     /// Whether anything at all is pending.
