@@ -38,6 +38,9 @@ pub const SP5: EndpointId = EndpointId(0x8005);
 /// UP, v1.0, DIRECT_REQ only.
 pub const SP6: EndpointId = EndpointId(0x8006);
 pub const ALL_SPS: [EndpointId; 6] = [SP1, SP2, SP3, SP4, SP5, SP6];
+/// MP (4 contexts), v1.2, S-EL1, direct and indirect messaging, notifications (only in
+/// [`notification_partitions`]).
+pub const SP7: EndpointId = EndpointId(0x8007);
 /// The normal-world OS (or hypervisor).
 pub const NWD: EndpointId = EndpointId(0);
 /// A VM the hypervisor forwards for.
@@ -98,6 +101,77 @@ pub fn secure_partitions() -> Vec<EndpointDescription> {
         partition(SP5, 5, 1, MessagingMethod::INDIRECT, Version::V1_1, ExceptionLevel::SecureEl1),
         partition(SP6, 6, 1, receive_send, Version::V1_0, ExceptionLevel::SecureEl1),
     ]
+}
+
+/// The partitions of [`secure_partitions`] with more notification and indirect-messaging
+/// support, plus SP7: SP1 and SP2 (UP, S-EL1) receive notifications and indirect messages;
+/// SP3 does neither; SP4 (MP, S-EL0) and SP5 (UP, v1.1, indirect only) receive
+/// notifications; SP6 (v1.0) claims indirect messaging; SP7 (MP, S-EL1) does everything.
+pub fn notification_partitions() -> Vec<EndpointDescription> {
+    let mut partitions = secure_partitions();
+    for description in &mut partitions {
+        description.notification_support = matches!(description.id, SP1 | SP2 | SP4 | SP5);
+        if matches!(description.id, SP1 | SP2 | SP6) {
+            description.messaging |= MessagingMethod::INDIRECT;
+        }
+    }
+    let mut sp7 = partition(
+        SP7,
+        7,
+        4,
+        direct_all() | MessagingMethod::INDIRECT,
+        Version::V1_2,
+        ExceptionLevel::SecureEl1,
+    );
+    sp7.notification_support = true;
+    partitions.push(sp7);
+    partitions
+}
+
+/// An SPMC with the [`notification_partitions`], booted on 4 CPUs.
+pub fn booted_notification_spmc() -> Manager {
+    let local = notification_partitions();
+    let remote = normal_world();
+    let manager =
+        Manager::new(&spmc_configuration(&local, &remote), FakeMemory::default()).expect("valid");
+    for cpu in 0..4 {
+        boot_cpu(&manager, cpu, |_| msg_wait());
+    }
+    manager
+}
+
+/// The normal world runs a Waiting local context with FFA_RUN on `cpu`; it is entered.
+pub fn run(manager: &Manager, context: ContextId, cpu: u16) -> Delivery {
+    let delivery =
+        call(manager, nwd(cpu), Call::Run { target: context.target_info(), is_64: false });
+    assert_eq!((delivery.to, delivery.transfer), (context, Transfer::Enter), "{delivery:?}");
+    delivery
+}
+
+/// A running local context waits again (FFA_MSG_WAIT); control goes back to the normal world.
+pub fn wait(manager: &Manager, context: ContextId) -> Delivery {
+    let delivery =
+        call(manager, context, Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
+    assert_eq!(delivery.transfer, Transfer::OtherWorld, "{delivery:?}");
+    delivery
+}
+
+/// Maps a one-page TX/RX pair for `from` with FFA_RXTX_MAP_64; asserts success.
+pub fn map_mailbox(manager: &Manager, from: ContextId, tx: u64, rx: u64) {
+    let mut registers = [0u64; 18];
+    registers[0] = FunctionId::RxtxMap64.to_register();
+    registers[1] = tx;
+    registers[2] = rx;
+    registers[3] = 1;
+    let delivery = manager.handle(from, &registers);
+    manager.check_invariants().expect("invariants");
+    assert_eq!(delivery.registers[0], FunctionId::Success32.to_register(), "{delivery:?}");
+}
+
+/// Whether a delivery is FFA_SUCCESS_32 back to `to`.
+pub fn assert_success(delivery: &Delivery, to: ContextId) {
+    assert_eq!(delivery.to, to, "delivered to the wrong context: {delivery:?}");
+    assert_eq!(delivery.registers[0], FunctionId::Success32.to_register(), "{delivery:?}");
 }
 
 pub fn normal_world() -> Vec<EndpointDescription> {
@@ -262,6 +336,16 @@ impl FakeMemory {
             .find(|buffer| buffer.mapped && buffer.address == address)
             .expect("mapped")
             .data
+    }
+
+    /// Writes `bytes` at `offset` into the mapped buffer at `address` (as its endpoint would).
+    pub fn fill(&mut self, address: u64, offset: usize, bytes: &[u8]) {
+        let buffer = self
+            .buffers
+            .iter_mut()
+            .find(|buffer| buffer.mapped && buffer.address == address)
+            .expect("mapped");
+        buffer.data[offset..offset + bytes.len()].copy_from_slice(bytes);
     }
 
     pub fn mapped_count(&self) -> usize {
