@@ -413,6 +413,7 @@ impl Call {
     }
 
     /// The function ID this call is sent with.
+    #[inline]
     pub fn function_id(&self) -> FunctionId {
         use FunctionId as F;
         let pick = |is_64: bool, narrow: F, wide: F| if is_64 { wide } else { narrow };
