@@ -69,6 +69,10 @@ const DIRECT_REQUEST_2: [u64; 18] = [
     17,
 ];
 
+/// FFA_MSG_SEND_DIRECT_RESP_32 from partition 0x8001 to VM 1 (what a requester decodes).
+const DIRECT_RESPONSE_32: [u64; 18] =
+    [0x8400_0070, 0x8001_0001, 0, 1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
 /// FFA_MSG_WAIT_32 with no flags.
 const MSG_WAIT: [u64; 18] = [0x8400_006B, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
@@ -111,6 +115,12 @@ fn decode(registers: &[u64; 18], version: Version) -> u64 {
     decoded(Call::decode(black_box(registers), black_box(version)))
 }
 
+fn decode_return(registers: &[u64; 18], version: Version) -> u64 {
+    let result = Return::decode(black_box(registers), black_box(version));
+    black_box(&result);
+    u64::from(result.is_ok())
+}
+
 fn encode_return(answer: &Return, version: Version) -> u64 {
     encoded(black_box(answer).encode(black_box(version)))
 }
@@ -136,6 +146,7 @@ cases! {
     case_decode_direct_request_64 => decode(&DIRECT_REQUEST_64, Version::V1_2);
     case_decode_direct_request_2 => decode(&DIRECT_REQUEST_2, Version::V1_2);
     case_decode_msg_wait => decode(&MSG_WAIT, Version::V1_2);
+    case_return_decode_direct_response => decode_return(&DIRECT_RESPONSE_32, Version::V1_1);
     case_encode_direct_response => encode_return(&DIRECT_RESPONSE, Version::V1_1);
     case_encode_direct_response_2 => encode_return(&DIRECT_RESPONSE_2, Version::V1_2);
     case_encode_success => encode_return(&SUCCESS, Version::V1_2);
@@ -157,6 +168,10 @@ fn check_inputs() {
     assert!(matches!(
         Call::decode(&DIRECT_REQUEST_2, Version::V1_2),
         Ok(Call::MsgSendDirectReq2(_))
+    ));
+    assert!(matches!(
+        Return::decode(&DIRECT_RESPONSE_32, Version::V1_1),
+        Ok(Return::DirectResponse(DirectMessage { body: DirectBody::Partition32(_), .. }))
     ));
     assert_eq!(
         Call::decode(&MSG_WAIT, Version::V1_2),
@@ -228,8 +243,8 @@ fn main() {
         }
         return;
     }
-    println!("{:<32} {:>12}", "case", "ns/call");
+    println!("{:<36} {:>12}", "case", "ns/call");
     for &(name, case) in CASES {
-        println!("{:<32} {:>12.1}", name, median_ns(case));
+        println!("{:<36} {:>12.1}", name, median_ns(case));
     }
 }

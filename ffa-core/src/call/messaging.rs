@@ -1,5 +1,8 @@
 //! Scheduling and messaging calls: direct messages, MSG_WAIT, YIELD, RUN, INTERRUPT, MSG_SEND2,
 //! CONSOLE_LOG and the SPMD/SPMC hand-offs.
+//!
+//! These are the calls of every message round trip, so each has its own decoder and encoder
+//! that `Call::decode` and `Call::encode` call directly (one dispatch, no second `match`).
 
 use super::codec::handle_from;
 use super::setup::high_id;
@@ -9,7 +12,7 @@ use crate::direct_message::{
 };
 use crate::framework_message::{FrameworkMessage, FRAMEWORK_MESSAGE_BIT};
 use crate::indirect_message::MsgSend2Flags;
-use crate::{FfaError, FunctionId, TargetInfo, Uuid, Version};
+use crate::{EndpointId, FfaError, TargetInfo, Uuid, Version};
 
 bitflags::bitflags! {
     /// FFA_MSG_WAIT `w2` (v1.2); every other bit is MBZ, all of `w2` before v1.2.
@@ -54,41 +57,125 @@ impl ConsoleLogMessage {
     }
 }
 
+#[inline]
 fn target(value: u64) -> Result<TargetInfo, FfaError> {
     TargetInfo::from_register(value).ok_or(FfaError::InvalidParameters)
 }
 
-/// A DIRECT_REQ (`is_request`) or DIRECT_RESP, built straight into the call.
+/// FFA_INTERRUPT: `w1` target, `w2` interrupt ID.
 #[inline]
-fn decode_direct(reader: &Reader<'_>, is_64: bool, is_request: bool) -> Result<Call, FfaError> {
+pub(super) fn decode_interrupt(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let target = target(reader.x(1))?;
+    Ok(Call::Interrupt { target, interrupt_id: reader.w(2), is_64: reader.is_64() })
+}
+
+/// FFA_INTERRUPT: `w1` target, `w2` interrupt ID.
+#[inline]
+pub(super) fn encode_interrupt(
+    writer: &Writer,
+    target: TargetInfo,
+    interrupt_id: u32,
+) -> [u64; 18] {
+    writer.registers([target.to_register(), interrupt_id.into()])
+}
+
+/// FFA_MSG_WAIT: `w2` flags (v1.2; MBZ before).
+#[inline]
+pub(super) fn decode_msg_wait(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let allowed = if reader.version_at_least(Version::V1_2) {
+        MsgWaitFlags::RETAIN_RX_BUFFER
+    } else {
+        MsgWaitFlags::empty()
+    };
+    let flags = MsgWaitFlags::from_bits(reader.w(2))
+        .filter(|flags| allowed.contains(*flags))
+        .ok_or(FfaError::InvalidParameters)?;
+    Ok(Call::MsgWait { flags, is_64: reader.is_64() })
+}
+
+/// FFA_MSG_WAIT: `w2` flags.
+#[inline]
+pub(super) fn encode_msg_wait(writer: &Writer, flags: MsgWaitFlags) -> [u64; 18] {
+    writer.registers([0, flags.bits().into()])
+}
+
+/// FFA_YIELD: `w1` target, `w2`/`w3` timeout (low, high).
+#[inline]
+pub(super) fn decode_yield(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let target = target(reader.x(1))?;
+    let timeout = handle_from(reader.w(2), reader.w(3));
+    Ok(Call::Yield { target, timeout, is_64: reader.is_64() })
+}
+
+/// FFA_YIELD: `w1` target, `w2`/`w3` timeout (low, high).
+#[inline]
+pub(super) fn encode_yield(writer: &Writer, target: TargetInfo, timeout: u64) -> [u64; 18] {
+    writer.registers([target.to_register(), timeout & 0xFFFF_FFFF, timeout >> 32])
+}
+
+/// FFA_RUN: `w1` target.
+#[inline]
+pub(super) fn decode_run(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let target = target(reader.x(1))?;
+    Ok(Call::Run { target, is_64: reader.is_64() })
+}
+
+/// FFA_RUN: `w1` target.
+#[inline]
+pub(super) fn encode_run(writer: &Writer, target: TargetInfo) -> [u64; 18] {
+    writer.registers([target.to_register()])
+}
+
+/// A DIRECT_REQ (`is_request`) or DIRECT_RESP: `w1` endpoints, `w2` flags, `w3`-`w7` payload,
+/// built straight into the call.
+#[inline]
+pub(super) fn decode_direct(reader: &Reader<'_>, is_request: bool) -> Result<Call, FfaError> {
     let (source, destination) = endpoints_from_register(reader.x(1))?;
     let flags_register = reader.x(2);
     if flags_register >> 32 != 0 {
         return Err(FfaError::InvalidParameters);
     }
     let flags = flags_register as u32;
-    let payload = [reader.x(3), reader.x(4), reader.x(5), reader.x(6), reader.x(7)];
     let body = if flags & FRAMEWORK_MESSAGE_BIT != 0 {
-        let message = FrameworkMessage::decode(flags, payload)?;
-        if is_64 {
-            DirectBody::Framework64(message)
-        } else {
-            DirectBody::Framework32(message)
-        }
+        decode_framework(reader, flags)?
     } else {
         // Matrix M04/M05: up to v1.1 a partition message's w2 is MBZ; v1.2 ignores it.
         if flags != 0 && !reader.version_at_least(Version::V1_2) {
             return Err(FfaError::InvalidParameters);
         }
-        if is_64 {
-            DirectBody::Partition64(payload)
+        if reader.is_64() {
+            DirectBody::Partition64([
+                reader.x(3),
+                reader.x(4),
+                reader.x(5),
+                reader.x(6),
+                reader.x(7),
+            ])
         } else {
-            let [w3, w4, w5, w6, w7] = payload;
-            DirectBody::Partition32([w3 as u32, w4 as u32, w5 as u32, w6 as u32, w7 as u32])
+            DirectBody::Partition32([
+                reader.w(3),
+                reader.w(4),
+                reader.w(5),
+                reader.w(6),
+                reader.w(7),
+            ])
         }
     };
     let message = DirectMessage { source, destination, body };
     Ok(if is_request { Call::MsgSendDirectReq(message) } else { Call::MsgSendDirectResp(message) })
+}
+
+/// The framework message of a direct message whose `w2` has the framework bit set (the SPMD's
+/// power-management and VM messages: off the partition message path).
+#[cold]
+fn decode_framework(reader: &Reader<'_>, flags: u32) -> Result<DirectBody, FfaError> {
+    let payload = [reader.x(3), reader.x(4), reader.x(5), reader.x(6), reader.x(7)];
+    let message = FrameworkMessage::decode(flags, payload)?;
+    Ok(if reader.is_64() {
+        DirectBody::Framework64(message)
+    } else {
+        DirectBody::Framework32(message)
+    })
 }
 
 /// A direct request or response: `w1` endpoints, `w2` flags, `w3`-`w7` payload.
@@ -115,42 +202,10 @@ pub(super) fn encode_direct(writer: &Writer, message: &DirectMessage) -> [u64; 1
     }
 }
 
-/// A REQ2 or RESP2: `x1` endpoints, `x2`-`x3` UUID, `x4`-`x17` payload.
+/// A REQ2 (`is_request`) or RESP2: `x1` endpoints, `x2`-`x3` UUID (MBZ in RESP2), `x4`-`x17`
+/// payload, built straight into the call.
 #[inline]
-pub(super) fn encode_direct2(writer: &Writer, message: &DirectMessage2) -> [u64; 18] {
-    let endpoints = endpoints_to_register(message.source, message.destination);
-    let [x2, x3] = message.uuid.to_register_pair();
-    let [x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17] = message.payload;
-    writer.registers([
-        endpoints, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17,
-    ])
-}
-
-/// FFA_INTERRUPT: `w1` target, `w2` interrupt ID.
-#[inline]
-pub(super) fn encode_interrupt(
-    writer: &Writer,
-    target: TargetInfo,
-    interrupt_id: u32,
-) -> [u64; 18] {
-    writer.registers([target.to_register(), interrupt_id.into()])
-}
-
-/// FFA_YIELD: `w1` target, `w2`/`w3` timeout (low, high).
-#[inline]
-pub(super) fn encode_yield(writer: &Writer, target: TargetInfo, timeout: u64) -> [u64; 18] {
-    writer.registers([target.to_register(), timeout & 0xFFFF_FFFF, timeout >> 32])
-}
-
-/// FFA_MSG_WAIT: `w2` flags.
-#[inline]
-pub(super) fn encode_msg_wait(writer: &Writer, flags: MsgWaitFlags) -> [u64; 18] {
-    writer.registers([0, flags.bits().into()])
-}
-
-/// A REQ2 (`is_request`) or RESP2, built straight into the call.
-#[inline]
-fn decode_direct2(reader: &Reader<'_>, is_request: bool) -> Result<Call, FfaError> {
+pub(super) fn decode_direct2(reader: &Reader<'_>, is_request: bool) -> Result<Call, FfaError> {
     let (source, destination) = endpoints_from_register(reader.x(1))?;
     let uuid = Uuid::from_register_pair(reader.x(2), reader.x(3));
     if !is_request && !uuid.is_nil() {
@@ -181,7 +236,37 @@ fn decode_direct2(reader: &Reader<'_>, is_request: bool) -> Result<Call, FfaErro
     })
 }
 
-fn decode_console_log(reader: &Reader<'_>, is_64: bool) -> Result<ConsoleLogMessage, FfaError> {
+/// A REQ2 or RESP2: `x1` endpoints, `x2`-`x3` UUID, `x4`-`x17` payload.
+#[inline]
+pub(super) fn encode_direct2(writer: &Writer, message: &DirectMessage2) -> [u64; 18] {
+    let endpoints = endpoints_to_register(message.source, message.destination);
+    let [x2, x3] = message.uuid.to_register_pair();
+    let [x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17] = message.payload;
+    writer.registers([
+        endpoints, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15, x16, x17,
+    ])
+}
+
+/// FFA_MSG_SEND2: `w1[31:16]` sender VM (`[15:0]` MBZ), `w2` flags.
+pub(super) fn decode_msg_send2(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let sender_vm = high_id(reader.w(1))?;
+    let flags = MsgSend2Flags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
+    Ok(Call::MsgSend2 { sender_vm, flags })
+}
+
+/// FFA_MSG_SEND2: `w1[31:16]` sender VM, `w2` flags.
+pub(super) fn encode_msg_send2(
+    writer: &Writer,
+    sender_vm: EndpointId,
+    flags: MsgSend2Flags,
+) -> [u64; 18] {
+    writer.registers([u64::from(sender_vm.0) << 16, flags.bits().into()])
+}
+
+/// FFA_CONSOLE_LOG: `w1` length, the characters packed little-endian from `x2` (four to a
+/// register for SMC32, eight for SMC64).
+pub(super) fn decode_console_log(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let is_64 = reader.is_64();
     let length = usize::try_from(reader.x(1)).map_err(|_| FfaError::InvalidParameters)?;
     let per_register = if is_64 { 8 } else { 4 };
     let mut characters = [0u8; ConsoleLogMessage::MAX_64];
@@ -189,61 +274,16 @@ fn decode_console_log(reader: &Reader<'_>, is_64: bool) -> Result<ConsoleLogMess
     for (index, character) in characters.iter_mut().take(length.min(maximum)).enumerate() {
         *character = (reader.x(2 + index / per_register) >> (8 * (index % per_register))) as u8;
     }
-    ConsoleLogMessage::new(characters.get(..length).ok_or(FfaError::InvalidParameters)?, is_64)
+    let characters = characters.get(..length).ok_or(FfaError::InvalidParameters)?;
+    Ok(Call::ConsoleLog { message: ConsoleLogMessage::new(characters, is_64)?, is_64 })
 }
 
-#[inline]
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
-    use FunctionId as F;
-    let is_64 = reader.is_64();
-    match function {
-        F::Interrupt32 | F::Interrupt64 => target(reader.x(1)).map(|target| Call::Interrupt {
-            target,
-            interrupt_id: reader.w(2),
-            is_64,
-        }),
-        F::MsgWait32 | F::MsgWait64 => {
-            let allowed = if reader.version_at_least(Version::V1_2) {
-                MsgWaitFlags::RETAIN_RX_BUFFER
-            } else {
-                MsgWaitFlags::empty()
-            };
-            MsgWaitFlags::from_bits(reader.w(2))
-                .filter(|flags| allowed.contains(*flags))
-                .ok_or(FfaError::InvalidParameters)
-                .map(|flags| Call::MsgWait { flags, is_64 })
-        }
-        F::Yield32 | F::Yield64 => target(reader.x(1)).map(|target| Call::Yield {
-            target,
-            timeout: handle_from(reader.w(2), reader.w(3)),
-            is_64,
-        }),
-        F::Run32 | F::Run64 => target(reader.x(1)).map(|target| Call::Run { target, is_64 }),
-        F::MsgSendDirectReq32 | F::MsgSendDirectReq64 => decode_direct(reader, is_64, true),
-        F::MsgSendDirectResp32 | F::MsgSendDirectResp64 => decode_direct(reader, is_64, false),
-        F::MsgSendDirectReq2 => decode_direct2(reader, true),
-        F::MsgSendDirectResp2 => decode_direct2(reader, false),
-        F::MsgSend2 => (|| {
-            let sender_vm = high_id(reader.w(1))?;
-            let flags = MsgSend2Flags::from_bits(reader.w(2)).ok_or(FfaError::InvalidParameters)?;
-            Ok(Call::MsgSend2 { sender_vm, flags })
-        })(),
-        F::ConsoleLog32 | F::ConsoleLog64 => {
-            decode_console_log(reader, is_64).map(|message| Call::ConsoleLog { message, is_64 })
-        }
-        F::NormalWorldResume32 | F::NormalWorldResume64 => Ok(Call::NormalWorldResume { is_64 }),
-        F::El3IntrHandle => Ok(Call::El3IntrHandle),
-        F::SecondaryEpRegister32 | F::SecondaryEpRegister64 => {
-            Ok(Call::SecondaryEpRegister { entry_point: reader.x(1), is_64 })
-        }
-        // Not reached: `Call::decode` sends only this file's functions here.
-        _ => Ok(Call::Undecoded { function }),
-    }
-}
-
-/// FFA_CONSOLE_LOG: `w1` length, the characters packed little-endian from `x2` (four to a
-/// register for SMC32, eight for SMC64).
-fn encode_console_log(writer: &Writer, message: &ConsoleLogMessage, is_64: bool) -> [u64; 18] {
+/// FFA_CONSOLE_LOG: `w1` length, the characters packed little-endian from `x2`.
+pub(super) fn encode_console_log(
+    writer: &Writer,
+    message: &ConsoleLogMessage,
+    is_64: bool,
+) -> [u64; 18] {
     let per_register = if is_64 { 8 } else { 4 };
     let mut arguments = [0u64; 17];
     let [length, characters @ ..] = &mut arguments;
@@ -256,29 +296,4 @@ fn encode_console_log(writer: &Writer, message: &ConsoleLogMessage, is_64: bool)
         *slot = u64::from_le_bytes(bytes);
     }
     writer.registers(arguments)
-}
-
-pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
-    match call {
-        Call::Interrupt { target, interrupt_id, .. } => {
-            encode_interrupt(writer, *target, *interrupt_id)
-        }
-        Call::MsgWait { flags, .. } => encode_msg_wait(writer, *flags),
-        Call::Yield { target, timeout, .. } => encode_yield(writer, *target, *timeout),
-        Call::Run { target, .. } => writer.registers([target.to_register()]),
-        Call::MsgSendDirectReq(message) | Call::MsgSendDirectResp(message) => {
-            encode_direct(writer, message)
-        }
-        Call::MsgSendDirectReq2(message) | Call::MsgSendDirectResp2(message) => {
-            encode_direct2(writer, message)
-        }
-        Call::MsgSend2 { sender_vm, flags } => {
-            writer.registers([u64::from(sender_vm.0) << 16, flags.bits().into()])
-        }
-        Call::ConsoleLog { message, is_64 } => encode_console_log(writer, message, *is_64),
-        Call::NormalWorldResume { .. } | Call::El3IntrHandle => writer.registers([]),
-        Call::SecondaryEpRegister { entry_point, .. } => writer.registers([*entry_point]),
-        // Not reached: `Call::encode` sends only this file's variants here.
-        _ => writer.registers([]),
-    }
 }

@@ -333,11 +333,34 @@ impl Call {
             return Err(FfaError::NotSupported);
         }
         let reader = Reader::new(registers, version);
-        // One dispatch on the function picks the file that decodes it; each returns the call
-        // straight into this function's result (no intermediate copies of a large `Call`).
+        let is_64 = reader.is_64();
+        // One dispatch on the function. The messaging and status calls (every round trip) go
+        // straight to their own decoders; the rarer setup, memory and notification calls go to
+        // their file's decoder, which picks the call. Each decoder builds the call directly in
+        // this function's result.
         match function {
-            F::Error32 | F::Error64 | F::Success32 | F::Success64 => {
-                status::decode(function, &reader)
+            F::Error32 | F::Error64 => status::decode_error(&reader),
+            F::Success32 | F::Success64 => status::decode_success(&reader),
+            F::Interrupt32 | F::Interrupt64 => messaging::decode_interrupt(&reader),
+            F::MsgWait32 | F::MsgWait64 => messaging::decode_msg_wait(&reader),
+            F::Yield32 | F::Yield64 => messaging::decode_yield(&reader),
+            F::Run32 | F::Run64 => messaging::decode_run(&reader),
+            F::MsgSendDirectReq32 | F::MsgSendDirectReq64 => {
+                messaging::decode_direct(&reader, true)
+            }
+            F::MsgSendDirectResp32 | F::MsgSendDirectResp64 => {
+                messaging::decode_direct(&reader, false)
+            }
+            F::MsgSendDirectReq2 => messaging::decode_direct2(&reader, true),
+            F::MsgSendDirectResp2 => messaging::decode_direct2(&reader, false),
+            F::MsgSend2 => messaging::decode_msg_send2(&reader),
+            F::ConsoleLog32 | F::ConsoleLog64 => messaging::decode_console_log(&reader),
+            F::NormalWorldResume32 | F::NormalWorldResume64 => {
+                Ok(Self::NormalWorldResume { is_64 })
+            }
+            F::El3IntrHandle => Ok(Self::El3IntrHandle),
+            F::SecondaryEpRegister32 | F::SecondaryEpRegister64 => {
+                Ok(Self::SecondaryEpRegister { entry_point: reader.x(1), is_64 })
             }
             F::Version
             | F::Features
@@ -350,28 +373,6 @@ impl Call {
             | F::PartitionInfoGetRegs
             | F::IdGet
             | F::SpmIdGet => setup::decode(function, &reader),
-            F::Interrupt32
-            | F::Interrupt64
-            | F::MsgWait32
-            | F::MsgWait64
-            | F::Yield32
-            | F::Yield64
-            | F::Run32
-            | F::Run64
-            | F::MsgSendDirectReq32
-            | F::MsgSendDirectReq64
-            | F::MsgSendDirectResp32
-            | F::MsgSendDirectResp64
-            | F::MsgSendDirectReq2
-            | F::MsgSendDirectResp2
-            | F::MsgSend2
-            | F::ConsoleLog32
-            | F::ConsoleLog64
-            | F::NormalWorldResume32
-            | F::NormalWorldResume64
-            | F::El3IntrHandle
-            | F::SecondaryEpRegister32
-            | F::SecondaryEpRegister64 => messaging::decode(function, &reader),
             F::MemDonate32
             | F::MemDonate64
             | F::MemLend32
@@ -412,6 +413,7 @@ impl Call {
     }
 
     /// The function ID this call is sent with.
+    #[inline]
     pub fn function_id(&self) -> FunctionId {
         use FunctionId as F;
         let pick = |is_64: bool, narrow: F, wide: F| if is_64 { wide } else { narrow };
@@ -481,10 +483,35 @@ impl Call {
     /// for SMC64 at v1.2+, every unused register zero.
     pub fn encode(&self, version: Version) -> [u64; 18] {
         let writer = Writer::new(self.function_id(), version);
-        // One dispatch on the variant picks the file that encodes it; each builds the registers
-        // straight into this function's result.
+        // One dispatch on the variant, routed as in `decode`; each encoder builds the
+        // registers directly in this function's result.
         match self {
-            Self::Error { .. } | Self::Success { .. } => status::encode(self, &writer),
+            Self::Error { target, error, .. } => status::encode_error(&writer, *target, *error),
+            Self::Success { target, args } => status::encode_success(&writer, *target, args),
+            Self::Interrupt { target, interrupt_id, .. } => {
+                messaging::encode_interrupt(&writer, *target, *interrupt_id)
+            }
+            Self::MsgWait { flags, .. } => messaging::encode_msg_wait(&writer, *flags),
+            Self::Yield { target, timeout, .. } => {
+                messaging::encode_yield(&writer, *target, *timeout)
+            }
+            Self::Run { target, .. } => messaging::encode_run(&writer, *target),
+            Self::MsgSendDirectReq(message) | Self::MsgSendDirectResp(message) => {
+                messaging::encode_direct(&writer, message)
+            }
+            Self::MsgSendDirectReq2(message) | Self::MsgSendDirectResp2(message) => {
+                messaging::encode_direct2(&writer, message)
+            }
+            Self::MsgSend2 { sender_vm, flags } => {
+                messaging::encode_msg_send2(&writer, *sender_vm, *flags)
+            }
+            Self::ConsoleLog { message, is_64 } => {
+                messaging::encode_console_log(&writer, message, *is_64)
+            }
+            Self::SecondaryEpRegister { entry_point, .. } => writer.registers([*entry_point]),
+            Self::NormalWorldResume { .. } | Self::El3IntrHandle | Self::Undecoded { .. } => {
+                writer.registers([])
+            }
             Self::Version { .. }
             | Self::Features(_)
             | Self::RxRelease { .. }
@@ -495,19 +522,6 @@ impl Call {
             | Self::PartitionInfoGetRegs { .. }
             | Self::IdGet
             | Self::SpmIdGet => setup::encode(self, &writer),
-            Self::Interrupt { .. }
-            | Self::MsgWait { .. }
-            | Self::Yield { .. }
-            | Self::Run { .. }
-            | Self::MsgSendDirectReq(_)
-            | Self::MsgSendDirectResp(_)
-            | Self::MsgSendDirectReq2(_)
-            | Self::MsgSendDirectResp2(_)
-            | Self::MsgSend2 { .. }
-            | Self::ConsoleLog { .. }
-            | Self::NormalWorldResume { .. }
-            | Self::El3IntrHandle
-            | Self::SecondaryEpRegister { .. } => messaging::encode(self, &writer),
             Self::MemDonate { .. }
             | Self::MemLend { .. }
             | Self::MemShare { .. }
@@ -528,7 +542,6 @@ impl Call {
             | Self::NotificationSet { .. }
             | Self::NotificationGet { .. }
             | Self::NotificationInfoGet { .. } => notification::encode(self, &writer),
-            Self::Undecoded { .. } => writer.registers([]),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! FFA_ERROR and FFA_SUCCESS (32 and 64) in registers.
 
 use super::{Call, Reader, Writer};
-use crate::{FfaError, FunctionId, TargetInfo};
+use crate::{FfaError, TargetInfo};
 
 /// The function-specific results of an FFA_SUCCESS; the variant picks SUCCESS_32 or SUCCESS_64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,31 +51,33 @@ impl SuccessArgs {
     }
 }
 
+#[inline]
 fn target(reader: &Reader<'_>) -> Result<TargetInfo, FfaError> {
     TargetInfo::from_register(reader.x(1)).ok_or(FfaError::InvalidParameters)
 }
 
+/// FFA_ERROR: `w1` target, `w2` status (an unknown status, or `x2[63:32]` set in the SMC64
+/// form, is INVALID_PARAMETERS).
 #[inline]
-pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
-    use FunctionId as F;
-    match function {
-        F::Error32 | F::Error64 => (|| {
-            let error = FfaError::from_register(reader.x(2) & 0xFFFF_FFFF)
-                .ok_or(FfaError::InvalidParameters)?;
-            if reader.x(2) >> 32 != 0 {
-                return Err(FfaError::InvalidParameters);
-            }
-            Ok(Call::Error { target: target(reader)?, error, is_64: reader.is_64() })
-        })(),
-        F::Success32 => target(reader).map(|target| Call::Success {
-            target,
-            args: SuccessArgs::Args32(reader.range::<6>(2).map(|value| value as u32)),
-        }),
-        F::Success64 => target(reader)
-            .map(|target| Call::Success { target, args: SuccessArgs::Args64(reader.range(2)) }),
-        // Not reached: `Call::decode` sends only this file's functions here.
-        _ => Ok(Call::Undecoded { function }),
+pub(super) fn decode_error(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let error =
+        FfaError::from_register(reader.x(2) & 0xFFFF_FFFF).ok_or(FfaError::InvalidParameters)?;
+    if reader.x(2) >> 32 != 0 {
+        return Err(FfaError::InvalidParameters);
     }
+    Ok(Call::Error { target: target(reader)?, error, is_64: reader.is_64() })
+}
+
+/// FFA_SUCCESS: `w1` target, then `w2`-`w7` (SUCCESS_32) or `x2`-`x17` (SUCCESS_64).
+#[inline]
+pub(super) fn decode_success(reader: &Reader<'_>) -> Result<Call, FfaError> {
+    let target = target(reader)?;
+    let args = if reader.is_64() {
+        SuccessArgs::Args64(reader.range(2))
+    } else {
+        SuccessArgs::Args32(reader.range::<6>(2).map(|value| value as u32))
+    };
+    Ok(Call::Success { target, args })
 }
 
 /// FFA_ERROR: `w1` target, `w2` status.
@@ -104,14 +106,5 @@ pub(super) fn encode_success(writer: &Writer, target: TargetInfo, args: &Success
             target, *x2, *x3, *x4, *x5, *x6, *x7, *x8, *x9, *x10, *x11, *x12, *x13, *x14, *x15,
             *x16, *x17,
         ]),
-    }
-}
-
-pub(super) fn encode(call: &Call, writer: &Writer) -> [u64; 18] {
-    match call {
-        Call::Error { target, error, .. } => encode_error(writer, *target, *error),
-        Call::Success { target, args } => encode_success(writer, *target, args),
-        // Not reached: `Call::encode` sends only this file's variants here.
-        _ => writer.registers([]),
     }
 }
