@@ -151,7 +151,7 @@ impl FunctionId {
     /// compile time (the build fails if an ID does not fit its slot or two share one).
     #[allow(
         clippy::indexing_slicing,
-        reason = "evaluated at compile time: an index out of range fails the build, never a call"
+        reason = "evaluated only at compile time: an index out of range fails the build"
     )]
     const BY_NUMBER: [Option<Self>; 0x80] = {
         let mut table = [None; 0x80];
@@ -245,5 +245,23 @@ mod tests {
         assert_eq!(FunctionId::MsgSend2.minimum_version(), Version::V1_1);
         assert_eq!(FunctionId::PartitionInfoGetRegs.minimum_version(), Version::V1_2);
         assert_eq!(FunctionId::Run64.minimum_version(), Version::V1_3);
+    }
+
+    #[test]
+    fn table_lookup_agrees_with_a_search_of_every_id() {
+        // Every word near the FF-A ranges (and each with bit 30 and the SVE hint flipped): the
+        // table must answer exactly what a search of `ALL` answers.
+        let blocks = [0x8400_0000u32, 0xC400_0000, 0x8401_0000, 0xC401_0000, 0x0400_0000];
+        for block in blocks {
+            for low in 0..0x200u32 {
+                let word = block | low;
+                let expected = FunctionId::ALL
+                    .iter()
+                    .copied()
+                    .find(|function| function.value() == word & !SVE_HINT_BIT)
+                    .ok_or(FfaError::NotSupported);
+                assert_eq!(FunctionId::from_register(word.into()), expected, "{word:#x}");
+            }
+        }
     }
 }

@@ -65,7 +65,11 @@ impl<'a> Reader<'a> {
     /// `x[first..first + N]`.
     #[inline]
     pub(crate) fn range<const N: usize>(&self, first: usize) -> [u64; N] {
-        core::array::from_fn(|offset| self.x(first + offset))
+        let mut values = [0u64; N];
+        for (offset, value) in values.iter_mut().enumerate() {
+            *value = self.x(first + offset);
+        }
+        values
     }
 }
 

@@ -58,7 +58,6 @@ fn handle(reader: &Reader<'_>) -> u64 {
     handle_from(reader.w(1), reader.w(2))
 }
 
-#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     let is_64 = reader.is_64();

@@ -13,7 +13,6 @@ fn bitmap(reader: &Reader<'_>) -> NotificationBitmap {
     NotificationBitmap::from_halves(reader.w(3), reader.w(4))
 }
 
-#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     let (high, low) = pair(reader.w(1));

@@ -227,3 +227,107 @@ impl Return {
         }
     }
 }
+
+#[cfg(test)]
+// Tests may unwrap: a panic is a test failure.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const VERSIONS: [Version; 4] = [Version::V1_0, Version::V1_1, Version::V1_2, Version::V1_3];
+
+    /// Every function a response can be carried as.
+    const RESPONSES: [FunctionId; 19] = [
+        FunctionId::Success32,
+        FunctionId::Success64,
+        FunctionId::Error32,
+        FunctionId::Error64,
+        FunctionId::Interrupt32,
+        FunctionId::Interrupt64,
+        FunctionId::Yield32,
+        FunctionId::Yield64,
+        FunctionId::MsgWait32,
+        FunctionId::MsgWait64,
+        FunctionId::MsgSendDirectResp32,
+        FunctionId::MsgSendDirectResp64,
+        FunctionId::MsgSendDirectResp2,
+        FunctionId::MemFragRx,
+        FunctionId::MemFragTx,
+        FunctionId::MemRetrieveResp,
+        FunctionId::MemOpPause,
+        FunctionId::NormalWorldResume32,
+        FunctionId::NormalWorldResume64,
+    ];
+
+    /// Register values that often make a valid response: zero, small, framework flags, a
+    /// 32-bit value, anything.
+    fn register() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            0..4u64,
+            (0..10u64).prop_map(|kind| 0x8000_0000 | kind),
+            any::<u32>().prop_map(u64::from),
+            any::<u64>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// `Return::encode` has its own route to the encoders; it must give exactly what the
+        /// call form gives, at every version.
+        #[test]
+        fn encode_is_the_call_forms_encoding(
+            function in proptest::sample::select(RESPONSES.to_vec()),
+            arguments in proptest::array::uniform17(register()),
+        ) {
+            let mut registers = [0u64; 18];
+            registers[0] = function.to_register();
+            registers[1..].copy_from_slice(&arguments);
+            for decode_version in VERSIONS {
+                let Ok(answer) = Return::decode(&registers, decode_version) else { continue };
+                for version in VERSIONS {
+                    prop_assert_eq!(answer.encode(version), answer.to_call().unwrap().encode(version));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_response_kind_is_reached_and_encodes_as_its_call() {
+        let target = TargetInfo { endpoint: EndpointId(0x8001), vcpu: VcpuId(2) };
+        let message = DirectMessage {
+            source: EndpointId(0x8001),
+            destination: EndpointId(1),
+            body: crate::direct_message::DirectBody::Partition64([1, 2, 3, 4, 1 << 40]),
+        };
+        let answers = [
+            Return::success(SuccessArgs::Args64([u64::MAX; 16])),
+            Return::Error { target, error: FfaError::Denied, is_64: true },
+            Return::Interrupt { target, interrupt_id: 7, is_64: false },
+            Return::Yield { target, timeout: u64::MAX, is_64: false },
+            Return::MsgWait { flags: MsgWaitFlags::RETAIN_RX_BUFFER, is_64: true },
+            Return::DirectResponse(message),
+            Return::DirectResponse2(DirectMessage2 {
+                source: EndpointId(0x8001),
+                destination: EndpointId(1),
+                uuid: crate::Uuid([0; 16]),
+                payload: [u64::MAX; 14],
+            }),
+            Return::MemFragRx { handle: u64::MAX, offset: 3, endpoint: EndpointId(4) },
+            Return::MemFragTx { handle: 1 << 33, fragment_length: 5, endpoint: EndpointId(6) },
+            Return::MemRetrieveResp { total_length: 9, fragment_length: 8 },
+            Return::MemOpPause { handle: 0x1_0000_0002 },
+            Return::NormalWorldResume { is_64: true },
+        ];
+        for answer in answers {
+            for version in VERSIONS {
+                assert_eq!(answer.encode(version), answer.to_call().unwrap().encode(version));
+            }
+        }
+        let version = Return::Version(VersionResponse::Supported(Version::V1_2));
+        assert_eq!(version.encode(Version::V1_2)[0], 0x0001_0002);
+        assert!(version.encode(Version::V1_2)[1..].iter().all(|&register| register == 0));
+    }
+}

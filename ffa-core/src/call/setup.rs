@@ -22,7 +22,6 @@ pub(super) fn high_id(value: u32) -> Result<EndpointId, FfaError> {
     Ok(EndpointId((value >> 16) as u16))
 }
 
-#[inline]
 pub(super) fn decode(function: FunctionId, reader: &Reader<'_>) -> Result<Call, FfaError> {
     use FunctionId as F;
     match function {
