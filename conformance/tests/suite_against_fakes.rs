@@ -75,6 +75,7 @@ impl Fake {
                     0x8400_0069,
                     0x8400_006D,
                     0x8400_006F,
+                    0x8400_0070,
                     0x8400_0085,
                     0x8400_0077,
                     0x8400_007F,
@@ -176,6 +177,7 @@ fn a_conformant_implementation_passes_every_check_that_applies() {
     assert_eq!(
         skipped,
         [
+            "d11_lending_calls_imply_reclaim",
             "m04_direct_request_w2_must_be_zero_before_v1_2",
             "m09_partition_to_normal_world_request_is_invalid",
             "n01_bitmap_create_from_a_partition_is_not_supported",
