@@ -50,6 +50,13 @@ const SKIPPED_AS_VM: &[(&str, &str)] = &[
     ("d12_schedule_receiver_interrupt_is_for_the_normal_world", "notifications"),
     ("mm29_reclaim_of_an_unknown_handle_is_invalid", "FFA_MEM_RECLAIM is not offered"),
     ("mm29_reclaim_with_undefined_flags_is_invalid", "FFA_MEM_RECLAIM is not offered"),
+    ("mm08_share_with_a_fragment_longer_than_the_total_is_invalid", "the call is not offered"),
+    ("mm08_lend_with_a_fragment_longer_than_the_total_is_invalid", "the call is not offered"),
+    ("mm08_donate_with_a_fragment_longer_than_the_total_is_invalid", "the call is not offered"),
+    ("mm08_share_of_an_empty_descriptor_is_invalid", "the call is not offered"),
+    ("mm08_lend_of_an_empty_descriptor_is_invalid", "the call is not offered"),
+    ("mm08_donate_of_an_empty_descriptor_is_invalid", "the call is not offered"),
+    ("mm29_reclaim_of_handle_zero_is_invalid", "FFA_MEM_RECLAIM is not offered"),
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n03_bind_of_no_notifications_is_invalid", "notifications are not offered"),
     ("n03_bind_for_another_receiver_is_invalid", "notifications are not offered"),
@@ -59,6 +66,14 @@ const SKIPPED_AS_VM: &[(&str, &str)] = &[
     ("n05_set_with_a_vcpu_but_no_per_vcpu_flag_is_invalid", "notifications are not offered"),
     ("n06_get_for_another_receiver_is_invalid", "notifications are not offered"),
     ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
+    ("n02_bitmap_destroy_from_a_partition_is_not_supported", "only a partition can try this"),
+    ("n03_bind_to_a_missing_sender_is_invalid", "notifications are not offered"),
+    ("n03_bind_to_itself_as_sender_is_invalid", "notifications are not offered"),
+    ("n04_unbind_for_another_receiver_is_invalid", "notifications are not offered"),
+    ("n04_unbind_from_a_missing_sender_is_invalid", "notifications are not offered"),
+    ("n04_unbind_of_unbound_notifications_is_invalid", "notifications are not offered"),
+    ("n05_set_from_another_sender_is_invalid", "notifications are not offered"),
+    ("n05_set_for_a_missing_receiver_is_invalid", "notifications are not offered"),
 ];
 
 /// One check's line, parsed.

@@ -1,8 +1,12 @@
 //! The checks, by suite, in the order they run (version negotiation first: D04 depends on it).
 
 mod direct_messaging;
+mod direct_variants;
+mod discovery_variants;
 mod features;
+mod memory_arguments;
 mod memory_management;
+mod notification_variants;
 mod notifications;
 mod setup_discovery;
 
@@ -56,6 +60,22 @@ pub const ALL: &[Check] = &[
     setup_discovery::D14,
     setup_discovery::D16,
     setup_discovery::D18,
+    discovery_variants::D02_BIT_31_ALONE,
+    discovery_variants::D03_MAJOR_ZERO,
+    discovery_variants::D09_UNKNOWN_FEATURE,
+    discovery_variants::D09_NO_SMC64_VARIANT,
+    discovery_variants::D09_UNASSIGNED_FUNCTION,
+    discovery_variants::D14_TWICE,
+    discovery_variants::D15_TX,
+    discovery_variants::D15_RX,
+    discovery_variants::D16_SMC32,
+    discovery_variants::D18_TWICE,
+    discovery_variants::D23_UNKNOWN_UUID,
+    discovery_variants::D24_COUNT,
+    discovery_variants::D24_COUNT_STABLE,
+    discovery_variants::D25_UNKNOWN_UUID,
+    discovery_variants::D25_NIL,
+    discovery_variants::D25_START_PAST_END,
     features::SHAPE_MSG_WAIT,
     features::SHAPE_YIELD,
     features::SHAPE_RUN,
@@ -109,10 +129,25 @@ pub const ALL: &[Check] = &[
     direct_messaging::M06,
     direct_messaging::M09,
     direct_messaging::M14,
+    direct_variants::M01_64,
+    direct_variants::M01_REPEATED,
+    direct_variants::M02_64,
+    direct_variants::M03_64,
+    direct_variants::M03_NO_SUCH_PARTITION,
+    direct_variants::M10_WRONG_UUID,
+    direct_variants::M10_SPOOF,
+    direct_variants::M10_TO_ITSELF,
     setup_discovery::D12,
     memory_management::MM29,
     memory_management::MM29_FLAGS,
     memory_management::MM31,
+    memory_arguments::MM08_SHARE_FRAGMENT_LONGER,
+    memory_arguments::MM08_LEND_FRAGMENT_LONGER,
+    memory_arguments::MM08_DONATE_FRAGMENT_LONGER,
+    memory_arguments::MM08_SHARE_EMPTY,
+    memory_arguments::MM08_LEND_EMPTY,
+    memory_arguments::MM08_DONATE_EMPTY,
+    memory_arguments::MM29_HANDLE_ZERO,
     notifications::N01,
     notifications::N03_EMPTY,
     notifications::N03_SPOOF,
@@ -122,4 +157,12 @@ pub const ALL: &[Check] = &[
     notifications::N05_VCPU,
     notifications::N06,
     notifications::N07,
+    notification_variants::N02_FROM_PARTITION,
+    notification_variants::N03_UNKNOWN_SENDER,
+    notification_variants::N03_SELF,
+    notification_variants::N04_SPOOF,
+    notification_variants::N04_UNKNOWN_SENDER,
+    notification_variants::N04_UNBOUND,
+    notification_variants::N05_SPOOF,
+    notification_variants::N05_UNKNOWN_RECEIVER,
 ];
