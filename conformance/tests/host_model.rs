@@ -28,17 +28,9 @@ const SUITE_PARTITION: EndpointId = EndpointId(0x8003);
 /// fixed or added here with its reason (the test also fails when a listed check passes, so the
 /// list stays honest).
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    (
-        "d11_features_agrees_with_notification_bind",
-        "the core's FFA_FEATURES does not offer FFA_NOTIFICATION_BIND (no notification support \
-         configured), yet the call validates its IDs and answers INVALID_PARAMETERS instead of \
-         NOT_SUPPORTED",
-    ),
-    (
-        "d11_features_agrees_with_console_log",
-        "FFA_CONSOLE_LOG is handled (a zero count answers INVALID_PARAMETERS) but FFA_FEATURES \
-         does not offer it",
-    ),
+    // Empty: the two D11 disagreements (FFA_NOTIFICATION_BIND and FFA_CONSOLE_LOG answering
+    // something other than NOT_SUPPORTED while FFA_FEATURES does not offer them) are fixed in
+    // the core.
 ];
 
 /// What a VM on the model skips, and why: calls the core does not offer yet, and checks that

@@ -10,16 +10,6 @@ use std::fmt::Write as _;
 /// Checks our own stack does not pass yet, each with the reason (an issue-worthy gap).
 pub const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
-        "d11_features_agrees_with_notification_bind",
-        "core bug: with notifications not offered to the caller, FFA_NOTIFICATION_BIND answers \
-         INVALID_PARAMETERS where FFA_FEATURES' NOT_SUPPORTED implies NOT_SUPPORTED",
-    ),
-    (
-        "d11_features_agrees_with_console_log",
-        "core bug: FFA_CONSOLE_LOG is decoded and answered (INVALID_PARAMETERS for a zero count) \
-         but FFA_FEATURES does not offer it",
-    ),
-    (
         "m01_direct_request_64_is_answered",
         "the QEMU test partition answers only 32-bit direct requests (it does not use the \
          guest driver's service loop yet); the host model's partitions pass",

@@ -292,7 +292,15 @@ impl<
         self.freeze_version(&mut scheduler, &caller, registers, decoded.as_ref().ok());
         let call = match decoded {
             Ok(call) => call,
-            Err(error) => return Self::reply(&caller, Return::error(error)),
+            Err(error) => {
+                // Matrix D11: a call FFA_FEATURES does not offer answers NOT_SUPPORTED, also
+                // when its arguments are malformed.
+                let error = match FunctionId::from_register(registers[0]) {
+                    Ok(function) if !self.offers(&caller, function) => FfaError::NotSupported,
+                    _ => error,
+                };
+                return Self::reply(&caller, Return::error(error));
+            }
         };
         match call {
             Call::Version { requested } => {

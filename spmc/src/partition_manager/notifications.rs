@@ -50,6 +50,11 @@ impl<
         caller: &Caller,
         call: Call,
     ) -> Delivery {
+        // Matrix D11: what FFA_FEATURES does not offer this caller is NOT_SUPPORTED, before
+        // any argument is looked at.
+        if self.notification_features(caller, call.function_id()) == Some(false) {
+            return Self::reply(caller, Return::error(FfaError::NotSupported));
+        }
         let action = match call {
             Call::NotificationBitmapCreate { vm_id, vcpu_count } => {
                 self.bitmap_create(caller, vm_id, vcpu_count)

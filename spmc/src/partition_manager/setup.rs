@@ -52,6 +52,15 @@ impl<
         Return::success(SuccessArgs::id(self.settings.spm_id))
     }
 
+    /// Whether FFA_FEATURES offers `function` to `caller` (matrix D11: what it does not offer
+    /// answers NOT_SUPPORTED).
+    pub(super) fn offers(&self, caller: &Caller, function: FunctionId) -> bool {
+        matches!(
+            self.features(caller, FeaturesQuery::Function { function, properties: 0 }),
+            Return::Success { .. }
+        )
+    }
+
     /// FFA_FEATURES (matrix D07-D13).
     pub(super) fn features(&self, caller: &Caller, query: FeaturesQuery) -> Return {
         if let FeaturesQuery::Function { function, properties } = query {
