@@ -58,84 +58,7 @@ impl MemoryOperation {
     }
 }
 
-/// Data access permission (reference §7.3, bits `[1:0]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DataAccess {
-    /// 00: not specified (required for DONATE).
-    NotSpecified,
-    /// 01: read-only.
-    ReadOnly,
-    /// 10: read-write.
-    ReadWrite,
-}
-
-/// Instruction access permission (reference §7.3, bits `[3:2]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InstructionAccess {
-    /// 00: not specified (required in every send).
-    NotSpecified,
-    /// 01: not executable.
-    NotExecutable,
-    /// 10: executable.
-    Executable,
-}
-
-/// The permission byte of an endpoint memory access descriptor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AccessPermissions {
-    /// Data access.
-    pub data: DataAccess,
-    /// Instruction access.
-    pub instruction: InstructionAccess,
-}
-
-impl AccessPermissions {
-    /// Read-write data, instruction access left to the relayer (what a sender of SHARE or
-    /// LEND normally asks for).
-    pub const READ_WRITE: Self =
-        Self { data: DataAccess::ReadWrite, instruction: InstructionAccess::NotSpecified };
-    /// Read-only data, instruction access unspecified.
-    pub const READ_ONLY: Self =
-        Self { data: DataAccess::ReadOnly, instruction: InstructionAccess::NotSpecified };
-    /// Nothing specified (DONATE).
-    pub const NOT_SPECIFIED: Self =
-        Self { data: DataAccess::NotSpecified, instruction: InstructionAccess::NotSpecified };
-
-    /// The byte.
-    pub const fn to_byte(self) -> u8 {
-        let data = match self.data {
-            DataAccess::NotSpecified => 0,
-            DataAccess::ReadOnly => 1,
-            DataAccess::ReadWrite => 2,
-        };
-        let instruction = match self.instruction {
-            InstructionAccess::NotSpecified => 0,
-            InstructionAccess::NotExecutable => 1,
-            InstructionAccess::Executable => 2,
-        };
-        instruction << 2 | data
-    }
-
-    /// Parses the byte; reserved encodings or bits `[7:4]` set are `None`.
-    pub const fn from_byte(byte: u8) -> Option<Self> {
-        let data = match byte & 3 {
-            0 => DataAccess::NotSpecified,
-            1 => DataAccess::ReadOnly,
-            2 => DataAccess::ReadWrite,
-            _ => return None,
-        };
-        let instruction = match (byte >> 2) & 3 {
-            0 => InstructionAccess::NotSpecified,
-            1 => InstructionAccess::NotExecutable,
-            2 => InstructionAccess::Executable,
-            _ => return None,
-        };
-        if byte >> 4 != 0 {
-            return None;
-        }
-        Some(Self { data, instruction })
-    }
-}
+pub use ffa_core::memory::{AccessPermissions, DataAccess, InstructionAccess};
 
 /// Memory region attributes (reference §7.5), the v1.1 16-bit field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -466,7 +389,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
                 3 => Some(MemoryOperation::Donate),
                 _ => None,
             },
-            permissions: AccessPermissions::from_byte(parsed.permissions),
+            permissions: AccessPermissions::try_from(parsed.permissions).ok(),
             total_pages: parsed.total_pages,
             range_count,
         })

@@ -39,6 +39,12 @@ impl AccessPermissions {
     /// Read-write data, instruction access not specified: what a SHARE sender grants (`0x02`).
     pub const READ_WRITE: Self =
         Self { data: DataAccess::ReadWrite, instruction: InstructionAccess::NotSpecified };
+    /// Read-only data, instruction access not specified (`0x01`).
+    pub const READ_ONLY: Self =
+        Self { data: DataAccess::ReadOnly, instruction: InstructionAccess::NotSpecified };
+    /// Nothing specified (`0x00`): what a DONATE sender grants.
+    pub const NOT_SPECIFIED: Self =
+        Self { data: DataAccess::NotSpecified, instruction: InstructionAccess::NotSpecified };
 
     /// Encodes the permission byte.
     pub const fn to_byte(self) -> u8 {
