@@ -8,6 +8,7 @@ pub mod entry;
 pub mod exception_class;
 pub mod guest;
 pub mod logger;
+pub mod memory_routines;
 pub mod mmio;
 pub mod pl011;
 pub mod power;

@@ -7,8 +7,9 @@
 use platform_common::el1_context::El1Registers;
 use platform_common::system_register_set;
 
-/// The general registers and return state saved on every exception entry to EL3.
-/// Layout is shared with the assembly in `entry.rs`: x0-x30 at 0..248, ELR at 248, SPSR at 256.
+/// The general registers and return state of one world, stored here on every exception entry
+/// to EL3 from that world. Layout is shared with the assembly in `entry.rs`: x0-x30 at 0..248,
+/// ELR at 248, SPSR at 256, the CPU's EL3 stack top at 264.
 #[derive(Debug, Clone, Copy, Default)]
 #[repr(C)]
 pub struct GeneralRegisters {
@@ -18,7 +19,9 @@ pub struct GeneralRegisters {
     pub elr: u64,
     /// The world's PSTATE on resume (SPSR_EL3).
     pub spsr: u64,
-    padding: u64,
+    /// Where the exception entry code moves SP_EL3 after storing the registers here (the
+    /// top of this CPU's EL3 stack); not a register of the world.
+    pub el3_stack_top: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<GeneralRegisters>() == 272);
@@ -140,7 +143,7 @@ impl WorldContext {
     pub const fn zeroed() -> Self {
         // Every field is a plain array of integers.
         Self {
-            general: GeneralRegisters { x: [0; 31], elr: 0, spsr: 0, padding: 0 },
+            general: GeneralRegisters { x: [0; 31], elr: 0, spsr: 0, el3_stack_top: 0 },
             el2: El2Registers::ZERO,
             el1: El1Registers::ZERO,
             floating_point: FloatingPointRegisters { q: [[0; 2]; 32], fpsr: 0, fpcr: 0 },

@@ -9,7 +9,7 @@
 use aarch64_cpu::registers::{Readable, ESR_EL3};
 
 use crate::context::GeneralRegisters;
-use crate::world::{this_cpu, FrameworkRequest, World};
+use crate::world::{this_cpu, CpuState, FrameworkRequest, World};
 use crate::{fatal, psci};
 
 mod function {
@@ -41,6 +41,8 @@ const SPMC_ID: u64 = 0x8000;
 const FRAMEWORK_VERSION_REQUEST: u64 = 0x8000_0008;
 const FRAMEWORK_VERSION_RESPONSE: u64 = 0x8000_0009;
 const DENIED: u64 = 0xFFFF_FFFA;
+/// ESR_EL3.EC of a trapped FP/SIMD access (CPTR_EL3.TFP).
+const FLOATING_POINT_ACCESS: u64 = 0x07;
 
 fn is_ffa(function: u32) -> bool {
     (function & !(1 << 30)) & 0xFFFF_FF00 == 0x8400_0000 && (function & 0xFF) >= 0x60
@@ -64,23 +66,11 @@ fn ffa_error(frame: &mut GeneralRegisters, code: u64) {
     set_result(frame, &[function::FFA_ERROR, 0, code]);
 }
 
-/// Copies the FF-A message in x0-x17 across a world switch, as wide as the call allows.
-fn relay(to: World, frame: &mut GeneralRegisters) {
-    let function = frame.x[0] as u32;
-    let mut message = [0u64; 18];
-    message.copy_from_slice(&frame.x[..18]);
-    if !is_64bit(function) {
-        for register in message.iter_mut().skip(8) {
-            *register = 0;
-        }
-        for register in message.iter_mut().skip(1).take(7) {
-            *register &= 0xFFFF_FFFF;
-        }
-    }
-    // SAFETY: taken once for this exception; no other reference is alive.
-    let cpu = unsafe { this_cpu() };
-    cpu.switch_to(to, frame);
-    frame.x[..18].copy_from_slice(&message);
+/// Relays the FF-A message in the running world's x0-x17 to the other world, as wide as the
+/// call allows.
+fn relay(cpu: &mut CpuState, to: World) {
+    let function = cpu.frame().x[0] as u32;
+    cpu.relay_to(to, is_64bit(function));
 }
 
 fn handle_smccc(function: u32, frame: &mut GeneralRegisters) -> bool {
@@ -97,42 +87,39 @@ fn handle_smccc(function: u32, frame: &mut GeneralRegisters) -> bool {
     true
 }
 
-fn from_normal_world(function: u32, frame: &mut GeneralRegisters) {
-    if handle_smccc(function, frame) {
+fn from_normal_world(cpu: &mut CpuState, function: u32) {
+    if handle_smccc(function, cpu.frame()) {
         return;
     }
     if is_psci(function) {
-        psci::handle(function, frame);
+        psci::handle(function, cpu.frame());
         return;
     }
     if is_ffa(function) {
-        // SAFETY: taken once here and dropped before `relay` takes it again.
-        let ready = unsafe { this_cpu() }.secure_world_ready;
-        if !ready {
+        if !cpu.secure_world_ready {
             if function == function::FFA_VERSION {
-                set_result(frame, &[NOT_SUPPORTED]);
+                set_result(cpu.frame(), &[NOT_SUPPORTED]);
             } else {
-                ffa_error(frame, NOT_SUPPORTED);
+                ffa_error(cpu.frame(), NOT_SUPPORTED);
             }
             return;
         }
         if function == function::FFA_VERSION {
-            ask_spmc_version(frame);
+            ask_spmc_version(cpu);
         } else {
-            relay(World::Secure, frame);
+            relay(cpu, World::Secure);
         }
         return;
     }
-    set_result(frame, &[NOT_SUPPORTED]);
+    set_result(cpu.frame(), &[NOT_SUPPORTED]);
 }
 
 /// Sends the normal world's FFA_VERSION to the SPMC as a VERSION_REQ framework message.
-fn ask_spmc_version(frame: &mut GeneralRegisters) {
-    let requested = frame.x[1] & 0xFFFF_FFFF;
-    // SAFETY: taken once here; dropped before `relay` takes it again.
-    unsafe { this_cpu() }.pending_framework_request = Some(FrameworkRequest::Version);
+fn ask_spmc_version(cpu: &mut CpuState) {
+    let requested = cpu.frame().x[1] & 0xFFFF_FFFF;
+    cpu.pending_framework_request = Some(FrameworkRequest::Version);
     set_result(
-        frame,
+        cpu.frame(),
         &[
             function::FFA_MSG_SEND_DIRECT_REQ_32,
             (SPMD_ID << 16) | SPMC_ID,
@@ -140,73 +127,75 @@ fn ask_spmc_version(frame: &mut GeneralRegisters) {
             requested,
         ],
     );
-    relay(World::Secure, frame);
+    relay(cpu, World::Secure);
 }
 
 /// A direct response addressed to the monitor: the answer to its own framework request.
-fn framework_response(frame: &mut GeneralRegisters) {
-    // SAFETY: taken once here; dropped before `relay` takes it again.
-    let pending = unsafe { this_cpu() }.pending_framework_request.take();
-    match (pending, frame.x[2]) {
+fn framework_response(cpu: &mut CpuState) {
+    let pending = cpu.pending_framework_request.take();
+    match (pending, cpu.frame().x[2]) {
         (Some(FrameworkRequest::Version), FRAMEWORK_VERSION_RESPONSE) => {
-            let version = frame.x[3] & 0xFFFF_FFFF;
-            set_result(frame, &[version]);
+            let version = cpu.frame().x[3] & 0xFFFF_FFFF;
+            cpu.switch_to(World::NonSecure);
             // The normal world's FFA_VERSION returns the version alone in w0.
-            let message = *frame;
-            relay(World::NonSecure, frame);
-            frame.x[..18].copy_from_slice(&message.x[..18]);
+            set_result(cpu.frame(), &[version]);
         }
-        _ => ffa_error(frame, DENIED),
+        _ => ffa_error(cpu.frame(), DENIED),
     }
 }
 
-fn from_secure_world(function: u32, frame: &mut GeneralRegisters) {
-    if handle_smccc(function, frame) {
+fn from_secure_world(cpu: &mut CpuState, function: u32) {
+    if handle_smccc(function, cpu.frame()) {
         return;
     }
     match function {
-        function::FFA_VERSION => set_result(frame, &[FFA_VERSION_1_2]),
-        function::FFA_SPM_ID_GET => set_result(frame, &[function::FFA_SUCCESS_32, 0, SPMD_ID]),
+        function::FFA_VERSION => set_result(cpu.frame(), &[FFA_VERSION_1_2]),
+        function::FFA_SPM_ID_GET => {
+            set_result(cpu.frame(), &[function::FFA_SUCCESS_32, 0, SPMD_ID])
+        }
         function::FFA_SECONDARY_EP_REGISTER_64 => {
-            let entry = frame.x[1];
+            let entry = cpu.frame().x[1];
             if psci::register_secure_secondary_entry(entry) {
-                set_result(frame, &[function::FFA_SUCCESS_64]);
+                set_result(cpu.frame(), &[function::FFA_SUCCESS_64]);
             } else {
-                set_result(frame, &[0xC400_0060, 0, INVALID_PARAMETERS]);
+                set_result(cpu.frame(), &[0xC400_0060, 0, INVALID_PARAMETERS]);
             }
         }
-        function::FFA_MSG_WAIT if !unsafe_ready() => {
+        function::FFA_MSG_WAIT if !cpu.secure_world_ready => {
             defmt::info!("el3-monitor: SPMC initialised, starting the normal world at NS-EL2");
-            // SAFETY: taken once here; `relay` is not used on this path.
-            let cpu = unsafe { this_cpu() };
             cpu.secure_world_ready = true;
-            cpu.switch_to(World::NonSecure, frame);
+            cpu.switch_to(World::NonSecure);
         }
-        function::FFA_MSG_SEND_DIRECT_RESP_32 if frame.x[1] & 0xFFFF == SPMD_ID => {
-            framework_response(frame)
+        function::FFA_MSG_SEND_DIRECT_RESP_32 if cpu.frame().x[1] & 0xFFFF == SPMD_ID => {
+            framework_response(cpu)
         }
-        _ if is_ffa(function) => relay(World::NonSecure, frame),
-        _ if is_psci(function) => psci::handle(function, frame),
-        _ => set_result(frame, &[NOT_SUPPORTED]),
+        _ if is_ffa(function) => relay(cpu, World::NonSecure),
+        _ if is_psci(function) => psci::handle(function, cpu.frame()),
+        _ => set_result(cpu.frame(), &[NOT_SUPPORTED]),
     }
 }
 
-fn unsafe_ready() -> bool {
-    // SAFETY: a short read of this CPU's own state; the reference is dropped at once.
-    unsafe { this_cpu() }.secure_world_ready
-}
-
-/// Called from the vectors for every synchronous exception from a lower EL.
+/// Called from the vectors for every synchronous exception from a lower EL, after the entry
+/// code stored the running world's registers in its frame. Returns the frame of the world to
+/// resume.
 #[no_mangle]
-extern "C" fn monitor_handle_lower_sync(frame: &mut GeneralRegisters) {
-    // SAFETY: a short read of this CPU's own state; the reference is dropped at once.
-    let world = unsafe { this_cpu() }.current;
+extern "C" fn monitor_handle_lower_sync() -> *mut GeneralRegisters {
+    // SAFETY: taken once per exception, here; every handler below borrows it from this one
+    // reference, and the entry code touches the frames only before and after this call.
+    let cpu = unsafe { this_cpu() };
+    if ESR_EL3.read(ESR_EL3::EC) == FLOATING_POINT_ACCESS
+        && cpu.take_floating_point_for_secure_world()
+    {
+        return cpu.frame();
+    }
     if !ESR_EL3.matches_all(ESR_EL3::EC::SMC64) {
-        fatal::lower_exception(world, ESR_EL3.get(), frame);
+        let world = cpu.current;
+        fatal::lower_exception(world, ESR_EL3.get(), cpu.frame());
     }
-    let function = frame.x[0] as u32;
-    match world {
-        World::NonSecure => from_normal_world(function, frame),
-        World::Secure => from_secure_world(function, frame),
+    let function = cpu.frame().x[0] as u32;
+    match cpu.current {
+        World::NonSecure => from_normal_world(cpu, function),
+        World::Secure => from_secure_world(cpu, function),
     }
+    cpu.frame()
 }

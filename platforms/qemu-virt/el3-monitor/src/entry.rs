@@ -6,10 +6,14 @@
 //! where it was linked (secure RAM), then continues there. Secondary CPUs wait in a holding pen
 //! until the monitor writes an entry address into `SECONDARY_ENTRY`.
 //!
-//! Exceptions: a synchronous exception from a lower EL (an SMC) saves x0-x30, ELR_EL3 and
-//! SPSR_EL3 on the EL3 stack as a `GeneralRegisters` frame, calls `monitor_handle_lower_sync`
-//! with it, and restores whatever the frame then holds (the same world, or the other one after
-//! a world switch) before `eret`. Every other vector reports and stops.
+//! Exceptions: while a lower EL runs, SP_EL3 points just past the running world's
+//! `GeneralRegisters` frame in this CPU's monitor state. A synchronous exception from a lower EL
+//! (an SMC) stores x0-x30, ELR_EL3 and SPSR_EL3 straight into that frame, moves to this CPU's
+//! EL3 stack (whose top the frame's last slot holds) and calls `monitor_handle_lower_sync`. That
+//! returns the frame of the world to resume (the same one, or the other after a world switch);
+//! the exit path loads it and leaves SP_EL3 just past it again. So a world switch moves no
+//! general registers between frames: only the message registers are copied. Every other vector
+//! reports and stops.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -56,10 +60,10 @@ pub fn clear_slot(cpu: usize) {
 }
 
 extern "C" {
-    /// Loads `frame` into x0-x30, ELR_EL3 and SPSR_EL3, resets SP_EL3 to `stack_top`, and
-    /// `eret`s. Never returns.
-    pub fn monitor_enter_lower(frame: *const crate::context::GeneralRegisters, stack_top: u64)
-        -> !;
+    /// Loads `frame` into x0-x30, ELR_EL3 and SPSR_EL3, leaves SP_EL3 just past `frame` (where
+    /// the next exception from the lower EL stores its registers) and `eret`s. The frame's
+    /// `el3_stack_top` must hold this CPU's EL3 stack top. Never returns.
+    pub fn monitor_enter_lower(frame: *mut crate::context::GeneralRegisters) -> !;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -130,30 +134,22 @@ monitor_park_cpu:
 
     .global monitor_enter_lower
 monitor_enter_lower:
-    mov     sp, x1
-    ldp     x2, x3, [x0, #248]
-    msr     elr_el3, x2
-    msr     spsr_el3, x3
-    ldr     x30, [x0, #240]
-    ldp     x28, x29, [x0, #224]
-    ldp     x26, x27, [x0, #208]
-    ldp     x24, x25, [x0, #192]
-    ldp     x22, x23, [x0, #176]
-    ldp     x20, x21, [x0, #160]
-    ldp     x18, x19, [x0, #144]
-    ldp     x16, x17, [x0, #128]
-    ldp     x14, x15, [x0, #112]
-    ldp     x12, x13, [x0, #96]
-    ldp     x10, x11, [x0, #80]
-    ldp     x8, x9, [x0, #64]
-    ldp     x6, x7, [x0, #48]
-    ldp     x4, x5, [x0, #32]
-    ldp     x2, x3, [x0, #16]
-    ldp     x0, x1, [x0, #0]
-    eret
+    mov     sp, x0
+    b       restore_frame
+    .ltorg
 
     .macro unexpected kind
     .balign 0x80
+    mov     x0, #\kind
+    b       monitor_unexpected_exception
+    .endm
+
+    // From a lower EL SP_EL3 points past the running world's frame: move to the EL3 stack
+    // (the frame's last slot) before reporting, so the report does not overwrite monitor state.
+    .macro unexpected_lower kind
+    .balign 0x80
+    ldr     x0, [sp, #-8]
+    mov     sp, x0
     mov     x0, #\kind
     b       monitor_unexpected_exception
     .endm
@@ -172,13 +168,13 @@ monitor_vectors:
     unexpected 7
     .balign 0x80
     b       lower_sync
-    unexpected 9
-    unexpected 10
-    unexpected 11
-    unexpected 12
-    unexpected 13
-    unexpected 14
-    unexpected 15
+    unexpected_lower 9
+    unexpected_lower 10
+    unexpected_lower 11
+    unexpected_lower 12
+    unexpected_lower 13
+    unexpected_lower 14
+    unexpected_lower 15
 
 lower_sync:
     sub     sp, sp, #272
@@ -202,7 +198,11 @@ lower_sync:
     str     x30, [sp, #240]
     stp     x0, x1, [sp, #248]
     mov     x0, sp
+    ldr     x1, [sp, #264]
+    mov     sp, x1
     bl      monitor_handle_lower_sync
+    mov     sp, x0
+restore_frame:
     ldp     x0, x1, [sp, #248]
     msr     elr_el3, x0
     msr     spsr_el3, x1

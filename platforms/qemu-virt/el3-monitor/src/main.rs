@@ -17,6 +17,7 @@ use aarch64_cpu::registers::{CurrentEL, Readable};
 use platform_common::pl011::Pl011;
 use platform_common::write_sysreg;
 
+use context::GeneralRegisters;
 use world::{World, CPU_COUNT};
 
 use platform_common::board::{self, CONSOLE_UART, LOG_LOCK, LOG_UART};
@@ -80,6 +81,15 @@ extern "C" fn monitor_main() -> ! {
     defmt::info!("el3-monitor: running at EL{=u64}, {=usize} CPUs supported", level, CPU_COUNT);
     let _ = writeln!(console(), "el3-monitor: hello from EL{level} on {}", board::NAME);
     configure_el3();
+    if let Some((routine, length, destination, source)) =
+        platform_common::memory_routines::self_check()
+    {
+        let _ = writeln!(
+            console(),
+            "el3-monitor: {routine} is wrong for {length} bytes at offsets {destination}/{source}"
+        );
+        platform_common::semihosting::exit(2)
+    }
 
     let images = match loader::load_all() {
         Ok(images) => images,
@@ -109,16 +119,19 @@ fn start_worlds(cpu: usize, secure_entry: Option<(u64, u64)>, normal_entry: (u64
         context.general.spsr = SPSR_EL2H_MASKED;
     }
     state.pending_framework_request = None;
+    let stack_top = entry::stack_top(cpu);
+    for world in [World::Secure, World::NonSecure] {
+        state.world(world).general.el3_stack_top = stack_top;
+    }
     let normal = &mut state.world(World::NonSecure).general;
     normal.elr = normal_entry.0;
     normal.x[0] = normal_entry.1;
-    let first = match secure_entry {
+    match secure_entry {
         Some((entry, argument)) => {
             let secure = &mut state.world(World::Secure).general;
             secure.elr = entry;
             secure.x[0] = argument;
             secure.x[4] = cpu as u64;
-            let first = *secure;
             state.current = World::Secure;
             state.secure_world_ready = false;
             defmt::info!(
@@ -127,24 +140,26 @@ fn start_worlds(cpu: usize, secure_entry: Option<(u64, u64)>, normal_entry: (u64
                 entry,
                 argument
             );
-            first
         }
         None => {
-            let first = state.world(World::NonSecure).general;
             state.current = World::NonSecure;
             state.secure_world_ready = false;
             defmt::info!(
                 "el3-monitor: cpu {=usize}: no SPMC secondary entry, normal world only",
                 cpu
             );
-            first
         }
-    };
+    }
     write_sysreg!("scr_el3", state.current.secure_configuration());
-    let stack_top = entry::stack_top(cpu);
-    // SAFETY: `first` is a complete register frame for the entry; the EL3 stack is reset because
-    // nothing on it is needed again (later entries come through the vectors).
-    unsafe { entry::monitor_enter_lower(&first, stack_top) }
+    // The FP/SIMD registers hold the normal world's values (see `CpuState`).
+    state.secure_floating_point_loaded = false;
+    let trap = if state.current == World::Secure { world::CPTR_EL3_TFP } else { 0 };
+    write_sysreg!("cptr_el3", trap);
+    let first: *mut GeneralRegisters = state.frame();
+    // SAFETY: `first` is the running world's complete register frame, in this CPU's static
+    // monitor state, with this CPU's EL3 stack top in its last slot; the EL3 stack is reset
+    // because nothing on it is needed again (later entries come through the vectors).
+    unsafe { entry::monitor_enter_lower(first) }
 }
 
 /// A secondary CPU released by PSCI CPU_ON, on its own stack.

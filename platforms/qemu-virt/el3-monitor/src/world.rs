@@ -50,6 +50,12 @@ pub struct CpuState {
     pub secure_world_ready: bool,
     /// A framework request the monitor itself sent to the SPMC and awaits the answer to.
     pub pending_framework_request: Option<FrameworkRequest>,
+    /// The FP/SIMD registers hold the secure world's values (else the normal world's). The
+    /// secure images are soft-float, so the normal world's values stay in the registers across
+    /// a secure excursion: the secure world runs with FP/SIMD trapped to EL3 (CPTR_EL3.TFP), and
+    /// only its first FP/SIMD instruction makes the monitor swap the registers
+    /// ([`Self::take_floating_point_for_secure_world`]). (A bool, so the state stays in .bss.)
+    pub secure_floating_point_loaded: bool,
 }
 
 /// Framework requests the monitor sends the SPMC on the normal world's behalf.
@@ -66,6 +72,7 @@ impl CpuState {
             current: World::Secure,
             secure_world_ready: false,
             pending_framework_request: None,
+            secure_floating_point_loaded: false,
         }
     }
 
@@ -76,31 +83,93 @@ impl CpuState {
         }
     }
 
-    /// Switches the CPU from the current world to `to`. `frame` holds the outgoing world's
-    /// general registers on entry and the incoming world's on return.
-    pub fn switch_to(&mut self, to: World, frame: &mut GeneralRegisters) {
+    /// The running world's general registers (stored by the exception entry code).
+    pub fn frame(&mut self) -> &mut GeneralRegisters {
+        let current = self.current;
+        &mut self.world(current).general
+    }
+
+    /// Switches the CPU from the current world to `to`: the EL1/EL2 system registers are saved
+    /// and the other world's loaded, and FP/SIMD is trapped in the secure world while the
+    /// registers hold the normal world's values. General registers stay in each world's frame;
+    /// the exit path resumes `to`'s frame.
+    pub fn switch_to(&mut self, to: World) {
         let from = self.current;
         if from == to {
             return;
         }
         let outgoing = &mut self.worlds[from.index()];
-        outgoing.general = *frame;
         outgoing.el2.save();
         outgoing.el1.save();
-        if from == World::NonSecure {
-            outgoing.floating_point.save();
-        }
         let incoming = &self.worlds[to.index()];
         incoming.el2.restore();
         incoming.el1.restore();
-        if to == World::NonSecure {
-            incoming.floating_point.restore();
+        match to {
+            World::NonSecure => {
+                if self.secure_floating_point_loaded {
+                    self.worlds[World::Secure.index()].floating_point.save();
+                    self.worlds[World::NonSecure.index()].floating_point.restore();
+                    self.secure_floating_point_loaded = false;
+                }
+                write_sysreg!("cptr_el3", 0);
+            }
+            World::Secure => {
+                if !self.secure_floating_point_loaded {
+                    write_sysreg!("cptr_el3", CPTR_EL3_TFP);
+                }
+            }
         }
         write_sysreg!("scr_el3", to.secure_configuration());
-        *frame = incoming.general;
         self.current = to;
     }
+
+    /// The secure world used FP/SIMD while the registers held the normal world's values: saves
+    /// those, loads the secure world's, and stops trapping until the next switch to the normal
+    /// world. The trapped instruction then runs again. Returns false (nothing done) when the
+    /// trap is not explained by the lazy switch.
+    pub fn take_floating_point_for_secure_world(&mut self) -> bool {
+        if self.current != World::Secure || self.secure_floating_point_loaded {
+            return false;
+        }
+        write_sysreg!("cptr_el3", 0);
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: a barrier only: the CPTR_EL3 write takes effect before EL3's own FP accesses.
+        unsafe {
+            core::arch::asm!("isb", options(nostack))
+        };
+        self.worlds[World::NonSecure.index()].floating_point.save();
+        self.worlds[World::Secure.index()].floating_point.restore();
+        self.secure_floating_point_loaded = true;
+        true
+    }
+
+    /// Copies the FF-A message registers x0-x17 of the running world's frame into `to`'s frame
+    /// (an SMC32 call's x1-x7 truncated to 32 bits and x8-x17 zeroed) and switches to `to`.
+    pub fn relay_to(&mut self, to: World, wide: bool) {
+        let from = self.current;
+        if from == to {
+            return;
+        }
+        let [secure, non_secure] = &mut self.worlds;
+        let (source, destination) = match to {
+            World::Secure => (&non_secure.general, &mut secure.general),
+            World::NonSecure => (&secure.general, &mut non_secure.general),
+        };
+        destination.x[0] = source.x[0];
+        if wide {
+            destination.x[1..18].copy_from_slice(&source.x[1..18]);
+        } else {
+            for index in 1..8 {
+                destination.x[index] = source.x[index] & 0xFFFF_FFFF;
+            }
+            destination.x[8..18].fill(0);
+        }
+        self.switch_to(to);
+    }
 }
+
+/// CPTR_EL3.TFP: FP/SIMD instructions below EL3 (and at EL3) trap to EL3.
+pub const CPTR_EL3_TFP: u64 = 1 << 10;
 
 /// Maximum CPUs (QEMU virt runs with -smp 4).
 pub const CPU_COUNT: usize = 4;
