@@ -141,8 +141,9 @@ pub fn number_after(text: &str, label: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// `cargo xtask bench --qemu`: the platform's figures, from two boots of the full image.
-pub fn run_qemu() -> Result<(), String> {
+/// `cargo xtask bench --qemu`: the platform's figures, from two boots of the full image (and a
+/// third, traced one with `--breakdown`).
+pub fn run_qemu(breakdown: bool) -> Result<(), String> {
     let tools = crate::toolchain::setup()?;
     let built = crate::images::build(&tools.cross, crate::images::Platform::QemuVirt, true)?;
     let step = Step::start("booting with -icount shift=0 (one counter tick = one instruction)");
@@ -186,6 +187,9 @@ pub fn run_qemu() -> Result<(), String> {
             "    {:<26} text {:>7}  data {:>6}  bss+stack {:>7}",
             size.name, size.text, size.data, size.bss
         );
+    }
+    if breakdown {
+        crate::breakdown::run(&tools.qemu, &built.flash, &built.elves)?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, reason = "xtask reports environment failures and exits")]
 
 mod bench;
+mod breakdown;
 mod conformance;
 mod defmt_stream;
 mod fuzz;
@@ -26,7 +27,7 @@ commands:
   test         everything that tests the project: fmt, clippy, unit tests, images, QEMU boot,
                the conformance suite on QEMU, a fuzz smoke run
   conformance  the conformance suite in a test VM on QEMU, every check's line  [--suite S] [--name N]
-  bench        benchmarks (filled in by the crates as they land)
+  bench        benchmarks: instructions and time per case   [--qemu [--breakdown]]
   fuzz         bounded fuzzing runs                   [--seconds N]
   doc          API docs and the book (docs/)
 ";

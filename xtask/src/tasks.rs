@@ -502,9 +502,13 @@ pub fn conformance(arguments: &[String]) -> Result<(), String> {
 }
 
 pub fn bench(arguments: &[String]) -> Result<(), String> {
-    reject_unknown(arguments, &["--qemu"], &[])?;
+    reject_unknown(arguments, &["--qemu", "--breakdown"], &[])?;
+    let breakdown = arguments.iter().any(|argument| argument == "--breakdown");
     if arguments.iter().any(|argument| argument == "--qemu") {
-        return crate::bench::run_qemu();
+        return crate::bench::run_qemu(breakdown);
+    }
+    if breakdown {
+        return Err("--breakdown goes with --qemu: `cargo xtask bench --qemu --breakdown`".into());
     }
     crate::bench::run()
 }
