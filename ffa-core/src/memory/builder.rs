@@ -144,11 +144,11 @@ pub fn build_transaction(
     let start = header_length(layout, receivers.len(), with_composite)
         .ok_or(FfaError::InvalidParameters)?;
     let slots = constituent_slots(out, start, ranges.len())?;
-    let page_sum = write_constituents(ranges, slots)?;
+    let total_page_count = write_constituents(ranges, slots)?;
     let composite = if with_composite {
-        let total = u32::try_from(page_sum).map_err(|_| FfaError::InvalidParameters)?;
+        // `write_constituents` refused more than u32::MAX ranges.
         let count = u32::try_from(ranges.len()).map_err(|_| FfaError::InvalidParameters)?;
-        Some((total, count))
+        Some((total_page_count, count))
     } else {
         None
     };
@@ -190,8 +190,7 @@ impl<'a> FragmentWriter<'a> {
         let header_length =
             header_length(layout, receivers.len(), true).ok_or(FfaError::InvalidParameters)?;
         check_no_duplicates(receivers.iter().map(|access| access.receiver.0))?;
-        let total_page_count =
-            u32::try_from(check_ranges(ranges)?).map_err(|_| FfaError::InvalidParameters)?;
+        let total_page_count = check_ranges(ranges)?;
         let total_length = ranges
             .len()
             .checked_mul(CONSTITUENT_SIZE)
