@@ -26,6 +26,16 @@ pub(crate) fn header_length(
     Some(layout.header_size() + receiver_count * layout.access_descriptor_size() + composite)
 }
 
+/// Rejects a receiver named twice (INVALID_PARAMETERS). A single receiver, the usual case,
+/// cannot repeat, so it skips the sort.
+fn check_distinct(count: usize, ids: impl Iterator<Item = u16>) -> Result<(), FfaError> {
+    if count > 1 {
+        check_no_duplicates(ids)
+    } else {
+        Ok(())
+    }
+}
+
 /// Writes the header part. `composite` is `(total_page_count, address_range_count)`, or `None`
 /// for a descriptor without a composite (retrieve request). Returns the header length.
 /// Errors: receiver count 0, above [`MAX_RECEIVERS`] or duplicated (INVALID_PARAMETERS);
@@ -43,7 +53,7 @@ where
     let count = receivers.len();
     let length =
         header_length(layout, count, composite.is_some()).ok_or(FfaError::InvalidParameters)?;
-    check_no_duplicates(receivers.clone().map(|access| access.receiver.0))?;
+    check_distinct(count, receivers.clone().map(|access| access.receiver.0))?;
     let out = out.get_mut(..length).ok_or(FfaError::NoMemory)?;
     let array_offset = layout.header_size();
     let array_end = array_offset + count * layout.access_descriptor_size();
@@ -189,7 +199,7 @@ impl<'a> FragmentWriter<'a> {
         }
         let header_length =
             header_length(layout, receivers.len(), true).ok_or(FfaError::InvalidParameters)?;
-        check_no_duplicates(receivers.iter().map(|access| access.receiver.0))?;
+        check_distinct(receivers.len(), receivers.iter().map(|access| access.receiver.0))?;
         let total_page_count = check_ranges(ranges)?;
         let total_length = ranges
             .len()
