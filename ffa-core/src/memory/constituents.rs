@@ -78,9 +78,10 @@ pub(crate) fn validate_constituents(bytes: &[u8]) -> Result<(Constituents<'_>, u
 /// opt-level "z" (the firmware images) the step stays a loop, so this costs no code size there.
 const RANGES_PER_STEP: usize = 16;
 
-/// Running check of the ranges a builder is handed, at two instructions a range beyond the
-/// loads: the addresses are OR-ed into one word, whose fault bits are tested once at the end
-/// (misaligned or not below 2^52), and `page_count - 1` (computed in 32 bits) is summed in 64.
+/// Running check of the ranges a builder is handed, at one OR, one subtract and one add a range
+/// (four instructions with the loads on x86-64): the addresses are OR-ed into one word, whose
+/// fault bits are tested once at the end (misaligned or not below 2^52), and `page_count - 1`
+/// (computed in 32 bits) is summed in 64.
 ///
 /// That sum also catches a zero page count: it wraps to `u32::MAX`, so with `n` ranges the
 /// total `sum + n` comes to at least `2^32` and fails the same "total page count fits in 32
