@@ -26,6 +26,16 @@ pub(crate) fn header_length(
     Some(layout.header_size() + receiver_count * layout.access_descriptor_size() + composite)
 }
 
+/// Rejects a receiver named twice (INVALID_PARAMETERS). A single receiver, the usual case,
+/// cannot repeat, so it skips the sort.
+fn check_distinct(count: usize, ids: impl Iterator<Item = u16>) -> Result<(), FfaError> {
+    if count > 1 {
+        check_no_duplicates(ids)
+    } else {
+        Ok(())
+    }
+}
+
 /// Writes the header part. `composite` is `(total_page_count, address_range_count)`, or `None`
 /// for a descriptor without a composite (retrieve request). Returns the header length.
 /// Errors: receiver count 0, above [`MAX_RECEIVERS`] or duplicated (INVALID_PARAMETERS);
@@ -43,7 +53,7 @@ where
     let count = receivers.len();
     let length =
         header_length(layout, count, composite.is_some()).ok_or(FfaError::InvalidParameters)?;
-    check_no_duplicates(receivers.clone().map(|access| access.receiver.0))?;
+    check_distinct(count, receivers.clone().map(|access| access.receiver.0))?;
     let out = out.get_mut(..length).ok_or(FfaError::NoMemory)?;
     let array_offset = layout.header_size();
     let array_end = array_offset + count * layout.access_descriptor_size();
@@ -144,11 +154,11 @@ pub fn build_transaction(
     let start = header_length(layout, receivers.len(), with_composite)
         .ok_or(FfaError::InvalidParameters)?;
     let slots = constituent_slots(out, start, ranges.len())?;
-    let page_sum = write_constituents(ranges, slots)?;
+    let total_page_count = write_constituents(ranges, slots)?;
     let composite = if with_composite {
-        let total = u32::try_from(page_sum).map_err(|_| FfaError::InvalidParameters)?;
+        // `write_constituents` refused more than u32::MAX ranges.
         let count = u32::try_from(ranges.len()).map_err(|_| FfaError::InvalidParameters)?;
-        Some((total, count))
+        Some((total_page_count, count))
     } else {
         None
     };
@@ -189,9 +199,8 @@ impl<'a> FragmentWriter<'a> {
         }
         let header_length =
             header_length(layout, receivers.len(), true).ok_or(FfaError::InvalidParameters)?;
-        check_no_duplicates(receivers.iter().map(|access| access.receiver.0))?;
-        let total_page_count =
-            u32::try_from(check_ranges(ranges)?).map_err(|_| FfaError::InvalidParameters)?;
+        check_distinct(receivers.len(), receivers.iter().map(|access| access.receiver.0))?;
+        let total_page_count = check_ranges(ranges)?;
         let total_length = ranges
             .len()
             .checked_mul(CONSTITUENT_SIZE)
