@@ -187,7 +187,7 @@ fn trace_run(qemu: &Path, flash: &Path, work_dir: &Path) -> Result<PathBuf, Stri
     let mut command = Command::new(qemu);
     command
         .args(["-M", crate::qemu::MACHINE, "-cpu", "max,cntfrq=1000000000", "-smp", "4"])
-        .args(["-m", "1G", "-icount", "shift=0"])
+        .args(["-m", "1G", "-icount", "shift=0,sleep=off"])
         .args(one_instruction_per_block(qemu))
         .args(["-d", "exec,nochain", "-D"])
         .arg(&trace)

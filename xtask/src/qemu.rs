@@ -30,7 +30,8 @@ pub struct Run<'a> {
     pub deadline: Duration,
     /// Print console and log lines as they arrive.
     pub echo: bool,
-    /// Count instructions: `-icount shift=0` with a 1 GHz generic counter, so one counter tick
+    /// Count instructions: `-icount shift=0,sleep=off` with a 1 GHz generic counter (and idle
+    /// time skipped rather than waited out in real time), so one counter tick
     /// is one guest instruction (deterministic, run to run).
     pub count_instructions: bool,
 }
@@ -66,7 +67,7 @@ pub fn boot(run: &Run<'_>, decoder: &mut LogDecoder) -> Result<Outcome, String> 
     let cpu = if run.count_instructions { "max,cntfrq=1000000000" } else { "max" };
     command.args(["-M", MACHINE, "-cpu", cpu, "-smp", "4", "-m", "1G"]);
     if run.count_instructions {
-        command.args(["-icount", "shift=0"]);
+        command.args(["-icount", "shift=0,sleep=off"]);
     }
     command
         .args(["-nic", "none", "-display", "none", "-monitor", "none"])
