@@ -36,19 +36,9 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
 /// What a VM on the model skips, and why: calls the core does not offer yet, and checks that
 /// do not apply to a VM. A change here means the core started (or stopped) offering something.
 const SKIPPED_AS_VM: &[(&str, &str)] = &[
-    ("d11_lending_calls_imply_reclaim", "none of SHARE/LEND/DONATE is offered"),
     ("m04_direct_request_w2_must_be_zero_before_v1_2", "the agreed version is 1.2"),
     ("m09_partition_to_normal_world_request_is_invalid", "only a partition can try this"),
     ("d12_schedule_receiver_interrupt_is_for_the_normal_world", "notifications"),
-    ("mm29_reclaim_of_an_unknown_handle_is_invalid", "FFA_MEM_RECLAIM is not offered"),
-    ("mm29_reclaim_with_undefined_flags_is_invalid", "FFA_MEM_RECLAIM is not offered"),
-    ("mm08_share_with_a_fragment_longer_than_the_total_is_invalid", "the call is not offered"),
-    ("mm08_lend_with_a_fragment_longer_than_the_total_is_invalid", "the call is not offered"),
-    ("mm08_donate_with_a_fragment_longer_than_the_total_is_invalid", "the call is not offered"),
-    ("mm08_share_of_an_empty_descriptor_is_invalid", "the call is not offered"),
-    ("mm08_lend_of_an_empty_descriptor_is_invalid", "the call is not offered"),
-    ("mm08_donate_of_an_empty_descriptor_is_invalid", "the call is not offered"),
-    ("mm29_reclaim_of_handle_zero_is_invalid", "FFA_MEM_RECLAIM is not offered"),
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n03_bind_of_no_notifications_is_invalid", "notifications are not offered"),
     ("n03_bind_for_another_receiver_is_invalid", "notifications are not offered"),

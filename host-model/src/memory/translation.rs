@@ -123,6 +123,16 @@ impl Translation {
         self.pages.get(&address.page_number()).copied()
     }
 
+    /// The first address (lowest IPA) mapped to the physical page holding `physical`, with its
+    /// mapping.
+    pub fn find_physical(&self, physical: PhysicalAddress) -> Option<(IntermediateAddress, PageMapping)> {
+        let page = physical.page_number();
+        self.pages
+            .iter()
+            .find(|(_, mapping)| mapping.physical.page_number() == page)
+            .and_then(|(&number, mapping)| Some((IntermediateAddress::of_page(number)?, *mapping)))
+    }
+
     /// How many pages are mapped.
     pub fn mapped_pages(&self) -> usize {
         self.pages.len()
