@@ -16,11 +16,15 @@ use std::sync::{Arc, Mutex};
 use conformance::{run, suites, Context, Endpoint, Selection, Summary};
 use ffa_core::EndpointId;
 use host_model::endpoints::{secure_partition, test_uuid};
-use host_model::partitions::test_service;
-use host_model::ModelBuilder;
+use host_model::suite::{conformance_server, SuitePages};
+use host_model::{GuestMemory, ModelBuffers, ModelBuilder};
 
 /// The suite's server partition.
 const SERVER: EndpointId = EndpointId(0x8001);
+/// Its second server partition (two-borrower checks).
+const SECOND_SERVER: EndpointId = EndpointId(0x8002);
+/// Pages of RAM the runner lends the suite to share.
+const SUITE_PAGES: usize = 1024;
 /// The partition that runs the suite as a secure partition, at its boot.
 const SUITE_PARTITION: EndpointId = EndpointId(0x8003);
 
@@ -89,19 +93,30 @@ fn parse(text: &str) -> Vec<Line> {
         .collect()
 }
 
-/// The two test-service partitions (and optionally more).
+/// The two server partitions (and optionally more).
 fn system() -> ModelBuilder {
     ModelBuilder::new()
-        .partition(secure_partition(SERVER.0, test_uuid(1)), test_service)
-        .partition(secure_partition(0x8002, test_uuid(2)), test_service)
+        .partition(secure_partition(SERVER.0, test_uuid(1)), conformance_server)
+        .partition(secure_partition(SECOND_SERVER.0, test_uuid(2)), conformance_server)
+}
+
+/// What the runner lends the suite: 4 KiB RX/TX buffers and pages of the endpoint's RAM.
+fn lent(memory: &GuestMemory) -> (ModelBuffers, SuitePages) {
+    let buffers = memory.allocate_buffers(4096).expect("RAM for the suite's buffers");
+    let pages = SuitePages::allocate(memory, SUITE_PAGES).expect("RAM for the suite's pages");
+    (buffers, pages)
 }
 
 /// Runs `selection` as VM 1 on a fresh model: the summary, the text lines and the JSON.
 fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
     system()
-        .run(move |mut conduit, _| {
-            let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine);
+        .run(move |mut conduit, memory| {
+            let (mut buffers, mut pages) = lent(&memory);
+            let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine)
+                .with_buffers(&mut buffers)
+                .with_memory(&mut pages);
             context.partition = Some(SERVER);
+            context.second_partition = Some(SECOND_SERVER);
             let (mut text, mut json) = (String::new(), String::new());
             let summary = run(suites::ALL, selection, &mut context, &mut text, Some(&mut json));
             (summary, text, json)
@@ -189,15 +204,20 @@ fn every_suite_runs_as_a_partition_with_no_unexplained_failure() {
     let recorded = output.clone();
     let report = system()
         .partition(secure_partition(SUITE_PARTITION.0, test_uuid(3)), move |mut conduit, memory| {
-            // The suite runs during the partition's boot (the server booted before it), then
+            // The suite runs during the partition's boot (the servers booted before it), then
             // the partition serves like the others.
-            let mut context = Context::new(&mut conduit, Endpoint::SecurePartition);
+            let (mut buffers, mut pages) = lent(&memory);
+            let mut context = Context::new(&mut conduit, Endpoint::SecurePartition)
+                .with_buffers(&mut buffers)
+                .with_memory(&mut pages);
             context.partition = Some(SERVER);
+            context.second_partition = Some(SECOND_SERVER);
             let (mut text, mut json) = (String::new(), String::new());
             let summary =
                 run(suites::ALL, Selection::default(), &mut context, &mut text, Some(&mut json));
+            drop(context);
             *recorded.lock().unwrap() = Some((summary, text, json));
-            test_service(conduit, memory);
+            conformance_server(conduit, memory);
         })
         .run(|mut conduit, _| {
             // VM 1 checks the suite's partition still serves after the run.

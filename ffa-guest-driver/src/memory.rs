@@ -165,6 +165,9 @@ pub struct RetrievedMemory {
     pub total_pages: u32,
     /// Number of address ranges (the first ones were written to the caller's slice).
     pub range_count: usize,
+    /// The response's transaction flags (bit 0: the memory was zeroed before it was mapped;
+    /// bits `[4:3]`: the transaction type).
+    pub flags: u32,
 }
 
 fn check_ranges(ranges: &[PageRange]) -> core::result::Result<u32, &'static str> {
@@ -392,6 +395,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             permissions: AccessPermissions::try_from(parsed.permissions).ok(),
             total_pages: parsed.total_pages,
             range_count,
+            flags,
         })
     }
 

@@ -5,10 +5,13 @@ mod direct_variants;
 mod discovery_variants;
 mod features;
 mod memory_arguments;
+mod memory_cycles;
+mod memory_descriptors;
 mod memory_management;
 mod notification_variants;
 mod notifications;
 mod setup_discovery;
+mod support;
 
 use crate::check::Check;
 
@@ -148,6 +151,27 @@ pub const ALL: &[Check] = &[
     memory_arguments::MM08_LEND_EMPTY,
     memory_arguments::MM08_DONATE_EMPTY,
     memory_arguments::MM29_HANDLE_ZERO,
+    memory_cycles::MM01_SHARE,
+    memory_cycles::MM29_HELD,
+    memory_cycles::MM30_LEND,
+    memory_cycles::MM22_CLEAR,
+    memory_cycles::MM29_ZERO,
+    memory_cycles::MM15_TAG,
+    memory_cycles::MM15_HANDLE,
+    memory_cycles::MM16_TYPE,
+    memory_cycles::MM17_SENDER,
+    memory_cycles::MM19_READ_ONLY,
+    memory_cycles::MM02_RESEND,
+    memory_cycles::MM28_EARLY,
+    memory_cycles::MM30_RELINQUISHED,
+    memory_cycles::MM01_TWO_BORROWERS,
+    memory_cycles::MM32_FRAGMENTS,
+    memory_cycles::D21_BUFFER,
+    memory_descriptors::MM03_TO_ITSELF,
+    memory_descriptors::MM07_SENDER,
+    memory_descriptors::MM04_CLEAR,
+    memory_descriptors::MM11_NS_BIT,
+    memory_cycles::MM01_DONATE,
     notifications::N01,
     notifications::N03_EMPTY,
     notifications::N03_SPOOF,

@@ -1,0 +1,619 @@
+//! Whole memory-management cycles through the guest driver, with the server partition as the
+//! borrower (matrix MM01, MM02, MM15-MM17, MM19, MM22, MM28-MM30, MM32, D21): the suite shares,
+//! lends or donates pages of the runner's memory, commands the server to retrieve, write,
+//! read and relinquish, reclaims, and looks at its own pages.
+
+use ffa_core::memory::{AccessPermissions, DataAccess, InstructionAccess};
+use ffa_core::{EndpointId, FfaError};
+use ffa_guest_driver::memory::MemorySend;
+use ffa_guest_driver::{MemoryHandle, MemoryOperation, PageRange, Receiver};
+
+use super::support::{
+    answer_failed, command, driver_failed, missing, setup_lacks, step_failed, with_driver,
+};
+use crate::check::{Check, Outcome};
+use crate::context::{Context, Endpoint, SuiteDriver};
+use crate::server::{Answer, Command, Status};
+use crate::SuiteMemory;
+
+const SUITE: &str = "memory_management";
+const PAGE: u64 = 4096;
+
+const SHARE: (u64, &str) = (0x8400_0073, "FFA_MEM_SHARE is not offered");
+const LEND: (u64, &str) = (0x8400_0072, "FFA_MEM_LEND is not offered");
+const DONATE: (u64, &str) = (0x8400_0071, "FFA_MEM_DONATE is not offered");
+const RETRIEVE: (u64, &str) = (0x8400_0074, "FFA_MEM_RETRIEVE_REQ is not offered");
+const RELINQUISH: (u64, &str) = (0x8400_0076, "FFA_MEM_RELINQUISH is not offered");
+const RECLAIM: (u64, &str) = (0x8400_0077, "FFA_MEM_RECLAIM is not offered");
+
+/// Permission byte bits `[3:2]` = b01: not executable (what a borrower of a SHARE gets).
+const NOT_EXECUTABLE: u64 = 0b01 << 2;
+/// Attributes bit 6: the relayer says the memory is non-secure.
+const NS_BIT: u64 = 1 << 6;
+
+/// What a cycle check needs: the server, these calls, and `pages` pages of memory.
+fn prepare(context: &mut Context<'_>, calls: &[(u64, &'static str)], pages: usize) -> Result<EndpointId, Outcome> {
+    if let Some(skip) = setup_lacks(context, pages) {
+        return Err(skip);
+    }
+    if let Some(skip) = missing(context, calls) {
+        return Err(skip);
+    }
+    context.partition.ok_or(Outcome::Skipped("the setup names no server partition"))
+}
+
+/// One-page ranges at the given page indexes of the runner's memory.
+fn ranges<const N: usize>(memory: &dyn SuiteMemory, pages: [usize; N]) -> Option<[PageRange; N]> {
+    let mut ranges = [PageRange::default(); N];
+    for (range, index) in ranges.iter_mut().zip(pages) {
+        *range = PageRange { address: memory.page_address(index)?, page_count: 1 };
+    }
+    Some(ranges)
+}
+
+/// Writes `value + n` at both ends of the n-th range's page.
+fn fill(memory: &mut dyn SuiteMemory, ranges: &[PageRange], value: u64) -> bool {
+    ranges.iter().enumerate().all(|(index, range)| {
+        let bytes = value.wrapping_add(index as u64).to_le_bytes();
+        memory.write(range.address, &bytes).is_ok()
+            && memory.write(range.address + PAGE - 8, &bytes).is_ok()
+    })
+}
+
+/// Whether both ends of every page hold `value + n`.
+fn holds(memory: &mut dyn SuiteMemory, ranges: &[PageRange], value: u64) -> bool {
+    ranges.iter().enumerate().all(|(index, range)| {
+        let (mut first, mut last) = ([0u8; 8], [0u8; 8]);
+        memory.read(range.address, &mut first).is_ok()
+            && memory.read(range.address + PAGE - 8, &mut last).is_ok()
+            && u64::from_le_bytes(first) == value.wrapping_add(index as u64)
+            && u64::from_le_bytes(last) == value.wrapping_add(index as u64)
+    })
+}
+
+/// Whether the suite can still read the page (only asked when faults are survivable).
+fn reachable(memory: &mut dyn SuiteMemory, range: &PageRange) -> bool {
+    memory.read(range.address, &mut [0u8; 8]).is_ok()
+}
+
+fn retrieve(handle: MemoryHandle, sender: EndpointId, operation: MemoryOperation) -> Command {
+    Command::Retrieve {
+        handle: handle.0,
+        sender,
+        operation: Some(operation),
+        permissions: AccessPermissions::READ_WRITE,
+        tag: 0,
+    }
+}
+
+/// Sends a command and expects it done.
+fn done(driver: &mut SuiteDriver<'_>, server: EndpointId, step: &'static str, order: Command) -> Result<Answer, Outcome> {
+    match command(driver, server, order) {
+        Ok(answer) if answer.status == Status::Done => Ok(answer),
+        Ok(answer) => Err(answer_failed(step, answer)),
+        Err(error) => Err(error.outcome(step)),
+    }
+}
+
+/// Sends a command and expects this FF-A error.
+fn refused(
+    driver: &mut SuiteDriver<'_>,
+    server: EndpointId,
+    step: &'static str,
+    order: Command,
+    error: Option<FfaError>,
+) -> Result<(), Outcome> {
+    match command(driver, server, order) {
+        Ok(Answer { status: Status::Ffa(got), .. }) if error.is_none_or(|error| error == got) => {
+            Ok(())
+        }
+        Ok(answer) => Err(answer_failed(step, answer)),
+        Err(error) => Err(error.outcome(step)),
+    }
+}
+
+fn reclaim(driver: &mut SuiteDriver<'_>, handle: MemoryHandle, zero: bool) -> Result<(), Outcome> {
+    driver
+        .memory_reclaim(handle, zero)
+        .map_err(|error| driver_failed("FFA_MEM_RECLAIM succeeds once the borrower let go", error))
+}
+
+fn send(driver: &mut SuiteDriver<'_>, send: &MemorySend<'_>, step: &'static str) -> Result<MemoryHandle, Outcome> {
+    driver.memory_send(send).map_err(|error| driver_failed(step, error))
+}
+
+fn receivers(server: EndpointId, permissions: AccessPermissions) -> [Receiver; 1] {
+    [Receiver { id: server, permissions }]
+}
+
+/// A lender's permissions for LEND and DONATE: instruction access left unspecified (MM05).
+const LEND_READ_WRITE: AccessPermissions =
+    AccessPermissions { data: DataAccess::ReadWrite, instruction: InstructionAccess::NotSpecified };
+const LEND_READ_ONLY: AccessPermissions =
+    AccessPermissions { data: DataAccess::ReadOnly, instruction: InstructionAccess::NotSpecified };
+
+fn finish(result: Result<(), Outcome>) -> Outcome {
+    result.err().unwrap_or(Outcome::Passed)
+}
+
+macro_rules! cycle_check {
+    ($constant:ident, $name:literal, $source:literal, $run:ident) => {
+        #[doc = concat!("Matrix ", $source, ": see `", stringify!($run), "`.")]
+        pub const $constant: Check = Check { suite: SUITE, name: $name, source: $source, run: $run };
+    };
+}
+
+cycle_check!(MM01_SHARE, "mm01_share_retrieve_write_relinquish_reclaim", "MM01", share_cycle);
+/// MM01: SHARE of three non-contiguous pages; the borrower's retrieve response says SHARE,
+/// not zeroed, not executable, NS bit set iff the owner is in the normal world; both see each
+/// other's writes while shared; relinquish, reclaim, data intact.
+fn share_cycle(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[SHARE, RETRIEVE, RELINQUISH, RECLAIM], 5) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    let normal_world = context.endpoint != Endpoint::SecurePartition;
+    with_driver(context, |driver, memory| {
+        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(pages) = ranges(memory, [0, 2, 4]) else { return step_failed("page addresses") };
+        if !fill(memory, &pages, 0x5EED_0000) {
+            return step_failed("the suite can write its own pages");
+        }
+        finish((|| {
+            let receivers = receivers(server, AccessPermissions::READ_WRITE);
+            let handle = send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE succeeds")?;
+            let own = driver.id();
+            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+            let [counts, _, flags, attributes] = got.values;
+            if counts & 0xFFFF_FFFF != 3 || flags & 1 != 0 || (flags >> 3) & 3 != 1 {
+                return Err(step_failed("RETRIEVE_RESP: 3 pages, not zeroed, transaction type SHARE"));
+            }
+            if (attributes >> 16) & 0b1100 != NOT_EXECUTABLE {
+                return Err(step_failed("RETRIEVE_RESP grants a SHARE borrower no execute access"));
+            }
+            if (attributes & NS_BIT != 0) != normal_world {
+                return Err(step_failed("RETRIEVE_RESP NS bit set exactly when the owner is non-secure"));
+            }
+            let read = done(driver, server, "the borrower reads", Command::Read { handle: handle.0, page: 1 })?;
+            if read.values[0] != 0x5EED_0001 || read.values[1] != 0x5EED_0001 {
+                return Err(step_failed("the borrower reads what the owner wrote"));
+            }
+            done(driver, server, "the borrower writes", Command::Write { handle: handle.0, value: 0xB0B0_0000 })?;
+            if !holds(memory, &pages, 0xB0B0_0000) {
+                return Err(step_failed("the owner keeps access and sees the borrower's writes"));
+            }
+            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            reclaim(driver, handle, false)?;
+            if !holds(memory, &pages, 0xB0B0_0000) {
+                return Err(step_failed("data intact after reclaim"));
+            }
+            Ok(())
+        })())
+    })
+}
+
+cycle_check!(MM29_HELD, "mm29_reclaim_while_the_borrower_holds_it_is_denied", "MM29", reclaim_held);
+/// MM29: FFA_MEM_RECLAIM while the borrower holds the memory is DENIED; after relinquish it
+/// succeeds.
+fn reclaim_held(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[SHARE, RETRIEVE, RELINQUISH, RECLAIM], 7) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [6])) else { return step_failed("page addresses") };
+        finish((|| {
+            let receivers = receivers(server, AccessPermissions::READ_WRITE);
+            let handle = send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE succeeds")?;
+            let own = driver.id();
+            done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+            match driver.memory_reclaim(handle, false) {
+                Err(error) if error.is(FfaError::Denied) => {}
+                Err(error) => return Err(driver_failed("FFA_ERROR(DENIED) while borrowed", error)),
+                Ok(()) => return Err(step_failed("FFA_ERROR(DENIED) while borrowed, not success")),
+            }
+            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            reclaim(driver, handle, false)
+        })())
+    })
+}
+
+cycle_check!(MM30_LEND, "mm30_lend_takes_the_owners_access_until_reclaim", "MM30", lend_cycle);
+/// MM01/MM30 for LEND: the borrower gets the pages (type LEND); the owner cannot reach them
+/// until it reclaims (checked where the runner survives faults), then sees the borrower's data.
+fn lend_cycle(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[LEND, RETRIEVE, RELINQUISH, RECLAIM], 11) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(pages) = ranges(memory, [8, 10]) else { return step_failed("page addresses") };
+        let probe = memory.survives_faults();
+        finish((|| {
+            let receivers = receivers(server, LEND_READ_WRITE);
+            let handle = send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND succeeds")?;
+            if probe && pages.iter().any(|page| reachable(memory, page)) {
+                return Err(step_failed("the lender loses access at LEND"));
+            }
+            let own = driver.id();
+            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
+            if (got.values[2] >> 3) & 3 != 2 {
+                return Err(step_failed("RETRIEVE_RESP transaction type LEND"));
+            }
+            done(driver, server, "the borrower writes", Command::Write { handle: handle.0, value: 0x1E4D_0000 })?;
+            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            if probe && pages.iter().any(|page| reachable(memory, page)) {
+                return Err(step_failed("the lender has no access between relinquish and reclaim"));
+            }
+            reclaim(driver, handle, false)?;
+            if !holds(memory, &pages, 0x1E4D_0000) {
+                return Err(step_failed("after reclaim the owner reads the borrower's writes"));
+            }
+            Ok(())
+        })())
+    })
+}
+
+cycle_check!(MM22_CLEAR, "mm22_lend_with_the_clear_flag_zeroes_before_retrieve", "MM22", lend_clear);
+/// MM22: LEND with the clear flag: the retrieve response has flags bit 0 set and the borrower
+/// reads zeros.
+fn lend_clear(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[LEND, RETRIEVE, RELINQUISH, RECLAIM], 13) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(pages) = ranges(memory, [12]) else { return step_failed("page addresses") };
+        if !fill(memory, &pages, 0xD1D1_0000) {
+            return step_failed("the suite can write its own pages");
+        }
+        finish((|| {
+            let receivers = receivers(server, LEND_READ_WRITE);
+            let lend = MemorySend { zero_memory: true, ..MemorySend::lend(&receivers, &pages) };
+            let handle = send(driver, &lend, "FFA_MEM_LEND with the clear flag succeeds")?;
+            let own = driver.id();
+            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
+            if got.values[2] & 1 != 1 {
+                return Err(step_failed("RETRIEVE_RESP flags bit 0: the memory was zeroed"));
+            }
+            let read = done(driver, server, "the borrower reads", Command::Read { handle: handle.0, page: 0 })?;
+            if read.values[0] != 0 || read.values[1] != 0 {
+                return Err(step_failed("the borrower reads zeros"));
+            }
+            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            reclaim(driver, handle, false)
+        })())
+    })
+}
+
+cycle_check!(MM29_ZERO, "mm29_reclaim_with_the_zero_flag_zeroes", "MM29", reclaim_zero);
+/// MM29: FFA_MEM_RECLAIM with flags bit 0 zeroes the memory before the owner has it back.
+fn reclaim_zero(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[LEND, RETRIEVE, RELINQUISH, RECLAIM], 15) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(pages) = ranges(memory, [14]) else { return step_failed("page addresses") };
+        finish((|| {
+            let receivers = receivers(server, LEND_READ_WRITE);
+            let handle = send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND succeeds")?;
+            let own = driver.id();
+            done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
+            done(driver, server, "the borrower writes", Command::Write { handle: handle.0, value: 0x2E40_0000 })?;
+            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            reclaim(driver, handle, true)?;
+            if !holds(memory, &pages, 0) {
+                return Err(step_failed("the owner reads zeros after a zeroing reclaim"));
+            }
+            Ok(())
+        })())
+    })
+}
+
+/// A share of one page to the server, then `body` with the handle, then reclaim.
+fn around_share(
+    context: &mut Context<'_>,
+    page: usize,
+    tag: u64,
+    operation: MemoryOperation,
+    body: impl FnOnce(&mut SuiteDriver<'_>, EndpointId, MemoryHandle) -> Result<(), Outcome>,
+) -> Outcome {
+    let call = match operation {
+        MemoryOperation::Share => SHARE,
+        MemoryOperation::Lend => LEND,
+        MemoryOperation::Donate => DONATE,
+    };
+    let server = match prepare(context, &[call, RETRIEVE, RELINQUISH, RECLAIM], page + 1) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [page])) else { return step_failed("page addresses") };
+        finish((|| {
+            let permissions = if operation == MemoryOperation::Share {
+                AccessPermissions::READ_WRITE
+            } else {
+                LEND_READ_WRITE
+            };
+            let receivers = receivers(server, permissions);
+            let base = match operation {
+                MemoryOperation::Share => MemorySend::share(&receivers, &pages),
+                _ => MemorySend::lend(&receivers, &pages),
+            };
+            let handle = send(driver, &MemorySend { tag, ..base }, "the send succeeds")?;
+            let result = body(driver, server, handle);
+            // Whatever happened, the borrower lets go (an error if it holds nothing) and the
+            // owner takes the page back.
+            let _ = command(driver, server, Command::Relinquish { handle: handle.0 });
+            let reclaimed = reclaim(driver, handle, false);
+            result.and(reclaimed)
+        })())
+    })
+}
+
+cycle_check!(MM15_TAG, "mm15_retrieve_with_the_wrong_tag_is_invalid", "MM15", wrong_tag);
+/// MM15: a retrieve request naming another tag than the send's is INVALID_PARAMETERS.
+fn wrong_tag(context: &mut Context<'_>) -> Outcome {
+    around_share(context, 16, 0x7A6, MemoryOperation::Share, |driver, server, handle| {
+        let own = driver.id();
+        let order = Command::Retrieve {
+            handle: handle.0,
+            sender: own,
+            operation: Some(MemoryOperation::Share),
+            permissions: AccessPermissions::READ_WRITE,
+            tag: 0x7A7,
+        };
+        refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for the wrong tag", order, Some(FfaError::InvalidParameters))
+    })
+}
+
+cycle_check!(MM15_HANDLE, "mm15_retrieve_of_an_unknown_handle_is_invalid", "MM15", unknown_handle);
+/// MM15: a retrieve request for a handle that names no transaction is INVALID_PARAMETERS.
+fn unknown_handle(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[RETRIEVE], 0) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, _| {
+        let own = driver.id();
+        let order = Command::Retrieve {
+            handle: 0x7FFF_FFFF_FFFF_FFF0,
+            sender: own,
+            operation: Some(MemoryOperation::Share),
+            permissions: AccessPermissions::READ_WRITE,
+            tag: 0,
+        };
+        finish(refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for an unknown handle", order, Some(FfaError::InvalidParameters)))
+    })
+}
+
+cycle_check!(MM16_TYPE, "mm16_retrieve_naming_another_transaction_type_is_invalid", "MM16", wrong_type);
+/// MM16: retrieving a LEND as a SHARE is INVALID_PARAMETERS.
+fn wrong_type(context: &mut Context<'_>) -> Outcome {
+    around_share(context, 18, 0, MemoryOperation::Lend, |driver, server, handle| {
+        let own = driver.id();
+        let order = retrieve(handle, own, MemoryOperation::Share);
+        refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for the wrong type", order, Some(FfaError::InvalidParameters))
+    })
+}
+
+cycle_check!(MM17_SENDER, "mm17_retrieve_naming_another_sender_is_denied", "MM17", wrong_sender);
+/// MM17: a retrieve request whose sender is not the owner is DENIED.
+fn wrong_sender(context: &mut Context<'_>) -> Outcome {
+    around_share(context, 20, 0, MemoryOperation::Share, |driver, server, handle| {
+        // The server names itself as the owner.
+        let order = retrieve(handle, server, MemoryOperation::Share);
+        refused(driver, server, "FFA_ERROR(DENIED) for the wrong sender", order, Some(FfaError::Denied))
+    })
+}
+
+cycle_check!(MM19_READ_ONLY, "mm19_lend_read_only_then_retrieve_read_write_is_denied", "MM19", read_only_lend);
+/// MM19: a page lent read-only cannot be retrieved read-write (DENIED); read-only works.
+fn read_only_lend(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[LEND, RETRIEVE, RELINQUISH, RECLAIM], 23) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [22])) else { return step_failed("page addresses") };
+        finish((|| {
+            let receivers = receivers(server, LEND_READ_ONLY);
+            let handle = send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND read-only succeeds")?;
+            let own = driver.id();
+            let result = refused(driver, server, "FFA_ERROR(DENIED) for read-write", retrieve(handle, own, MemoryOperation::Lend), Some(FfaError::Denied))
+                .and_then(|()| {
+                    let order = Command::Retrieve {
+                        handle: handle.0,
+                        sender: own,
+                        operation: Some(MemoryOperation::Lend),
+                        permissions: LEND_READ_ONLY,
+                        tag: 0,
+                    };
+                    done(driver, server, "a read-only retrieve succeeds", order).map(drop)
+                });
+            let _ = command(driver, server, Command::Relinquish { handle: handle.0 });
+            result.and(reclaim(driver, handle, false))
+        })())
+    })
+}
+
+cycle_check!(MM02_RESEND, "mm02_a_borrower_cannot_lend_what_it_borrowed", "MM02", borrower_resends);
+/// MM02: a borrower that LENDs memory it was lent is DENIED.
+fn borrower_resends(context: &mut Context<'_>) -> Outcome {
+    let second = context.second_partition;
+    around_share(context, 24, 0, MemoryOperation::Lend, |driver, server, handle| {
+        let own = driver.id();
+        done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
+        let order = Command::SendMemory {
+            handle: handle.0,
+            receiver: second.unwrap_or(own),
+            operation: MemoryOperation::Lend,
+        };
+        refused(driver, server, "FFA_ERROR(DENIED) for the borrower's LEND", order, Some(FfaError::Denied))
+    })
+}
+
+cycle_check!(MM28_EARLY, "mm28_relinquish_before_retrieve_is_an_error", "MM28", early_relinquish);
+/// MM28: relinquishing memory never retrieved is an error.
+fn early_relinquish(context: &mut Context<'_>) -> Outcome {
+    around_share(context, 26, 0, MemoryOperation::Share, |driver, server, handle| {
+        refused(driver, server, "an error for relinquish before retrieve", Command::Relinquish { handle: handle.0 }, None)
+    })
+}
+
+cycle_check!(MM30_RELINQUISHED, "mm30_borrower_loses_access_at_relinquish", "MM30", relinquished_access);
+/// MM30: after relinquish the borrower can no longer reach the memory (where the server
+/// survives faults).
+fn relinquished_access(context: &mut Context<'_>) -> Outcome {
+    around_share(context, 32, 0, MemoryOperation::Share, |driver, server, handle| {
+        let own = driver.id();
+        done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+        done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+        match command(driver, server, Command::Probe { handle: handle.0 }) {
+            Ok(Answer { status: Status::AccessFault, .. }) => Ok(()),
+            Ok(Answer { status: Status::CannotProbe, .. }) => {
+                Err(Outcome::Skipped("the server partition cannot survive a fault"))
+            }
+            Ok(answer) => Err(answer_failed("the borrower's access faults after relinquish", answer)),
+            Err(error) => Err(error.outcome("the probe")),
+        }
+    })
+}
+
+cycle_check!(MM01_TWO_BORROWERS, "mm01_two_borrowers_see_one_share", "MM01", two_borrowers);
+/// MM01 with two borrowers: both retrieve one SHARE and see each other's writes; reclaim
+/// waits for both to relinquish (MM29).
+fn two_borrowers(context: &mut Context<'_>) -> Outcome {
+    let Some(second) = context.second_partition else {
+        return Outcome::Skipped("the setup names no second server partition");
+    };
+    let server = match prepare(context, &[SHARE, RETRIEVE, RELINQUISH, RECLAIM], 31) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [28, 30])) else { return step_failed("page addresses") };
+        finish((|| {
+            let receivers = [
+                Receiver { id: server, permissions: AccessPermissions::READ_WRITE },
+                Receiver { id: second, permissions: AccessPermissions::READ_WRITE },
+            ];
+            let handle = send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE to two borrowers succeeds")?;
+            let own = driver.id();
+            done(driver, server, "the first borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+            done(driver, second, "the second borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+            done(driver, server, "the first borrower writes", Command::Write { handle: handle.0, value: 0x7770_0000 })?;
+            let read = done(driver, second, "the second borrower reads", Command::Read { handle: handle.0, page: 1 })?;
+            if read.values[0] != 0x7770_0001 {
+                return Err(step_failed("the second borrower sees the first one's writes"));
+            }
+            done(driver, server, "the first borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            match driver.memory_reclaim(handle, false) {
+                Err(error) if error.is(FfaError::Denied) => {}
+                _ => return Err(step_failed("FFA_ERROR(DENIED) while the second borrower holds it")),
+            }
+            done(driver, second, "the second borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            reclaim(driver, handle, false)
+        })())
+    })
+}
+
+/// Pages the fragmentation check sends, one range each.
+const FRAGMENTED_RANGES: usize = 300;
+/// Its first page index.
+const FRAGMENTED_FIRST: usize = 64;
+
+cycle_check!(MM32_FRAGMENTS, "mm32_fragmented_share_and_retrieve", "MM32", fragmented);
+/// MM32: a SHARE of 300 separate pages needs FFA_MEM_FRAG_TX to send and FFA_MEM_FRAG_RX to
+/// retrieve (the descriptor is larger than a 4 KiB buffer); the borrower gets every page.
+fn fragmented(context: &mut Context<'_>) -> Outcome {
+    let needed = FRAGMENTED_FIRST + 2 * FRAGMENTED_RANGES;
+    let calls = [SHARE, RETRIEVE, RELINQUISH, RECLAIM, (0x8400_007B, "FFA_MEM_FRAG_TX is not offered"), (0x8400_007A, "FFA_MEM_FRAG_RX is not offered")];
+    let server = match prepare(context, &calls, needed) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let mut pages = [PageRange::default(); FRAGMENTED_RANGES];
+        for (index, range) in pages.iter_mut().enumerate() {
+            let Some(address) = memory.page_address(FRAGMENTED_FIRST + 2 * index) else {
+                return step_failed("page addresses");
+            };
+            *range = PageRange { address, page_count: 1 };
+        }
+        finish((|| {
+            let receivers = receivers(server, AccessPermissions::READ_WRITE);
+            let handle = send(driver, &MemorySend::share(&receivers, &pages), "a fragmented FFA_MEM_SHARE succeeds")?;
+            let own = driver.id();
+            let got = done(driver, server, "a fragmented retrieve succeeds", retrieve(handle, own, MemoryOperation::Share))?;
+            let counts = got.values[0];
+            if counts & 0xFFFF_FFFF != FRAGMENTED_RANGES as u64 || counts >> 32 != FRAGMENTED_RANGES as u64 {
+                return Err(step_failed("the borrower gets every page, one range each"));
+            }
+            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            reclaim(driver, handle, false)
+        })())
+    })
+}
+
+cycle_check!(MM01_DONATE, "mm01_donate_moves_the_pages_to_the_borrower", "MM01", donate);
+/// MM01/MM30 for DONATE: the borrower retrieves a DONATE; the donor can no longer reach the
+/// page (where the runner survives faults) nor reclaim it. Uses the runner's last page, which
+/// it does not get back.
+fn donate(context: &mut Context<'_>) -> Outcome {
+    let pages_lent = context.memory.as_deref().map_or(0, |memory| memory.page_count());
+    let server = match prepare(context, &[DONATE, RETRIEVE, RECLAIM], 40) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    with_driver(context, |driver, memory| {
+        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(pages) = ranges(memory, [pages_lent - 1]) else { return step_failed("page addresses") };
+        let probe = memory.survives_faults();
+        finish((|| {
+            let receivers = receivers(server, LEND_READ_WRITE);
+            let handle = send(driver, &MemorySend::donate(&receivers, &pages), "FFA_MEM_DONATE succeeds")?;
+            let own = driver.id();
+            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Donate))?;
+            if (got.values[2] >> 3) & 3 != 3 {
+                return Err(step_failed("RETRIEVE_RESP transaction type DONATE"));
+            }
+            done(driver, server, "the new owner writes", Command::Write { handle: handle.0, value: 0xD0_0000 })?;
+            if probe && reachable(memory, &pages[0]) {
+                return Err(step_failed("the donor has no access after DONATE"));
+            }
+            if driver.memory_reclaim(handle, false).is_ok() {
+                return Err(step_failed("the donor cannot reclaim a retrieved DONATE"));
+            }
+            Ok(())
+        })())
+    })
+}
+
+cycle_check!(D21_BUFFER, "d21_share_of_the_rx_tx_buffers_is_denied", "D21", share_buffers);
+/// D21: sending the pages of one's own mapped TX buffer is DENIED.
+fn share_buffers(context: &mut Context<'_>) -> Outcome {
+    let server = match prepare(context, &[SHARE, RECLAIM], 0) {
+        Ok(server) => server,
+        Err(skip) => return skip,
+    };
+    let Some(address) = context.buffers.as_deref().map(|buffers| buffers.tx_address()) else {
+        return Outcome::Skipped("the runner lends no RX/TX buffers");
+    };
+    with_driver(context, |driver, _| {
+        let pages = [PageRange { address, page_count: 1 }];
+        match driver.memory_share(server, &pages) {
+            Err(error) if error.is(FfaError::Denied) => Outcome::Passed,
+            Err(error) => driver_failed("FFA_ERROR(DENIED) for the TX buffer's page", error),
+            Ok(handle) => {
+                let _ = driver.memory_reclaim(handle, false);
+                step_failed("FFA_ERROR(DENIED) for the TX buffer's page, not a handle")
+            }
+        }
+    })
+}
