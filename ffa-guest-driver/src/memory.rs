@@ -311,11 +311,23 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
         request: &RetrieveRequest,
         ranges: &mut [PageRange],
     ) -> Result<RetrievedMemory> {
+        self.memory_retrieve_with_flags(request, 0, ranges)
+    }
+
+    /// As [`Self::memory_retrieve`], with more transaction flags in the request (e.g. bit 10,
+    /// "bypass the multi-borrower check", which lets one of several borrowers name only
+    /// itself at v1.2; or the clear flags).
+    pub fn memory_retrieve_with_flags(
+        &mut self,
+        request: &RetrieveRequest,
+        flags: u32,
+        ranges: &mut [PageRange],
+    ) -> Result<RetrievedMemory> {
         let function = FunctionId::MemRetrieveReq32;
         let own_id = self.id();
         let header = MemoryTransactionDescriptor {
             sender: U16::new(request.sender.0),
-            flags: U32::new(request.operation.map_or(0, MemoryOperation::type_bits)),
+            flags: U32::new(request.operation.map_or(0, MemoryOperation::type_bits) | flags),
             handle: U64::new(request.handle.0),
             tag: U64::new(request.tag),
             ..Default::default()

@@ -31,13 +31,23 @@ fn command(driver: &mut ModelDriver, server: EndpointId, command: Command) -> An
     Answer::decode(driver.direct_request_64(server, command.encode()).expect("the server answers"))
 }
 
+/// Read-write: unspecified instruction access for SHARE, not executable for the single
+/// borrower of a LEND or DONATE (matrix MM21).
 fn retrieve(handle: MemoryHandle, sender: EndpointId, operation: MemoryOperation) -> Command {
+    let permissions = match operation {
+        MemoryOperation::Share => AccessPermissions::READ_WRITE,
+        _ => AccessPermissions {
+            data: DataAccess::ReadWrite,
+            instruction: InstructionAccess::NotExecutable,
+        },
+    };
     Command::Retrieve {
         handle: handle.0,
         sender,
         operation: Some(operation),
-        permissions: AccessPermissions::READ_WRITE,
+        permissions,
         tag: 0,
+        flags: 0,
     }
 }
 
@@ -79,4 +89,34 @@ fn a_vm_shares_a_scattered_buffer_that_a_partition_retrieves_writes_and_relinqui
         .expect("run");
     if report.value.is_empty() { eprintln!("{}", report.trace_text()); }
     assert_eq!(report.value, [100, 101, 102], "the VM reads the partition's writes");
+}
+
+#[test]
+fn lend_removes_the_lenders_access_and_reclaim_restores_it() {
+    let report = servers()
+        .run(|conduit, memory| {
+            let mut driver = driver_with_buffers(conduit, &memory);
+            let pages = scattered(&memory, 2);
+            memory.write(IntermediateAddress(pages[0].address), &7u64.to_le_bytes()).unwrap();
+            let receivers = [Receiver { id: SP1, permissions: LEND_READ_WRITE }];
+            let handle = driver.memory_send(&MemorySend::lend(&receivers, &pages)).expect("LEND");
+            let lent = read_u64(&memory, pages[0].address).is_err();
+            let got = command(&mut driver, SP1, retrieve(handle, VM1, MemoryOperation::Lend));
+            let read = command(&mut driver, SP1, Command::Read { handle: handle.0, page: 0 });
+            command(&mut driver, SP1, Command::Write { handle: handle.0, value: 9 });
+            let relinquished = command(&mut driver, SP1, Command::Relinquish { handle: handle.0 });
+            let still_lent = read_u64(&memory, pages[0].address).is_err();
+            driver.memory_reclaim(handle, false).expect("RECLAIM");
+            let back = read_u64(&memory, pages[0].address).expect("access again");
+            (lent, got, read, relinquished, still_lent, back)
+        })
+        .expect("run");
+    let (lent, got, read, relinquished, still_lent, back) = report.value;
+    assert!(lent, "LEND takes the lender's access away");
+    assert_eq!(got.status, Status::Done, "{got:?}");
+    assert_eq!((got.values[2] >> 3) & 3, 2, "the response says LEND");
+    assert_eq!(read.values[0], 7, "the borrower reads the lender's data");
+    assert_eq!(relinquished.status, Status::Done);
+    assert!(still_lent, "no access between relinquish and reclaim");
+    assert_eq!(back, 9, "reclaim maps the pages back at the same address, with the borrower's data");
 }

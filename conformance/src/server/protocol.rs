@@ -8,7 +8,8 @@ use ffa_guest_driver::MemoryOperation;
 
 /// The command words (x3 of the request). Any other x3 is the plain test service (x3 + 1).
 pub mod word {
-    /// Retrieve a handle (x4 handle, x5 sender | operation << 16 | permissions << 24, x6 tag).
+    /// Retrieve a handle (x4 handle, x5 sender | operation << 16 | permissions << 24, x6 tag,
+    /// x7 more transaction flags).
     pub const RETRIEVE: u64 = 0xC0F0_0001;
     /// Write a value at both ends of every retrieved page (x4 handle, x5 value).
     pub const WRITE: u64 = 0xC0F0_0002;
@@ -41,6 +42,8 @@ pub enum Command {
         permissions: AccessPermissions,
         /// The tag the request names.
         tag: u64,
+        /// Transaction flags beyond the type (e.g. bit 10, bypass the multi-borrower check).
+        flags: u32,
     },
     /// Writes `value + n` at the first and last 8 bytes of the n-th retrieved page.
     Write {
@@ -108,14 +111,14 @@ impl Command {
     /// The request's x3-x7.
     pub fn encode(self) -> [u64; 5] {
         match self {
-            Self::Retrieve { handle, sender, operation, permissions, tag } => [
+            Self::Retrieve { handle, sender, operation, permissions, tag, flags } => [
                 word::RETRIEVE,
                 handle,
                 u64::from(sender.0)
                     | operation_code(operation) << 16
                     | u64::from(permissions.to_byte()) << 24,
                 tag,
-                0,
+                u64::from(flags),
             ],
             Self::Write { handle, value } => [word::WRITE, handle, value, 0, 0],
             Self::Read { handle, page } => [word::READ, handle, page, 0, 0],
@@ -137,7 +140,7 @@ impl Command {
 
     /// The command in a request's x3-x7, `None` when x3 is no command word.
     pub fn decode(words: [u64; 5]) -> Option<Self> {
-        let [command, first, second, third, _] = words;
+        let [command, first, second, third, fourth] = words;
         Some(match command {
             word::RETRIEVE => Self::Retrieve {
                 handle: first,
@@ -146,6 +149,7 @@ impl Command {
                 permissions: AccessPermissions::try_from((second >> 24) as u8)
                     .unwrap_or(AccessPermissions::NOT_SPECIFIED),
                 tag: third,
+                flags: fourth as u32,
             },
             word::WRITE => Self::Write { handle: first, value: second },
             word::READ => Self::Read { handle: first, page: second },

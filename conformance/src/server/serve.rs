@@ -99,7 +99,7 @@ impl Server<'_> {
         command: Command,
     ) -> Answer {
         match command {
-            Command::Retrieve { handle, sender, operation, permissions, tag } => {
+            Command::Retrieve { handle, sender, operation, permissions, tag, flags } => {
                 let request = RetrieveRequest {
                     handle: MemoryHandle(handle),
                     sender,
@@ -108,7 +108,7 @@ impl Server<'_> {
                     permissions,
                 };
                 let mut ranges = [PageRange::default(); RANGES];
-                match driver.memory_retrieve(&request, &mut ranges) {
+                match driver.memory_retrieve_with_flags(&request, flags, &mut ranges) {
                     Ok(got) => {
                         self.remember(Held {
                             handle,

@@ -76,15 +76,32 @@ fn reachable(memory: &mut dyn SuiteMemory, range: &PageRange) -> bool {
     memory.read(range.address, &mut [0u8; 8]).is_ok()
 }
 
+/// A retrieve request for read-write access: a SHARE borrower leaves instruction access
+/// unspecified, the single borrower of a LEND or DONATE asks for not-executable (MM21).
 fn retrieve(handle: MemoryHandle, sender: EndpointId, operation: MemoryOperation) -> Command {
+    let permissions = match operation {
+        MemoryOperation::Share => AccessPermissions::READ_WRITE,
+        _ => BORROW_READ_WRITE,
+    };
     Command::Retrieve {
         handle: handle.0,
         sender,
         operation: Some(operation),
-        permissions: AccessPermissions::READ_WRITE,
+        permissions,
         tag: 0,
+        flags: 0,
     }
 }
+
+/// Transaction flag bit 10 (v1.2): one of several borrowers names only itself.
+const BYPASS_MULTI_BORROWER_CHECK: u32 = 1 << 10;
+
+/// A single borrower's read-write request: not executable.
+const BORROW_READ_WRITE: AccessPermissions =
+    AccessPermissions { data: DataAccess::ReadWrite, instruction: InstructionAccess::NotExecutable };
+/// A single borrower's read-only request.
+const BORROW_READ_ONLY: AccessPermissions =
+    AccessPermissions { data: DataAccess::ReadOnly, instruction: InstructionAccess::NotExecutable };
 
 /// Sends a command and expects it done.
 fn done(driver: &mut SuiteDriver<'_>, server: EndpointId, step: &'static str, order: Command) -> Result<Answer, Outcome> {
@@ -366,6 +383,7 @@ fn wrong_tag(context: &mut Context<'_>) -> Outcome {
             operation: Some(MemoryOperation::Share),
             permissions: AccessPermissions::READ_WRITE,
             tag: 0x7A7,
+            flags: 0,
         };
         refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for the wrong tag", order, Some(FfaError::InvalidParameters))
     })
@@ -386,6 +404,7 @@ fn unknown_handle(context: &mut Context<'_>) -> Outcome {
             operation: Some(MemoryOperation::Share),
             permissions: AccessPermissions::READ_WRITE,
             tag: 0,
+            flags: 0,
         };
         finish(refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for an unknown handle", order, Some(FfaError::InvalidParameters)))
     })
@@ -430,8 +449,9 @@ fn read_only_lend(context: &mut Context<'_>) -> Outcome {
                         handle: handle.0,
                         sender: own,
                         operation: Some(MemoryOperation::Lend),
-                        permissions: LEND_READ_ONLY,
+                        permissions: BORROW_READ_ONLY,
                         tag: 0,
+                        flags: 0,
                     };
                     done(driver, server, "a read-only retrieve succeeds", order).map(drop)
                 });
@@ -504,8 +524,15 @@ fn two_borrowers(context: &mut Context<'_>) -> Outcome {
             ];
             let handle = send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE to two borrowers succeeds")?;
             let own = driver.id();
-            done(driver, server, "the first borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
-            done(driver, second, "the second borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+            // Each names only itself, which v1.2's bypass flag allows (MM26).
+            let alone = match retrieve(handle, own, MemoryOperation::Share) {
+                Command::Retrieve { handle, sender, operation, permissions, tag, .. } => {
+                    Command::Retrieve { handle, sender, operation, permissions, tag, flags: BYPASS_MULTI_BORROWER_CHECK }
+                }
+                other => other,
+            };
+            done(driver, server, "the first borrower retrieves", alone)?;
+            done(driver, second, "the second borrower retrieves", alone)?;
             done(driver, server, "the first borrower writes", Command::Write { handle: handle.0, value: 0x7770_0000 })?;
             let read = done(driver, second, "the second borrower reads", Command::Read { handle: handle.0, page: 1 })?;
             if read.values[0] != 0x7770_0001 {
@@ -576,7 +603,8 @@ fn donate(context: &mut Context<'_>) -> Outcome {
         let Some(pages) = ranges(memory, [pages_lent - 1]) else { return step_failed("page addresses") };
         let probe = memory.survives_faults();
         finish((|| {
-            let receivers = receivers(server, LEND_READ_WRITE);
+            // A donor specifies no permissions (MM06).
+            let receivers = receivers(server, AccessPermissions::NOT_SPECIFIED);
             let handle = send(driver, &MemorySend::donate(&receivers, &pages), "FFA_MEM_DONATE succeeds")?;
             let own = driver.id();
             let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Donate))?;
