@@ -25,6 +25,8 @@ pub mod word {
     pub const SEND_MEMORY: u64 = 0xC0F0_0007;
     /// Read the first page of memory once retrieved, even after relinquish (x4 handle).
     pub const PROBE: u64 = 0xC0F0_0008;
+    /// Reclaim a handle as if the server were its owner (x4 handle).
+    pub const RECLAIM: u64 = 0xC0F0_0009;
 }
 
 /// A command for a server partition.
@@ -87,6 +89,11 @@ pub enum Command {
         /// The handle.
         handle: u64,
     },
+    /// FFA_MEM_RECLAIM of `handle` (to check that only the owner may).
+    Reclaim {
+        /// The handle.
+        handle: u64,
+    },
 }
 
 fn operation_code(operation: Option<MemoryOperation>) -> u64 {
@@ -135,6 +142,7 @@ impl Command {
                 0,
             ],
             Self::Probe { handle } => [word::PROBE, handle, 0, 0, 0],
+            Self::Reclaim { handle } => [word::RECLAIM, handle, 0, 0, 0],
         }
     }
 
@@ -164,6 +172,7 @@ impl Command {
                 operation: operation_of(third)?,
             },
             word::PROBE => Self::Probe { handle: first },
+            word::RECLAIM => Self::Reclaim { handle: first },
             _ => return None,
         })
     }

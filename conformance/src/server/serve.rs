@@ -197,6 +197,10 @@ impl Server<'_> {
                     Err(error) => Answer::failed(status_of(error)),
                 }
             }
+            Command::Reclaim { handle } => match driver.memory_reclaim(MemoryHandle(handle), false) {
+                Ok(()) => Answer::done([0; 4]),
+                Err(error) => Answer::failed(status_of(error)),
+            },
             Command::SendIndirect { destination, value } => {
                 match driver.send_indirect(destination, Uuid::NIL, &value.to_le_bytes()) {
                     Ok(()) => Answer::done([0; 4]),
