@@ -4,6 +4,7 @@ mod direct_messaging;
 mod direct_variants;
 mod discovery_variants;
 mod features;
+mod indirect_messaging;
 mod memory_arguments;
 mod memory_cycles;
 mod memory_descriptors;
@@ -172,6 +173,12 @@ pub const ALL: &[Check] = &[
     memory_descriptors::MM04_CLEAR,
     memory_descriptors::MM11_NS_BIT,
     memory_cycles::MM01_DONATE,
+    indirect_messaging::I01,
+    indirect_messaging::I02,
+    indirect_messaging::I05_DELIVERY,
+    indirect_messaging::I04,
+    indirect_messaging::I05_REPLY,
+    indirect_messaging::I05_SIGNAL,
     notifications::N01,
     notifications::N03_EMPTY,
     notifications::N03_SPOOF,
