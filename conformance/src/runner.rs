@@ -20,9 +20,10 @@ pub struct Selection<'a> {
 impl Selection<'_> {
     /// Whether `check` is selected.
     pub fn includes(&self, check: &Check) -> bool {
-        let suite = check.suite.match_indices(self.suite).any(|(start, _)| {
-            start == 0 || check.suite.as_bytes().get(start - 1) == Some(&b'_')
-        });
+        let suite = check
+            .suite
+            .match_indices(self.suite)
+            .any(|(start, _)| start == 0 || check.suite.as_bytes().get(start - 1) == Some(&b'_'));
         suite && check.name.contains(self.name)
     }
 }

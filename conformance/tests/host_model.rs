@@ -243,7 +243,6 @@ fn every_suite_runs_as_a_partition_with_no_unexplained_failure() {
             let (mut text, mut json) = (String::new(), String::new());
             let summary =
                 run(suites::ALL, Selection::default(), &mut context, &mut text, Some(&mut json));
-            drop(context);
             *recorded.lock().unwrap() = Some((summary, text, json));
             conformance_server(conduit, memory);
         })

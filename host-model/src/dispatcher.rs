@@ -19,16 +19,16 @@ use spmc::partition_manager::{
     MemorySharing, PartitionManager, Role, Transfer,
 };
 
+use crate::address::PhysicalAddress;
 use crate::baton::{self, BoxedProgram, ContextThread, Entry, Event, EventSender, Failure};
 use crate::builder::{
     ModelBuilder, PartitionProgram, SharedMapping, HYPERVISOR_BUFFERS, PARTITION_RAM_ADDRESS,
     PARTITION_RAM_PHYSICAL, RAM_PAGES, VM_RAM_ADDRESS, VM_RAM_PHYSICAL,
 };
-use crate::address::PhysicalAddress;
 use crate::endpoints::{DRIVER_VM, SPMC_ID};
 use crate::memory::{
-    Access, GuestMemory, ManagerMemory, ModelPlatform, PhysicalRegion, SecurityState,
-    SharedMemory, SystemMemory,
+    Access, GuestMemory, ManagerMemory, ModelPlatform, PhysicalRegion, SecurityState, SharedMemory,
+    SystemMemory,
 };
 use crate::report::{ModelError, Report, StoppedContext, TraceEntry, TraceEvent};
 
@@ -224,8 +224,10 @@ impl Dispatcher {
         )
         .map_err(configuration_error)?;
         // The forwarder learns of the partitions by discovery when the hypervisor boots.
-        let forward_buffer =
-            (HYPERVISOR_BUFFERS, HYPERVISOR_BUFFER_PAGES as usize * crate::address::PAGE_SIZE as usize);
+        let forward_buffer = (
+            HYPERVISOR_BUFFERS,
+            HYPERVISOR_BUFFER_PAGES as usize * crate::address::PAGE_SIZE as usize,
+        );
         let forwarder = Manager::with_memory_sharing(
             &configuration(Role::Forwarder, EndpointId::HYPERVISOR, &vms, &[]),
             ManagerMemory::new(memory.clone(), Role::Forwarder),

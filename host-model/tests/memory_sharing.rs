@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use conformance::server::{Answer, Command, Status};
 use ffa_core::memory::{AccessPermissions, DataAccess, InstructionAccess};
-use ffa_core::{Call, EndpointId, FfaError};
+use ffa_core::{EndpointId, FfaError};
 use ffa_guest_driver::memory::MemorySend;
 use ffa_guest_driver::{MemoryHandle, MemoryOperation, PageRange, Receiver};
 use host_model::endpoints::{secure_partition, test_uuid, virtual_machine};
@@ -58,7 +58,9 @@ const LEND_READ_WRITE: AccessPermissions =
 /// Every other page of `count * 2` fresh pages: a non-contiguous buffer.
 fn scattered(memory: &GuestMemory, count: usize) -> Vec<PageRange> {
     let base = memory.allocate(2 * count as u64, 4096).expect("RAM");
-    (0..count).map(|index| PageRange { address: base.0 + 2 * 4096 * index as u64, page_count: 1 }).collect()
+    (0..count)
+        .map(|index| PageRange { address: base.0 + 2 * 4096 * index as u64, page_count: 1 })
+        .collect()
 }
 
 fn read_u64(memory: &GuestMemory, address: u64) -> Result<u64, host_model::memory::MemoryError> {
@@ -73,14 +75,23 @@ fn a_vm_shares_a_scattered_buffer_that_a_partition_retrieves_writes_and_relinqui
             let mut driver = driver_with_buffers(conduit, &memory);
             let pages = scattered(&memory, 3);
             for (index, page) in pages.iter().enumerate() {
-                memory.write(IntermediateAddress(page.address), &(index as u64).to_le_bytes()).unwrap();
+                memory
+                    .write(IntermediateAddress(page.address), &(index as u64).to_le_bytes())
+                    .unwrap();
             }
-            let handle = match driver.memory_share(SP1, &pages) { Ok(h) => h, Err(e) => { eprintln!("SHARE {e:?}"); return vec![]; } };
+            let handle = match driver.memory_share(SP1, &pages) {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("SHARE {e:?}");
+                    return vec![];
+                }
+            };
             let got = command(&mut driver, SP1, retrieve(handle, VM1, MemoryOperation::Share));
             assert_eq!(got.status, Status::Done, "{got:?}");
             let read = command(&mut driver, SP1, Command::Read { handle: handle.0, page: 2 });
             assert_eq!(read.values[0], 2, "the partition reads what the VM wrote");
-            let written = command(&mut driver, SP1, Command::Write { handle: handle.0, value: 100 });
+            let written =
+                command(&mut driver, SP1, Command::Write { handle: handle.0, value: 100 });
             assert_eq!(written, Answer::done([3, 0, 0, 0]));
             let relinquished = command(&mut driver, SP1, Command::Relinquish { handle: handle.0 });
             assert_eq!(relinquished.status, Status::Done);
@@ -88,7 +99,9 @@ fn a_vm_shares_a_scattered_buffer_that_a_partition_retrieves_writes_and_relinqui
             pages.iter().map(|page| read_u64(&memory, page.address).unwrap()).collect::<Vec<_>>()
         })
         .expect("run");
-    if report.value.is_empty() { eprintln!("{}", report.trace_text()); }
+    if report.value.is_empty() {
+        eprintln!("{}", report.trace_text());
+    }
     assert_eq!(report.value, [100, 101, 102], "the VM reads the partition's writes");
 }
 
@@ -119,7 +132,10 @@ fn lend_removes_the_lenders_access_and_reclaim_restores_it() {
     assert_eq!(read.values[0], 7, "the borrower reads the lender's data");
     assert_eq!(relinquished.status, Status::Done);
     assert!(still_lent, "no access between relinquish and reclaim");
-    assert_eq!(back, 9, "reclaim maps the pages back at the same address, with the borrower's data");
+    assert_eq!(
+        back, 9,
+        "reclaim maps the pages back at the same address, with the borrower's data"
+    );
 }
 
 #[test]
@@ -164,9 +180,11 @@ fn only_the_owner_reclaims_and_only_a_borrower_retrieves() {
             let partition_reclaims =
                 command(&mut driver, SP1, Command::Reclaim { handle: to_partition.0 });
             // Nothing changed: the real borrowers retrieve, read and let go; VM 1 reclaims.
-            let retrieved = command(&mut driver, SP1, retrieve(to_partition, VM1, MemoryOperation::Share));
+            let retrieved =
+                command(&mut driver, SP1, retrieve(to_partition, VM1, MemoryOperation::Share));
             let read = command(&mut driver, SP1, Command::Read { handle: to_partition.0, page: 0 });
-            let vm_retrieved = command(&mut driver, VM2, retrieve(to_vm, VM1, MemoryOperation::Share));
+            let vm_retrieved =
+                command(&mut driver, VM2, retrieve(to_vm, VM1, MemoryOperation::Share));
             command(&mut driver, VM2, Command::Write { handle: to_vm.0, value: 77 });
             for (server, handle) in [(SP1, to_partition), (VM2, to_vm)] {
                 let answer = command(&mut driver, server, Command::Relinquish { handle: handle.0 });
@@ -174,11 +192,26 @@ fn only_the_owner_reclaims_and_only_a_borrower_retrieves() {
                 driver.memory_reclaim(handle, false).expect("the owner reclaims");
             }
             let written = read_u64(&memory, pages[1].address).unwrap();
-            (intruder_retrieve, intruder_reclaims, partition_reclaims, retrieved, read, vm_retrieved, written)
+            (
+                intruder_retrieve,
+                intruder_reclaims,
+                partition_reclaims,
+                retrieved,
+                read,
+                vm_retrieved,
+                written,
+            )
         })
         .expect("run");
-    let (intruder_retrieve, intruder_reclaims, partition_reclaims, retrieved, read, vm_retrieved, written) =
-        report.value;
+    let (
+        intruder_retrieve,
+        intruder_reclaims,
+        partition_reclaims,
+        retrieved,
+        read,
+        vm_retrieved,
+        written,
+    ) = report.value;
     // VM 2 asks the forwarder, where VMs retrieve only what VMs lend: a handle the SPMC
     // allocated is NOT_SUPPORTED there (the core's documented rule).
     assert_eq!(intruder_retrieve.status, Status::Ffa(FfaError::NotSupported));
@@ -188,7 +221,11 @@ fn only_the_owner_reclaims_and_only_a_borrower_retrieves() {
         "ledger rule (docs/src/ledger.md): reclaim by anyone but the owner is DENIED, for a \
          forwarded handle as for one the forwarder keeps"
     );
-    assert_eq!(partition_reclaims.status, Status::Ffa(FfaError::Denied), "a borrower is not the owner");
+    assert_eq!(
+        partition_reclaims.status,
+        Status::Ffa(FfaError::Denied),
+        "a borrower is not the owner"
+    );
     assert_eq!(retrieved.status, Status::Done);
     assert_eq!(read.values[0], 5);
     assert_eq!(vm_retrieved.status, Status::Done, "a VM borrows from a VM in the forwarder");
@@ -203,7 +240,10 @@ fn changing_the_tx_buffer_after_the_call_changes_nothing() {
             let pages = scattered(&memory, 2);
             let handle = driver.memory_share(SP1, &pages).expect("SHARE");
             // Overwrite the whole descriptor: another receiver, other pages, other lengths.
-            let tx = driver.buffers_mut().map(|buffers| ffa_guest_driver::Buffers::tx_address(buffers)).unwrap();
+            let tx = driver
+                .buffers_mut()
+                .map(|buffers| ffa_guest_driver::Buffers::tx_address(buffers))
+                .unwrap();
             memory.write(IntermediateAddress(tx), &[0xA5; 4096]).unwrap();
             let got = command(&mut driver, SP1, retrieve(handle, VM1, MemoryOperation::Share));
             let relinquished = command(&mut driver, SP1, Command::Relinquish { handle: handle.0 });
@@ -228,7 +268,8 @@ fn donate_moves_the_page_to_the_partition_for_good() {
             let mut driver = driver_with_buffers(conduit, &memory);
             let pages = scattered(&memory, 1);
             let receivers = [Receiver { id: SP1, permissions: AccessPermissions::NOT_SPECIFIED }];
-            let handle = driver.memory_send(&MemorySend::donate(&receivers, &pages)).expect("DONATE");
+            let handle =
+                driver.memory_send(&MemorySend::donate(&receivers, &pages)).expect("DONATE");
             let got = command(&mut driver, SP1, retrieve(handle, VM1, MemoryOperation::Donate));
             let written = command(&mut driver, SP1, Command::Write { handle: handle.0, value: 3 });
             let reclaim = driver.memory_reclaim(handle, false);

@@ -197,7 +197,8 @@ impl Server<'_> {
                     Err(error) => Answer::failed(status_of(error)),
                 }
             }
-            Command::Reclaim { handle } => match driver.memory_reclaim(MemoryHandle(handle), false) {
+            Command::Reclaim { handle } => match driver.memory_reclaim(MemoryHandle(handle), false)
+            {
                 Ok(()) => Answer::done([0; 4]),
                 Err(error) => Answer::failed(status_of(error)),
             },

@@ -1,11 +1,17 @@
 //! Indirect messaging (matrix I01, I02, I04, I05): FFA_MSG_SEND2 to the server partition
 //! through the guest driver, the server reading its RX buffer and sending back on command,
 //! and malformed headers written by hand.
+#![allow(
+    clippy::result_large_err,
+    reason = "a failed step is the check's Outcome (with the registers that came back), passed up once"
+)]
 
 use ffa_core::{Conduit, EndpointId, FfaError, Uuid, Version};
 use ffa_guest_driver::Buffers;
 
-use super::support::{answer_failed, command, driver_failed, missing, setup_lacks, step_failed, with_driver};
+use super::support::{
+    answer_failed, command, driver_failed, missing, setup_lacks, step_failed, with_driver,
+};
 use crate::check::{Check, Outcome};
 use crate::context::{Context, SuiteDriver};
 use crate::server::{Answer, Command, Status};
@@ -19,7 +25,10 @@ const NOTIFICATION_GET: (u64, &str) =
 /// notifications.
 const RX_BUFFER_FULL: u64 = 1;
 
-fn prepare(context: &mut Context<'_>, calls: &[(u64, &'static str)]) -> Result<EndpointId, Outcome> {
+fn prepare(
+    context: &mut Context<'_>,
+    calls: &[(u64, &'static str)],
+) -> Result<EndpointId, Outcome> {
     if let Some(skip) = setup_lacks(context, 0) {
         return Err(skip);
     }
@@ -81,12 +90,20 @@ fn to_nobody(context: &mut Context<'_>) -> Outcome {
     }
     with_driver(context, |driver, _| {
         let own = driver.id();
-        Outcome::expect_error(raw_send(driver, own, EndpointId(0xFFFF)), FfaError::InvalidParameters)
+        Outcome::expect_error(
+            raw_send(driver, own, EndpointId(0xFFFF)),
+            FfaError::InvalidParameters,
+        )
     })
 }
 
 /// Has the server read the message in its RX buffer; expects it from `sender` with `value`.
-fn server_reads(driver: &mut SuiteDriver<'_>, server: EndpointId, sender: EndpointId, value: u64) -> Result<(), Outcome> {
+fn server_reads(
+    driver: &mut SuiteDriver<'_>,
+    server: EndpointId,
+    sender: EndpointId,
+    value: u64,
+) -> Result<(), Outcome> {
     match command(driver, server, Command::ReceiveIndirect) {
         Ok(Answer { status: Status::Done, values: [from, length, payload, _] }) => {
             if from == u64::from(sender.0) && length == 8 && payload == value {
@@ -162,19 +179,31 @@ fn busy(context: &mut Context<'_>) -> Outcome {
 }
 
 /// Has the server send `value` to us and reads it from our RX buffer.
-fn message_back(driver: &mut SuiteDriver<'_>, server: EndpointId, value: u64) -> Result<(), Outcome> {
+fn message_back(
+    driver: &mut SuiteDriver<'_>,
+    server: EndpointId,
+    value: u64,
+) -> Result<(), Outcome> {
     let own = driver.id();
     match command(driver, server, Command::SendIndirect { destination: own, value }) {
         Ok(Answer { status: Status::Done, .. }) => {}
-        Ok(answer) => return Err(answer_failed("the server's FFA_MSG_SEND2 to us succeeds", answer)),
+        Ok(answer) => {
+            return Err(answer_failed("the server's FFA_MSG_SEND2 to us succeeds", answer))
+        }
         Err(error) => return Err(error.outcome("the server's FFA_MSG_SEND2")),
     }
     let mut payload = [0u8; 8];
     let message = driver
         .receive_indirect(&mut payload)
         .map_err(|error| driver_failed("our RX buffer holds the server's message", error))?;
-    if message.sender != server || message.receiver != own || message.length != 8 || u64::from_le_bytes(payload) != value {
-        return Err(step_failed("the server's message arrives intact: sender, receiver, size, payload"));
+    if message.sender != server
+        || message.receiver != own
+        || message.length != 8
+        || u64::from_le_bytes(payload) != value
+    {
+        return Err(step_failed(
+            "the server's message arrives intact: sender, receiver, size, payload",
+        ));
     }
     Ok(())
 }
@@ -198,12 +227,8 @@ fn reply(context: &mut Context<'_>) -> Outcome {
 
 /// I05: the server's message sets "RX buffer full" in our framework notifications
 /// (FFA_NOTIFICATION_GET with the SPM or hypervisor framework flag), and getting clears it.
-pub const I05_SIGNAL: Check = Check {
-    suite: SUITE,
-    name: "i05_rx_buffer_full_is_signalled",
-    source: "I05",
-    run: signal,
-};
+pub const I05_SIGNAL: Check =
+    Check { suite: SUITE, name: "i05_rx_buffer_full_is_signalled", source: "I05", run: signal };
 fn signal(context: &mut Context<'_>) -> Outcome {
     let server = match prepare(context, &[MSG_SEND2, NOTIFICATION_GET]) {
         Ok(server) => server,
@@ -213,7 +238,9 @@ fn signal(context: &mut Context<'_>) -> Outcome {
         let own = driver.id();
         match command(driver, server, Command::SendIndirect { destination: own, value: 0x516 }) {
             Ok(Answer { status: Status::Done, .. }) => {}
-            Ok(answer) => return answer_failed("the server's FFA_MSG_SEND2 to us succeeds", answer),
+            Ok(answer) => {
+                return answer_failed("the server's FFA_MSG_SEND2 to us succeeds", answer)
+            }
             Err(error) => return error.outcome("the server's FFA_MSG_SEND2"),
         }
         // FFA_NOTIFICATION_GET: w1 receiver (and vCPU 0), w2 flags: SPM framework (bit 2) and

@@ -2,6 +2,10 @@
 //! borrower (matrix MM01, MM02, MM15-MM17, MM19, MM22, MM28-MM30, MM32, D21): the suite shares,
 //! lends or donates pages of the runner's memory, commands the server to retrieve, write,
 //! read and relinquish, reclaims, and looks at its own pages.
+#![allow(
+    clippy::result_large_err,
+    reason = "a failed step is the check's Outcome (with the registers that came back), passed up once"
+)]
 
 use ffa_core::memory::{AccessPermissions, DataAccess, InstructionAccess};
 use ffa_core::{EndpointId, FfaError};
@@ -32,7 +36,11 @@ const NOT_EXECUTABLE: u64 = 0b01 << 2;
 const NS_BIT: u64 = 1 << 6;
 
 /// What a cycle check needs: the server, these calls, and `pages` pages of memory.
-fn prepare(context: &mut Context<'_>, calls: &[(u64, &'static str)], pages: usize) -> Result<EndpointId, Outcome> {
+fn prepare(
+    context: &mut Context<'_>,
+    calls: &[(u64, &'static str)],
+    pages: usize,
+) -> Result<EndpointId, Outcome> {
     if let Some(skip) = setup_lacks(context, pages) {
         return Err(skip);
     }
@@ -97,14 +105,21 @@ fn retrieve(handle: MemoryHandle, sender: EndpointId, operation: MemoryOperation
 const BYPASS_MULTI_BORROWER_CHECK: u32 = 1 << 10;
 
 /// A single borrower's read-write request: not executable.
-const BORROW_READ_WRITE: AccessPermissions =
-    AccessPermissions { data: DataAccess::ReadWrite, instruction: InstructionAccess::NotExecutable };
+const BORROW_READ_WRITE: AccessPermissions = AccessPermissions {
+    data: DataAccess::ReadWrite,
+    instruction: InstructionAccess::NotExecutable,
+};
 /// A single borrower's read-only request.
 const BORROW_READ_ONLY: AccessPermissions =
     AccessPermissions { data: DataAccess::ReadOnly, instruction: InstructionAccess::NotExecutable };
 
 /// Sends a command and expects it done.
-fn done(driver: &mut SuiteDriver<'_>, server: EndpointId, step: &'static str, order: Command) -> Result<Answer, Outcome> {
+fn done(
+    driver: &mut SuiteDriver<'_>,
+    server: EndpointId,
+    step: &'static str,
+    order: Command,
+) -> Result<Answer, Outcome> {
     match command(driver, server, order) {
         Ok(answer) if answer.status == Status::Done => Ok(answer),
         Ok(answer) => Err(answer_failed(step, answer)),
@@ -135,7 +150,11 @@ fn reclaim(driver: &mut SuiteDriver<'_>, handle: MemoryHandle, zero: bool) -> Re
         .map_err(|error| driver_failed("FFA_MEM_RECLAIM succeeds once the borrower let go", error))
 }
 
-fn send(driver: &mut SuiteDriver<'_>, send: &MemorySend<'_>, step: &'static str) -> Result<MemoryHandle, Outcome> {
+fn send(
+    driver: &mut SuiteDriver<'_>,
+    send: &MemorySend<'_>,
+    step: &'static str,
+) -> Result<MemoryHandle, Outcome> {
     driver.memory_send(send).map_err(|error| driver_failed(step, error))
 }
 
@@ -156,7 +175,8 @@ fn finish(result: Result<(), Outcome>) -> Outcome {
 macro_rules! cycle_check {
     ($constant:ident, $name:literal, $source:literal, $run:ident) => {
         #[doc = concat!("Matrix ", $source, ": see `", stringify!($run), "`.")]
-        pub const $constant: Check = Check { suite: SUITE, name: $name, source: $source, run: $run };
+        pub const $constant: Check =
+            Check { suite: SUITE, name: $name, source: $source, run: $run };
     };
 }
 
@@ -171,35 +191,62 @@ fn share_cycle(context: &mut Context<'_>) -> Outcome {
     };
     let normal_world = context.endpoint != Endpoint::SecurePartition;
     with_driver(context, |driver, memory| {
-        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(memory) = memory else {
+            return Outcome::Skipped("the runner lends no memory to share");
+        };
         let Some(pages) = ranges(memory, [0, 2, 4]) else { return step_failed("page addresses") };
         if !fill(memory, &pages, 0x5EED_0000) {
             return step_failed("the suite can write its own pages");
         }
         finish((|| {
             let receivers = receivers(server, AccessPermissions::READ_WRITE);
-            let handle = send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE succeeds")?;
+            let handle =
+                send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE succeeds")?;
             let own = driver.id();
-            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+            let got = done(
+                driver,
+                server,
+                "the borrower retrieves",
+                retrieve(handle, own, MemoryOperation::Share),
+            )?;
             let [counts, _, flags, attributes] = got.values;
             if counts & 0xFFFF_FFFF != 3 || flags & 1 != 0 || (flags >> 3) & 3 != 1 {
-                return Err(step_failed("RETRIEVE_RESP: 3 pages, not zeroed, transaction type SHARE"));
+                return Err(step_failed(
+                    "RETRIEVE_RESP: 3 pages, not zeroed, transaction type SHARE",
+                ));
             }
             if (attributes >> 16) & 0b1100 != NOT_EXECUTABLE {
                 return Err(step_failed("RETRIEVE_RESP grants a SHARE borrower no execute access"));
             }
             if (attributes & NS_BIT != 0) != normal_world {
-                return Err(step_failed("RETRIEVE_RESP NS bit set exactly when the owner is non-secure"));
+                return Err(step_failed(
+                    "RETRIEVE_RESP NS bit set exactly when the owner is non-secure",
+                ));
             }
-            let read = done(driver, server, "the borrower reads", Command::Read { handle: handle.0, page: 1 })?;
+            let read = done(
+                driver,
+                server,
+                "the borrower reads",
+                Command::Read { handle: handle.0, page: 1 },
+            )?;
             if read.values[0] != 0x5EED_0001 || read.values[1] != 0x5EED_0001 {
                 return Err(step_failed("the borrower reads what the owner wrote"));
             }
-            done(driver, server, "the borrower writes", Command::Write { handle: handle.0, value: 0xB0B0_0000 })?;
+            done(
+                driver,
+                server,
+                "the borrower writes",
+                Command::Write { handle: handle.0, value: 0xB0B0_0000 },
+            )?;
             if !holds(memory, &pages, 0xB0B0_0000) {
                 return Err(step_failed("the owner keeps access and sees the borrower's writes"));
             }
-            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                server,
+                "the borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             reclaim(driver, handle, false)?;
             if !holds(memory, &pages, 0xB0B0_0000) {
                 return Err(step_failed("data intact after reclaim"));
@@ -218,18 +265,31 @@ fn reclaim_held(context: &mut Context<'_>) -> Outcome {
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(pages) = memory.and_then(|memory| ranges(memory, [6])) else { return step_failed("page addresses") };
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [6])) else {
+            return step_failed("page addresses");
+        };
         finish((|| {
             let receivers = receivers(server, AccessPermissions::READ_WRITE);
-            let handle = send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE succeeds")?;
+            let handle =
+                send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE succeeds")?;
             let own = driver.id();
-            done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
+            done(
+                driver,
+                server,
+                "the borrower retrieves",
+                retrieve(handle, own, MemoryOperation::Share),
+            )?;
             match driver.memory_reclaim(handle, false) {
                 Err(error) if error.is(FfaError::Denied) => {}
                 Err(error) => return Err(driver_failed("FFA_ERROR(DENIED) while borrowed", error)),
                 Ok(()) => return Err(step_failed("FFA_ERROR(DENIED) while borrowed, not success")),
             }
-            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                server,
+                "the borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             reclaim(driver, handle, false)
         })())
     })
@@ -244,22 +304,40 @@ fn lend_cycle(context: &mut Context<'_>) -> Outcome {
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(memory) = memory else {
+            return Outcome::Skipped("the runner lends no memory to share");
+        };
         let Some(pages) = ranges(memory, [8, 10]) else { return step_failed("page addresses") };
         let probe = memory.survives_faults();
         finish((|| {
             let receivers = receivers(server, LEND_READ_WRITE);
-            let handle = send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND succeeds")?;
+            let handle =
+                send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND succeeds")?;
             if probe && pages.iter().any(|page| reachable(memory, page)) {
                 return Err(step_failed("the lender loses access at LEND"));
             }
             let own = driver.id();
-            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
+            let got = done(
+                driver,
+                server,
+                "the borrower retrieves",
+                retrieve(handle, own, MemoryOperation::Lend),
+            )?;
             if (got.values[2] >> 3) & 3 != 2 {
                 return Err(step_failed("RETRIEVE_RESP transaction type LEND"));
             }
-            done(driver, server, "the borrower writes", Command::Write { handle: handle.0, value: 0x1E4D_0000 })?;
-            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                server,
+                "the borrower writes",
+                Command::Write { handle: handle.0, value: 0x1E4D_0000 },
+            )?;
+            done(
+                driver,
+                server,
+                "the borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             if probe && pages.iter().any(|page| reachable(memory, page)) {
                 return Err(step_failed("the lender has no access between relinquish and reclaim"));
             }
@@ -272,7 +350,12 @@ fn lend_cycle(context: &mut Context<'_>) -> Outcome {
     })
 }
 
-cycle_check!(MM22_CLEAR, "mm22_lend_with_the_clear_flag_zeroes_before_retrieve", "MM22", lend_clear);
+cycle_check!(
+    MM22_CLEAR,
+    "mm22_lend_with_the_clear_flag_zeroes_before_retrieve",
+    "MM22",
+    lend_clear
+);
 /// MM22: LEND with the clear flag: the retrieve response has flags bit 0 set and the borrower
 /// reads zeros.
 fn lend_clear(context: &mut Context<'_>) -> Outcome {
@@ -281,7 +364,9 @@ fn lend_clear(context: &mut Context<'_>) -> Outcome {
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(memory) = memory else {
+            return Outcome::Skipped("the runner lends no memory to share");
+        };
         let Some(pages) = ranges(memory, [12]) else { return step_failed("page addresses") };
         if !fill(memory, &pages, 0xD1D1_0000) {
             return step_failed("the suite can write its own pages");
@@ -291,15 +376,30 @@ fn lend_clear(context: &mut Context<'_>) -> Outcome {
             let lend = MemorySend { zero_memory: true, ..MemorySend::lend(&receivers, &pages) };
             let handle = send(driver, &lend, "FFA_MEM_LEND with the clear flag succeeds")?;
             let own = driver.id();
-            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
+            let got = done(
+                driver,
+                server,
+                "the borrower retrieves",
+                retrieve(handle, own, MemoryOperation::Lend),
+            )?;
             if got.values[2] & 1 != 1 {
                 return Err(step_failed("RETRIEVE_RESP flags bit 0: the memory was zeroed"));
             }
-            let read = done(driver, server, "the borrower reads", Command::Read { handle: handle.0, page: 0 })?;
+            let read = done(
+                driver,
+                server,
+                "the borrower reads",
+                Command::Read { handle: handle.0, page: 0 },
+            )?;
             if read.values[0] != 0 || read.values[1] != 0 {
                 return Err(step_failed("the borrower reads zeros"));
             }
-            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                server,
+                "the borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             reclaim(driver, handle, false)
         })())
     })
@@ -313,15 +413,33 @@ fn reclaim_zero(context: &mut Context<'_>) -> Outcome {
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(memory) = memory else {
+            return Outcome::Skipped("the runner lends no memory to share");
+        };
         let Some(pages) = ranges(memory, [14]) else { return step_failed("page addresses") };
         finish((|| {
             let receivers = receivers(server, LEND_READ_WRITE);
-            let handle = send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND succeeds")?;
+            let handle =
+                send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND succeeds")?;
             let own = driver.id();
-            done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
-            done(driver, server, "the borrower writes", Command::Write { handle: handle.0, value: 0x2E40_0000 })?;
-            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                server,
+                "the borrower retrieves",
+                retrieve(handle, own, MemoryOperation::Lend),
+            )?;
+            done(
+                driver,
+                server,
+                "the borrower writes",
+                Command::Write { handle: handle.0, value: 0x2E40_0000 },
+            )?;
+            done(
+                driver,
+                server,
+                "the borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             reclaim(driver, handle, true)?;
             if !holds(memory, &pages, 0) {
                 return Err(step_failed("the owner reads zeros after a zeroing reclaim"));
@@ -349,7 +467,9 @@ fn around_share(
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(pages) = memory.and_then(|memory| ranges(memory, [page])) else { return step_failed("page addresses") };
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [page])) else {
+            return step_failed("page addresses");
+        };
         finish((|| {
             let permissions = if operation == MemoryOperation::Share {
                 AccessPermissions::READ_WRITE
@@ -385,7 +505,13 @@ fn wrong_tag(context: &mut Context<'_>) -> Outcome {
             tag: 0x7A7,
             flags: 0,
         };
-        refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for the wrong tag", order, Some(FfaError::InvalidParameters))
+        refused(
+            driver,
+            server,
+            "FFA_ERROR(INVALID_PARAMETERS) for the wrong tag",
+            order,
+            Some(FfaError::InvalidParameters),
+        )
     })
 }
 
@@ -406,17 +532,34 @@ fn unknown_handle(context: &mut Context<'_>) -> Outcome {
             tag: 0,
             flags: 0,
         };
-        finish(refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for an unknown handle", order, Some(FfaError::InvalidParameters)))
+        finish(refused(
+            driver,
+            server,
+            "FFA_ERROR(INVALID_PARAMETERS) for an unknown handle",
+            order,
+            Some(FfaError::InvalidParameters),
+        ))
     })
 }
 
-cycle_check!(MM16_TYPE, "mm16_retrieve_naming_another_transaction_type_is_invalid", "MM16", wrong_type);
+cycle_check!(
+    MM16_TYPE,
+    "mm16_retrieve_naming_another_transaction_type_is_invalid",
+    "MM16",
+    wrong_type
+);
 /// MM16: retrieving a LEND as a SHARE is INVALID_PARAMETERS.
 fn wrong_type(context: &mut Context<'_>) -> Outcome {
     around_share(context, 18, 0, MemoryOperation::Lend, |driver, server, handle| {
         let own = driver.id();
         let order = retrieve(handle, own, MemoryOperation::Share);
-        refused(driver, server, "FFA_ERROR(INVALID_PARAMETERS) for the wrong type", order, Some(FfaError::InvalidParameters))
+        refused(
+            driver,
+            server,
+            "FFA_ERROR(INVALID_PARAMETERS) for the wrong type",
+            order,
+            Some(FfaError::InvalidParameters),
+        )
     })
 }
 
@@ -426,11 +569,22 @@ fn wrong_sender(context: &mut Context<'_>) -> Outcome {
     around_share(context, 20, 0, MemoryOperation::Share, |driver, server, handle| {
         // The server names itself as the owner.
         let order = retrieve(handle, server, MemoryOperation::Share);
-        refused(driver, server, "FFA_ERROR(DENIED) for the wrong sender", order, Some(FfaError::Denied))
+        refused(
+            driver,
+            server,
+            "FFA_ERROR(DENIED) for the wrong sender",
+            order,
+            Some(FfaError::Denied),
+        )
     })
 }
 
-cycle_check!(MM19_READ_ONLY, "mm19_lend_read_only_then_retrieve_read_write_is_denied", "MM19", read_only_lend);
+cycle_check!(
+    MM19_READ_ONLY,
+    "mm19_lend_read_only_then_retrieve_read_write_is_denied",
+    "MM19",
+    read_only_lend
+);
 /// MM19: a page lent read-only cannot be retrieved read-write (DENIED); read-only works.
 fn read_only_lend(context: &mut Context<'_>) -> Outcome {
     let server = match prepare(context, &[LEND, RETRIEVE, RELINQUISH, RECLAIM], 23) {
@@ -438,23 +592,35 @@ fn read_only_lend(context: &mut Context<'_>) -> Outcome {
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(pages) = memory.and_then(|memory| ranges(memory, [22])) else { return step_failed("page addresses") };
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [22])) else {
+            return step_failed("page addresses");
+        };
         finish((|| {
             let receivers = receivers(server, LEND_READ_ONLY);
-            let handle = send(driver, &MemorySend::lend(&receivers, &pages), "FFA_MEM_LEND read-only succeeds")?;
+            let handle = send(
+                driver,
+                &MemorySend::lend(&receivers, &pages),
+                "FFA_MEM_LEND read-only succeeds",
+            )?;
             let own = driver.id();
-            let result = refused(driver, server, "FFA_ERROR(DENIED) for read-write", retrieve(handle, own, MemoryOperation::Lend), Some(FfaError::Denied))
-                .and_then(|()| {
-                    let order = Command::Retrieve {
-                        handle: handle.0,
-                        sender: own,
-                        operation: Some(MemoryOperation::Lend),
-                        permissions: BORROW_READ_ONLY,
-                        tag: 0,
-                        flags: 0,
-                    };
-                    done(driver, server, "a read-only retrieve succeeds", order).map(drop)
-                });
+            let result = refused(
+                driver,
+                server,
+                "FFA_ERROR(DENIED) for read-write",
+                retrieve(handle, own, MemoryOperation::Lend),
+                Some(FfaError::Denied),
+            )
+            .and_then(|()| {
+                let order = Command::Retrieve {
+                    handle: handle.0,
+                    sender: own,
+                    operation: Some(MemoryOperation::Lend),
+                    permissions: BORROW_READ_ONLY,
+                    tag: 0,
+                    flags: 0,
+                };
+                done(driver, server, "a read-only retrieve succeeds", order).map(drop)
+            });
             let _ = command(driver, server, Command::Relinquish { handle: handle.0 });
             result.and(reclaim(driver, handle, false))
         })())
@@ -467,13 +633,24 @@ fn borrower_resends(context: &mut Context<'_>) -> Outcome {
     let second = context.second_partition;
     around_share(context, 24, 0, MemoryOperation::Lend, |driver, server, handle| {
         let own = driver.id();
-        done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Lend))?;
+        done(
+            driver,
+            server,
+            "the borrower retrieves",
+            retrieve(handle, own, MemoryOperation::Lend),
+        )?;
         let order = Command::SendMemory {
             handle: handle.0,
             receiver: second.unwrap_or(own),
             operation: MemoryOperation::Lend,
         };
-        refused(driver, server, "FFA_ERROR(DENIED) for the borrower's LEND", order, Some(FfaError::Denied))
+        refused(
+            driver,
+            server,
+            "FFA_ERROR(DENIED) for the borrower's LEND",
+            order,
+            Some(FfaError::Denied),
+        )
     })
 }
 
@@ -481,24 +658,47 @@ cycle_check!(MM28_EARLY, "mm28_relinquish_before_retrieve_is_an_error", "MM28", 
 /// MM28: relinquishing memory never retrieved is an error.
 fn early_relinquish(context: &mut Context<'_>) -> Outcome {
     around_share(context, 26, 0, MemoryOperation::Share, |driver, server, handle| {
-        refused(driver, server, "an error for relinquish before retrieve", Command::Relinquish { handle: handle.0 }, None)
+        refused(
+            driver,
+            server,
+            "an error for relinquish before retrieve",
+            Command::Relinquish { handle: handle.0 },
+            None,
+        )
     })
 }
 
-cycle_check!(MM30_RELINQUISHED, "mm30_borrower_loses_access_at_relinquish", "MM30", relinquished_access);
+cycle_check!(
+    MM30_RELINQUISHED,
+    "mm30_borrower_loses_access_at_relinquish",
+    "MM30",
+    relinquished_access
+);
 /// MM30: after relinquish the borrower can no longer reach the memory (where the server
 /// survives faults).
 fn relinquished_access(context: &mut Context<'_>) -> Outcome {
     around_share(context, 32, 0, MemoryOperation::Share, |driver, server, handle| {
         let own = driver.id();
-        done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Share))?;
-        done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+        done(
+            driver,
+            server,
+            "the borrower retrieves",
+            retrieve(handle, own, MemoryOperation::Share),
+        )?;
+        done(
+            driver,
+            server,
+            "the borrower relinquishes",
+            Command::Relinquish { handle: handle.0 },
+        )?;
         match command(driver, server, Command::Probe { handle: handle.0 }) {
             Ok(Answer { status: Status::AccessFault, .. }) => Ok(()),
             Ok(Answer { status: Status::CannotProbe, .. }) => {
                 Err(Outcome::Skipped("the server partition cannot survive a fault"))
             }
-            Ok(answer) => Err(answer_failed("the borrower's access faults after relinquish", answer)),
+            Ok(answer) => {
+                Err(answer_failed("the borrower's access faults after relinquish", answer))
+            }
             Err(error) => Err(error.outcome("the probe")),
         }
     })
@@ -516,34 +716,69 @@ fn two_borrowers(context: &mut Context<'_>) -> Outcome {
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(pages) = memory.and_then(|memory| ranges(memory, [28, 30])) else { return step_failed("page addresses") };
+        let Some(pages) = memory.and_then(|memory| ranges(memory, [28, 30])) else {
+            return step_failed("page addresses");
+        };
         finish((|| {
             let receivers = [
                 Receiver { id: server, permissions: AccessPermissions::READ_WRITE },
                 Receiver { id: second, permissions: AccessPermissions::READ_WRITE },
             ];
-            let handle = send(driver, &MemorySend::share(&receivers, &pages), "FFA_MEM_SHARE to two borrowers succeeds")?;
+            let handle = send(
+                driver,
+                &MemorySend::share(&receivers, &pages),
+                "FFA_MEM_SHARE to two borrowers succeeds",
+            )?;
             let own = driver.id();
             // Each names only itself, which v1.2's bypass flag allows (MM26).
             let alone = match retrieve(handle, own, MemoryOperation::Share) {
                 Command::Retrieve { handle, sender, operation, permissions, tag, .. } => {
-                    Command::Retrieve { handle, sender, operation, permissions, tag, flags: BYPASS_MULTI_BORROWER_CHECK }
+                    Command::Retrieve {
+                        handle,
+                        sender,
+                        operation,
+                        permissions,
+                        tag,
+                        flags: BYPASS_MULTI_BORROWER_CHECK,
+                    }
                 }
                 other => other,
             };
             done(driver, server, "the first borrower retrieves", alone)?;
             done(driver, second, "the second borrower retrieves", alone)?;
-            done(driver, server, "the first borrower writes", Command::Write { handle: handle.0, value: 0x7770_0000 })?;
-            let read = done(driver, second, "the second borrower reads", Command::Read { handle: handle.0, page: 1 })?;
+            done(
+                driver,
+                server,
+                "the first borrower writes",
+                Command::Write { handle: handle.0, value: 0x7770_0000 },
+            )?;
+            let read = done(
+                driver,
+                second,
+                "the second borrower reads",
+                Command::Read { handle: handle.0, page: 1 },
+            )?;
             if read.values[0] != 0x7770_0001 {
                 return Err(step_failed("the second borrower sees the first one's writes"));
             }
-            done(driver, server, "the first borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                server,
+                "the first borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             match driver.memory_reclaim(handle, false) {
                 Err(error) if error.is(FfaError::Denied) => {}
-                _ => return Err(step_failed("FFA_ERROR(DENIED) while the second borrower holds it")),
+                _ => {
+                    return Err(step_failed("FFA_ERROR(DENIED) while the second borrower holds it"))
+                }
             }
-            done(driver, second, "the second borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                second,
+                "the second borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             reclaim(driver, handle, false)
         })())
     })
@@ -559,13 +794,22 @@ cycle_check!(MM32_FRAGMENTS, "mm32_fragmented_share_and_retrieve", "MM32", fragm
 /// retrieve (the descriptor is larger than a 4 KiB buffer); the borrower gets every page.
 fn fragmented(context: &mut Context<'_>) -> Outcome {
     let needed = FRAGMENTED_FIRST + 2 * FRAGMENTED_RANGES;
-    let calls = [SHARE, RETRIEVE, RELINQUISH, RECLAIM, (0x8400_007B, "FFA_MEM_FRAG_TX is not offered"), (0x8400_007A, "FFA_MEM_FRAG_RX is not offered")];
+    let calls = [
+        SHARE,
+        RETRIEVE,
+        RELINQUISH,
+        RECLAIM,
+        (0x8400_007B, "FFA_MEM_FRAG_TX is not offered"),
+        (0x8400_007A, "FFA_MEM_FRAG_RX is not offered"),
+    ];
     let server = match prepare(context, &calls, needed) {
         Ok(server) => server,
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
+        let Some(memory) = memory else {
+            return Outcome::Skipped("the runner lends no memory to share");
+        };
         let mut pages = [PageRange::default(); FRAGMENTED_RANGES];
         for (index, range) in pages.iter_mut().enumerate() {
             let Some(address) = memory.page_address(FRAGMENTED_FIRST + 2 * index) else {
@@ -575,14 +819,30 @@ fn fragmented(context: &mut Context<'_>) -> Outcome {
         }
         finish((|| {
             let receivers = receivers(server, AccessPermissions::READ_WRITE);
-            let handle = send(driver, &MemorySend::share(&receivers, &pages), "a fragmented FFA_MEM_SHARE succeeds")?;
+            let handle = send(
+                driver,
+                &MemorySend::share(&receivers, &pages),
+                "a fragmented FFA_MEM_SHARE succeeds",
+            )?;
             let own = driver.id();
-            let got = done(driver, server, "a fragmented retrieve succeeds", retrieve(handle, own, MemoryOperation::Share))?;
+            let got = done(
+                driver,
+                server,
+                "a fragmented retrieve succeeds",
+                retrieve(handle, own, MemoryOperation::Share),
+            )?;
             let counts = got.values[0];
-            if counts & 0xFFFF_FFFF != FRAGMENTED_RANGES as u64 || counts >> 32 != FRAGMENTED_RANGES as u64 {
+            if counts & 0xFFFF_FFFF != FRAGMENTED_RANGES as u64
+                || counts >> 32 != FRAGMENTED_RANGES as u64
+            {
                 return Err(step_failed("the borrower gets every page, one range each"));
             }
-            done(driver, server, "the borrower relinquishes", Command::Relinquish { handle: handle.0 })?;
+            done(
+                driver,
+                server,
+                "the borrower relinquishes",
+                Command::Relinquish { handle: handle.0 },
+            )?;
             reclaim(driver, handle, false)
         })())
     })
@@ -599,19 +859,34 @@ fn donate(context: &mut Context<'_>) -> Outcome {
         Err(skip) => return skip,
     };
     with_driver(context, |driver, memory| {
-        let Some(memory) = memory else { return Outcome::Skipped("the runner lends no memory to share") };
-        let Some(pages) = ranges(memory, [pages_lent - 1]) else { return step_failed("page addresses") };
+        let Some(memory) = memory else {
+            return Outcome::Skipped("the runner lends no memory to share");
+        };
+        let Some(pages) = ranges(memory, [pages_lent - 1]) else {
+            return step_failed("page addresses");
+        };
         let probe = memory.survives_faults();
         finish((|| {
             // A donor specifies no permissions (MM06).
             let receivers = receivers(server, AccessPermissions::NOT_SPECIFIED);
-            let handle = send(driver, &MemorySend::donate(&receivers, &pages), "FFA_MEM_DONATE succeeds")?;
+            let handle =
+                send(driver, &MemorySend::donate(&receivers, &pages), "FFA_MEM_DONATE succeeds")?;
             let own = driver.id();
-            let got = done(driver, server, "the borrower retrieves", retrieve(handle, own, MemoryOperation::Donate))?;
+            let got = done(
+                driver,
+                server,
+                "the borrower retrieves",
+                retrieve(handle, own, MemoryOperation::Donate),
+            )?;
             if (got.values[2] >> 3) & 3 != 3 {
                 return Err(step_failed("RETRIEVE_RESP transaction type DONATE"));
             }
-            done(driver, server, "the new owner writes", Command::Write { handle: handle.0, value: 0xD0_0000 })?;
+            done(
+                driver,
+                server,
+                "the new owner writes",
+                Command::Write { handle: handle.0, value: 0xD0_0000 },
+            )?;
             if probe && reachable(memory, &pages[0]) {
                 return Err(step_failed("the donor has no access after DONATE"));
             }

@@ -77,8 +77,7 @@ fn send_spoiled(
     let Some(buffers) = driver.buffers_mut() else {
         return Outcome::Skipped("the runner lends no RX/TX buffers");
     };
-    let written =
-        buffers.with_tx(|tx| build_transaction(tx, layout, &fields, &receivers, &ranges));
+    let written = buffers.with_tx(|tx| build_transaction(tx, layout, &fields, &receivers, &ranges));
     let Ok(length) = written else {
         return step_failed("the descriptor fits the TX buffer");
     };

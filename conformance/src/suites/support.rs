@@ -67,7 +67,10 @@ pub(crate) fn offered(context: &mut Context<'_>, function: u64, properties: u64)
 
 /// The reason to skip a check that needs every one of `functions` (`None` when all are
 /// offered). FFA_MEM_RETRIEVE_REQ is asked with the NS-bit input set (D13).
-pub(crate) fn missing(context: &mut Context<'_>, functions: &[(u64, &'static str)]) -> Option<Outcome> {
+pub(crate) fn missing(
+    context: &mut Context<'_>,
+    functions: &[(u64, &'static str)],
+) -> Option<Outcome> {
     for (function, reason) in functions {
         let properties = if *function as u32 == 0x8400_0074 { 1 << 1 } else { 0 };
         if !offered(context, *function, properties) {
@@ -107,7 +110,9 @@ pub(crate) fn with_driver(
         Ok(outcome) => outcome,
         Err(DriverSetup::NoBuffers) => Outcome::Skipped("the runner lends no RX/TX buffers"),
         Err(DriverSetup::BringUp(error)) => driver_failed("the guest driver's bring-up", error),
-        Err(DriverSetup::Map(error)) => driver_failed("FFA_RXTX_MAP of the runner's buffers", error),
+        Err(DriverSetup::Map(error)) => {
+            driver_failed("FFA_RXTX_MAP of the runner's buffers", error)
+        }
     }
 }
 

@@ -165,7 +165,8 @@ impl MemoryPlatform for ModelPlatform {
         }
         let system = lock(&self.system);
         let space = system.space(endpoint).map_err(|_| FfaError::Denied)?;
-        let first = space.translation.mapping(IntermediateAddress(address)).ok_or(FfaError::Denied)?;
+        let first =
+            space.translation.mapping(IntermediateAddress(address)).ok_or(FfaError::Denied)?;
         let mut page_count = 1;
         while page_count < LONGEST_RUN {
             let next = address.checked_add(page_count * PAGE_SIZE).map(IntermediateAddress);

@@ -125,7 +125,10 @@ impl Translation {
 
     /// The first address (lowest IPA) mapped to the physical page holding `physical`, with its
     /// mapping.
-    pub fn find_physical(&self, physical: PhysicalAddress) -> Option<(IntermediateAddress, PageMapping)> {
+    pub fn find_physical(
+        &self,
+        physical: PhysicalAddress,
+    ) -> Option<(IntermediateAddress, PageMapping)> {
         let page = physical.page_number();
         self.pages
             .iter()
