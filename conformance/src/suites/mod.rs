@@ -2,6 +2,7 @@
 
 mod direct_messaging;
 mod direct_variants;
+mod discovery_buffers;
 mod discovery_variants;
 mod features;
 mod indirect_messaging;
@@ -80,6 +81,10 @@ pub const ALL: &[Check] = &[
     discovery_variants::D25_UNKNOWN_UUID,
     discovery_variants::D25_NIL,
     discovery_variants::D25_START_PAST_END,
+    discovery_buffers::D17,
+    discovery_buffers::D23_BUSY,
+    discovery_buffers::D24_LIST,
+    discovery_buffers::D25_AGREE,
     features::SHAPE_MSG_WAIT,
     features::SHAPE_YIELD,
     features::SHAPE_RUN,
