@@ -270,3 +270,66 @@ fn every_suite_runs_as_a_partition_with_no_unexplained_failure() {
         assert_eq!(line.result, "Passed", "{test}: {}", line.detail);
     }
 }
+
+/// A server whose writes to retrieved memory go nowhere (they report success).
+struct ForgetfulMemory(host_model::suite::ServerPages);
+
+impl conformance::server::ServerMemory for ForgetfulMemory {
+    fn read(&mut self, address: u64, bytes: &mut [u8]) -> Result<(), conformance::AccessFault> {
+        self.0.read(address, bytes)
+    }
+
+    fn write(&mut self, _: u64, _: &[u8]) -> Result<(), conformance::AccessFault> {
+        Ok(())
+    }
+
+    fn survives_faults(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn the_memory_checks_catch_a_borrower_whose_writes_are_lost() {
+    fn forgetful_server(conduit: host_model::ModelConduit, memory: GuestMemory) {
+        let mut driver =
+            ffa_guest_driver::Driver::<_, ModelBuffers>::new(conduit.clone()).expect("bring-up");
+        let buffers = memory.allocate_buffers(4096).expect("RAM");
+        driver.map_buffers(buffers).map_err(|failed| failed.error).expect("RXTX_MAP");
+        let error = conformance::server::serve(
+            &mut driver,
+            &mut ForgetfulMemory(host_model::suite::ServerPages(memory)),
+        );
+        conduit.fault(&format!("{error:?}"));
+    }
+    let (summary, text, _) = ModelBuilder::new()
+        .partition(partition(SERVER, 1), forgetful_server)
+        .partition(partition(SECOND_SERVER, 2), conformance_server)
+        .run(|mut conduit, memory| {
+            let (mut buffers, mut pages) = lent(&memory);
+            let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine)
+                .with_buffers(&mut buffers)
+                .with_memory(&mut pages);
+            context.partition = Some(SERVER);
+            context.second_partition = Some(SECOND_SERVER);
+            let mut text = String::new();
+            let selection = Selection { suite: "memory", name: "" };
+            let summary = run(suites::ALL, selection, &mut context, &mut text, None);
+            (summary, text, ())
+        })
+        .expect("the model runs")
+        .value;
+    let failed: Vec<Line> =
+        parse(&text).into_iter().filter(|line| line.result == "Failed").collect();
+    let names: Vec<&str> = failed.iter().map(|line| line.test.as_str()).collect();
+    // Exactly the checks that look at what the borrower wrote.
+    assert_eq!(
+        names,
+        [
+            "mm01_share_retrieve_write_relinquish_reclaim",
+            "mm30_lend_takes_the_owners_access_until_reclaim",
+            "mm01_two_borrowers_see_one_share",
+        ],
+        "{text}"
+    );
+    assert_eq!(summary.failed, names.len());
+}

@@ -417,6 +417,10 @@ fn reclaim_zero(context: &mut Context<'_>) -> Outcome {
             return Outcome::Skipped("the runner lends no memory to share");
         };
         let Some(pages) = ranges(memory, [14]) else { return step_failed("page addresses") };
+        // Not zero before, whatever the borrower does.
+        if !fill(memory, &pages, 0xF111_0000) {
+            return step_failed("the suite can write its own pages");
+        }
         finish((|| {
             let receivers = receivers(server, LEND_READ_WRITE);
             let handle =
