@@ -9,6 +9,7 @@ mod indirect_messaging;
 mod memory_arguments;
 mod memory_cycles;
 mod memory_descriptors;
+mod memory_flow;
 mod memory_management;
 mod notification_variants;
 mod notifications;
