@@ -11,6 +11,7 @@ mod memory_cycles;
 mod memory_descriptors;
 mod memory_flow;
 mod memory_management;
+mod memory_retrieve_rules;
 mod notification_variants;
 mod notifications;
 mod setup_discovery;
@@ -163,17 +164,17 @@ pub const ALL: &[Check] = &[
     memory_cycles::MM30_LEND,
     memory_cycles::MM22_CLEAR,
     memory_cycles::MM29_ZERO,
-    memory_cycles::MM15_TAG,
-    memory_cycles::MM15_HANDLE,
-    memory_cycles::MM16_TYPE,
-    memory_cycles::MM17_SENDER,
-    memory_cycles::MM19_READ_ONLY,
-    memory_cycles::MM02_RESEND,
-    memory_cycles::MM28_EARLY,
-    memory_cycles::MM30_RELINQUISHED,
+    memory_retrieve_rules::MM15_TAG,
+    memory_retrieve_rules::MM15_HANDLE,
+    memory_retrieve_rules::MM16_TYPE,
+    memory_retrieve_rules::MM17_SENDER,
+    memory_retrieve_rules::MM19_READ_ONLY,
+    memory_retrieve_rules::MM02_RESEND,
+    memory_retrieve_rules::MM28_EARLY,
+    memory_retrieve_rules::MM30_RELINQUISHED,
     memory_cycles::MM01_TWO_BORROWERS,
     memory_cycles::MM32_FRAGMENTS,
-    memory_cycles::D21_BUFFER,
+    memory_retrieve_rules::D21_BUFFER,
     memory_descriptors::MM03_TO_ITSELF,
     memory_descriptors::MM07_SENDER,
     memory_descriptors::MM04_CLEAR,
