@@ -318,19 +318,10 @@ fn two_borrowers(context: &mut Context<'_>) -> Outcome {
             )?;
             let own = driver.id();
             // Each names only itself, which v1.2's bypass flag allows (MM26).
-            let alone = match retrieve(handle, own, MemoryOperation::Share) {
-                Command::Retrieve { handle, sender, operation, permissions, tag, .. } => {
-                    Command::Retrieve {
-                        handle,
-                        sender,
-                        operation,
-                        permissions,
-                        tag,
-                        flags: BYPASS_MULTI_BORROWER_CHECK,
-                    }
-                }
-                other => other,
-            };
+            let alone = with_flags(
+                retrieve(handle, own, MemoryOperation::Share),
+                BYPASS_MULTI_BORROWER_CHECK,
+            );
             done(driver, server, "the first borrower retrieves", alone)?;
             done(driver, second, "the second borrower retrieves", alone)?;
             done(

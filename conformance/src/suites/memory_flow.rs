@@ -107,6 +107,16 @@ pub(super) fn retrieve(
     }
 }
 
+/// The same retrieve command with `flags` in its request.
+pub(super) fn with_flags(order: Command, flags: u32) -> Command {
+    match order {
+        Command::Retrieve { handle, sender, operation, permissions, tag, .. } => {
+            Command::Retrieve { handle, sender, operation, permissions, tag, flags }
+        }
+        other => other,
+    }
+}
+
 /// Transaction flag bit 10 (v1.2): one of several borrowers names only itself.
 pub(super) const BYPASS_MULTI_BORROWER_CHECK: u32 = 1 << 10;
 

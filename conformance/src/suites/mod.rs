@@ -12,6 +12,7 @@ mod memory_descriptors;
 mod memory_flow;
 mod memory_management;
 mod memory_retrieve_rules;
+mod memory_send_rules;
 mod notification_variants;
 mod notifications;
 mod setup_discovery;
@@ -179,6 +180,16 @@ pub const ALL: &[Check] = &[
     memory_descriptors::MM07_SENDER,
     memory_descriptors::MM04_CLEAR,
     memory_descriptors::MM11_NS_BIT,
+    memory_send_rules::MM05_SHARE,
+    memory_send_rules::MM05_LEND,
+    memory_send_rules::MM06_LEND_TYPE,
+    memory_send_rules::MM06_DONATE_ACCESS,
+    memory_send_rules::MM14_TWICE,
+    memory_send_rules::MM18_SHARE_CLEAR,
+    memory_send_rules::MM24_AGAIN,
+    memory_send_rules::MM26_BYPASS,
+    memory_send_rules::MM27_UNKNOWN,
+    memory_send_rules::MM21_TWO_LEND,
     memory_cycles::MM01_DONATE,
     indirect_messaging::I01,
     indirect_messaging::I02,
