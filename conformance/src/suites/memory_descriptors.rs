@@ -1,5 +1,6 @@
 //! Malformed memory transaction descriptors, written into the TX buffer by hand and sent with
-//! raw calls (matrix MM03, MM04, MM07, MM11): the guest driver would refuse to build them.
+//! raw calls (matrix MM03, MM04, MM07, MM09, MM11): the guest driver would refuse to build
+//! them.
 
 use ffa_core::memory::{
     build_transaction, AccessPermissions, AddressRange, MemoryHandle, MemoryRegionAttributes,
@@ -27,11 +28,15 @@ enum Fault {
     ClearFlag,
     /// The NS bit in the attributes (MM11).
     NsBit,
+    /// The composite's total page count is not the constituents' sum (MM09).
+    PageCountMismatch,
+    /// Two constituents name the same page (MM09).
+    Overlapping,
 }
 
 /// Writes a SHARE of page 0 of the runner's memory to `server`, spoiled by `fault`, sends it
 /// with FFA_MEM_SHARE_32 and expects `error`.
-fn spoiled_share(context: &mut Context<'_>, fault: Fault, error: FfaError) -> Outcome {
+fn spoiled_share(context: &mut Context<'_>, fault: Fault, error: Option<FfaError>) -> Outcome {
     if let Some(skip) = setup_lacks(context, 1) {
         return skip;
     }
@@ -54,7 +59,7 @@ fn send_spoiled(
     server: EndpointId,
     address: u64,
     fault: Fault,
-    error: FfaError,
+    error: Option<FfaError>,
 ) -> Outcome {
     let own = driver.id();
     let layout = layout_of(driver.version());
@@ -71,13 +76,29 @@ fn send_spoiled(
         Fault::SenderIsAnother => fields.sender = server,
         Fault::ClearFlag => fields.flags = TransactionFlags(TransactionFlags::CLEAR_MEMORY),
         Fault::NsBit => fields.attributes.non_secure = true,
+        Fault::PageCountMismatch | Fault::Overlapping => {}
     }
     let receivers = [ReceiverAccess::new(receiver, AccessPermissions::READ_WRITE)];
-    let ranges = [AddressRange { address, page_count: 1 }];
+    let range = AddressRange { address, page_count: 1 };
+    let both = [range, range];
+    let ranges = if matches!(fault, Fault::Overlapping) { &both[..] } else { &both[..1] };
     let Some(buffers) = driver.buffers_mut() else {
         return Outcome::Skipped("the runner lends no RX/TX buffers");
     };
-    let written = buffers.with_tx(|tx| build_transaction(tx, layout, &fields, &receivers, &ranges));
+    let written = buffers.with_tx(|tx| {
+        let length = build_transaction(tx, layout, &fields, &receivers, ranges)?;
+        if matches!(fault, Fault::PageCountMismatch) {
+            // The composite offset is in the (only) access descriptor, at offset 48 + 4.
+            let offset = tx
+                .get(52..56)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or(FfaError::NoMemory)? as usize;
+            let total = tx.get_mut(offset..offset + 4).ok_or(FfaError::NoMemory)?;
+            total.copy_from_slice(&2u32.to_le_bytes());
+        }
+        Ok::<usize, FfaError>(length)
+    });
     let Ok(length) = written else {
         return step_failed("the descriptor fits the TX buffer");
     };
@@ -91,7 +112,14 @@ fn send_spoiled(
         reclaim[..4].copy_from_slice(&[FFA_MEM_RECLAIM, answer[2], answer[3], 0]);
         let _ = driver.conduit().call(reclaim);
     }
-    Outcome::expect_error(answer, error)
+    match error {
+        Some(error) => Outcome::expect_error(answer, error),
+        None => Outcome::expect(
+            matches!(answer[0], 0x8400_0060 | 0xC400_0060),
+            crate::check::Expected::Text("an FFA_ERROR"),
+            answer,
+        ),
+    }
 }
 
 macro_rules! descriptor_check {
@@ -101,7 +129,7 @@ macro_rules! descriptor_check {
             suite: SUITE,
             name: $name,
             source: $source,
-            run: |context| spoiled_share(context, $fault, $error),
+            run: |context| spoiled_share(context, $fault, $error.into()),
         };
     };
 }
@@ -137,4 +165,20 @@ descriptor_check!(
     Fault::NsBit,
     FfaError::InvalidParameters,
     "MM11: a send with the NS bit set in its attributes is INVALID_PARAMETERS."
+);
+descriptor_check!(
+    MM09_PAGE_COUNT,
+    "mm09_composite_page_count_not_the_sum_is_an_error",
+    "MM09",
+    Fault::PageCountMismatch,
+    None::<FfaError>,
+    "MM09: a composite whose total page count is not its constituents' sum is an error."
+);
+descriptor_check!(
+    MM09_OVERLAP,
+    "mm09_overlapping_constituents_are_an_error",
+    "MM09",
+    Fault::Overlapping,
+    None::<FfaError>,
+    "MM09: two constituents naming the same page are an error."
 );

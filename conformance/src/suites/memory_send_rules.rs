@@ -1,5 +1,5 @@
 //! Permission, type and flag rules of sends and retrieves (matrix MM05, MM06, MM14, MM18, MM21,
-//! MM24, MM26, MM27): well-formed descriptors through the guest driver carrying values the
+//! MM23, MM24, MM26, MM27): well-formed descriptors through the guest driver carrying values the
 //! rules forbid, and retrieve requests from the server carrying forbidden flags.
 #![allow(
     clippy::result_large_err,
@@ -303,5 +303,27 @@ fn two_borrower_lend(context: &mut Context<'_>) -> Outcome {
             let _ = command(driver, server, Command::Relinquish { handle: handle.0 });
             result.and(reclaim(driver, handle, false))
         })())
+    })
+}
+
+cycle_check!(
+    MM23_HINT,
+    "mm23_alignment_hint_without_its_valid_bit_is_invalid",
+    "MM23",
+    hint_without_valid
+);
+/// MM23: a retrieve request with alignment-hint bits `[8:5]` set but bit 9 (hint valid) clear
+/// is INVALID_PARAMETERS.
+fn hint_without_valid(context: &mut Context<'_>) -> Outcome {
+    around_share(context, 46, 0, MemoryOperation::Share, |driver, server, handle| {
+        let own = driver.id();
+        let order = with_flags(retrieve(handle, own, MemoryOperation::Share), 1 << 5);
+        refused(
+            driver,
+            server,
+            "FFA_ERROR(INVALID_PARAMETERS) for a hint without its valid bit",
+            order,
+            Some(FfaError::InvalidParameters),
+        )
     })
 }
