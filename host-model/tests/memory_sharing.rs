@@ -292,3 +292,36 @@ fn donate_moves_the_page_to_the_partition_for_good() {
     assert!(memory.translate(SP1, IntermediateAddress(physical.0), Access::READ_WRITE).is_ok());
     assert!(memory.translate(VM1, IntermediateAddress(pages[0].address), Access::READ).is_err());
 }
+
+#[test]
+fn a_long_share_between_two_vms_is_fragmented_both_ways_in_the_forwarder() {
+    let report = servers()
+        .vm(virtual_machine(2), conformance_server)
+        .run(|conduit, memory| {
+            let mut driver = driver_with_buffers(conduit, &memory);
+            // 300 separate pages: a 4,896-byte descriptor, more than one 4 KiB TX or RX buffer.
+            let pages = scattered(&memory, 300);
+            let handle = driver.memory_share(VM2, &pages).expect("fragmented SHARE");
+            let got = command(&mut driver, VM2, retrieve(handle, VM1, MemoryOperation::Share));
+            command(&mut driver, VM2, Command::Write { handle: handle.0, value: 1000 });
+            let relinquished = command(&mut driver, VM2, Command::Relinquish { handle: handle.0 });
+            driver.memory_reclaim(handle, false).expect("RECLAIM");
+            (got, relinquished, read_u64(&memory, pages[0].address).unwrap())
+        })
+        .expect("run");
+    let (got, relinquished, first) = report.value;
+    assert_eq!(got.status, Status::Done, "{got:?}");
+    assert_eq!(got.values[0], 300 | 300 << 32, "every page, one range each");
+    assert_eq!(relinquished.status, Status::Done);
+    assert_eq!(first, 1000, "VM 2 wrote the first page (it keeps 8 ranges of the 300)");
+    let calls: Vec<u64> = report
+        .trace
+        .iter()
+        .filter_map(|entry| match entry.event {
+            host_model::TraceEvent::Call { registers, .. } => Some(registers[0]),
+            _ => None,
+        })
+        .collect();
+    assert!(calls.contains(&0x8400_007B), "FFA_MEM_FRAG_TX was used");
+    assert!(calls.contains(&0x8400_007A), "FFA_MEM_FRAG_RX was used");
+}
