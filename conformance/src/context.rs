@@ -33,6 +33,9 @@ pub struct Context<'c> {
     pub partition: Option<EndpointId>,
     /// A second server partition, for checks with two borrowers.
     pub second_partition: Option<EndpointId>,
+    /// The server the indirect-messaging checks talk to, when not [`Self::partition`] (e.g. a
+    /// VM running the server, where a VM's messages cannot reach partitions).
+    pub message_peer: Option<EndpointId>,
     /// RX/TX buffers the runner lends the suite (discovery, memory and indirect-messaging
     /// checks need them).
     pub buffers: Option<&'c mut dyn SuiteBuffers>,
@@ -49,6 +52,7 @@ impl core::fmt::Debug for Context<'_> {
             .field("version", &self.version)
             .field("partition", &self.partition)
             .field("second_partition", &self.second_partition)
+            .field("message_peer", &self.message_peer)
             .field("buffers", &self.buffers.is_some())
             .field("memory", &self.memory.is_some())
             .finish()
@@ -80,6 +84,7 @@ impl<'c> Context<'c> {
             version: Version::V1_2,
             partition: None,
             second_partition: None,
+            message_peer: None,
             buffers: None,
             memory: None,
             own_id: None,

@@ -23,6 +23,9 @@ use host_model::{GuestMemory, ModelBuffers, ModelBuilder};
 const SERVER: EndpointId = EndpointId(0x8001);
 /// Its second server partition (two-borrower checks).
 const SECOND_SERVER: EndpointId = EndpointId(0x8002);
+/// VM 2, the server the indirect-messaging checks talk to when the suite runs as VM 1 (a
+/// VM's messages to partitions need the forwarded FFA_RXTX_MAP, not modelled yet).
+const MESSAGE_PEER: EndpointId = EndpointId(2);
 /// Pages of RAM the runner lends the suite to share.
 const SUITE_PAGES: usize = 1024;
 /// The partition that runs the suite as a secure partition, at its boot.
@@ -45,19 +48,11 @@ const KNOWN_FAILURES_AS_PARTITION: &[(&str, &str)] = &[(
 )];
 
 /// What a VM on the model skips, and why: calls the core does not offer yet, and checks that
-/// do not apply to a VM. VM 1 is not declared for indirect messaging: its messages to a
-/// partition would need its RX/TX buffers mapped at the SPMC too (the forwarded FFA_RXTX_MAP,
-/// not modelled yet), so FFA_FEATURES does not offer it FFA_MSG_SEND2. A change here means the core started (or stopped) offering something.
+/// do not apply to a VM. A change here means the core started (or stopped) offering something.
 const SKIPPED_AS_VM: &[(&str, &str)] = &[
     ("m04_direct_request_w2_must_be_zero_before_v1_2", "the agreed version is 1.2"),
     ("m09_partition_to_normal_world_request_is_invalid", "only a partition can try this"),
     ("d12_schedule_receiver_interrupt_is_for_the_normal_world", "notifications"),
-    ("i01_indirect_message_to_itself_is_invalid", "FFA_MSG_SEND2 is not offered"),
-    ("i02_indirect_message_to_ffff_is_invalid", "FFA_MSG_SEND2 is not offered"),
-    ("i05_indirect_message_reaches_the_receivers_rx_buffer", "FFA_MSG_SEND2 is not offered"),
-    ("i04_indirect_message_to_a_full_rx_buffer_is_busy", "FFA_MSG_SEND2 is not offered"),
-    ("i05_indirect_message_from_the_server_arrives", "FFA_MSG_SEND2 is not offered"),
-    ("i05_rx_buffer_full_is_signalled", "FFA_MSG_SEND2 is not offered"),
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
     ("n02_bitmap_destroy_from_a_partition_is_not_supported", "only a partition can try this"),
@@ -119,10 +114,13 @@ fn lent(memory: &GuestMemory) -> (ModelBuffers, SuitePages) {
 fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
     // VM 1 receives notifications (the forwarder keeps its bitmap), so the notification
     // argument checks run as a VM too.
-    let mut vm = host_model::endpoints::virtual_machine(1);
+    let mut vm = with_indirect_messaging(host_model::endpoints::virtual_machine(1));
     vm.notification_support = true;
+    let mut peer = with_indirect_messaging(host_model::endpoints::virtual_machine(MESSAGE_PEER.0));
+    peer.notification_support = true;
     system()
         .driver_vm(vm)
+        .vm(peer, conformance_server)
         .run(move |mut conduit, memory| {
             let (mut buffers, mut pages) = lent(&memory);
             let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine)
@@ -130,6 +128,7 @@ fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
                 .with_memory(&mut pages);
             context.partition = Some(SERVER);
             context.second_partition = Some(SECOND_SERVER);
+            context.message_peer = Some(MESSAGE_PEER);
             let (mut text, mut json) = (String::new(), String::new());
             let summary = run(suites::ALL, selection, &mut context, &mut text, Some(&mut json));
             (summary, text, json)

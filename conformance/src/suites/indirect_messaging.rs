@@ -35,7 +35,10 @@ fn prepare(
     if let Some(skip) = missing(context, calls) {
         return Err(skip);
     }
-    context.partition.ok_or(Outcome::Skipped("the setup names no server partition"))
+    context
+        .message_peer
+        .or(context.partition)
+        .ok_or(Outcome::Skipped("the setup names no server partition"))
 }
 
 /// Writes a partition message header (and 8 payload bytes) from `sender` to `receiver` into
@@ -226,7 +229,8 @@ fn reply(context: &mut Context<'_>) -> Outcome {
 }
 
 /// I05: the server's message sets "RX buffer full" in our framework notifications
-/// (FFA_NOTIFICATION_GET with the SPM or hypervisor framework flag), and getting clears it.
+/// (FFA_NOTIFICATION_GET with the SPM framework flag for a partition's message, the hypervisor
+/// framework flag for a VM's), and getting clears it.
 pub const I05_SIGNAL: Check =
     Check { suite: SUITE, name: "i05_rx_buffer_full_is_signalled", source: "I05", run: signal };
 fn signal(context: &mut Context<'_>) -> Outcome {
@@ -243,19 +247,21 @@ fn signal(context: &mut Context<'_>) -> Outcome {
             }
             Err(error) => return error.outcome("the server's FFA_MSG_SEND2"),
         }
-        // FFA_NOTIFICATION_GET: w1 receiver (and vCPU 0), w2 flags: SPM framework (bit 2) and
-        // hypervisor framework (bit 3). The answer has them in w4 and w5... w6/w7.
+        // FFA_NOTIFICATION_GET: w1 receiver (and vCPU 0), w2 flags. A partition's message sets
+        // the bit in the SPM framework bitmap (flag bit 2, answered in w6), a VM's in the
+        // hypervisor framework bitmap (flag bit 3, answered in w7).
+        let (flag, register) = if server.0 & 0x8000 != 0 { (1 << 2, 6) } else { (1 << 3, 7) };
         let get = |driver: &mut SuiteDriver<'_>| {
             let mut registers = [0u64; 18];
             registers[0] = NOTIFICATION_GET.0;
             registers[1] = u64::from(own.0);
-            registers[2] = 0b1100;
+            registers[2] = flag;
             driver.conduit().call(registers)
         };
         let first = get(driver);
-        let pending = (first[6] | first[7]) & RX_BUFFER_FULL != 0;
+        let pending = first.get(register).is_some_and(|bits| bits & RX_BUFFER_FULL != 0);
         let again = get(driver);
-        let cleared = (again[6] | again[7]) & RX_BUFFER_FULL == 0;
+        let cleared = again.get(register).is_some_and(|bits| bits & RX_BUFFER_FULL == 0);
         let mut payload = [0u8; 8];
         let read = driver.receive_indirect(&mut payload);
         if !matches!(first[0], 0x8400_0061 | 0xC400_0061) {
