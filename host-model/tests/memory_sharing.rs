@@ -325,3 +325,27 @@ fn a_long_share_between_two_vms_is_fragmented_both_ways_in_the_forwarder() {
     assert!(calls.contains(&0x8400_007B), "FFA_MEM_FRAG_TX was used");
     assert!(calls.contains(&0x8400_007A), "FFA_MEM_FRAG_RX was used");
 }
+
+#[test]
+fn lend_takes_every_mapping_of_a_page_and_reclaim_gives_them_back() {
+    // VM 1 sees one of its pages at a second address too.
+    let page = host_model::builder::VM_RAM_ADDRESS.0 + 4000 * 4096;
+    let alias = 0x5000_0000;
+    let report = servers()
+        .share_memory(VM1, IntermediateAddress(alias), VM1, IntermediateAddress(page), 1)
+        .run(move |conduit, memory| {
+            let mut driver = driver_with_buffers(conduit, &memory);
+            memory.write(IntermediateAddress(alias), &8u64.to_le_bytes()).unwrap();
+            let receivers = [Receiver { id: SP1, permissions: LEND_READ_WRITE }];
+            let pages = [PageRange { address: page, page_count: 1 }];
+            let handle = driver.memory_send(&MemorySend::lend(&receivers, &pages)).expect("LEND");
+            let lent = [page, alias].map(|address| read_u64(&memory, address).is_err());
+            driver.memory_reclaim(handle, false).expect("RECLAIM");
+            let back = [page, alias].map(|address| read_u64(&memory, address).ok());
+            (lent, back)
+        })
+        .expect("run");
+    let (lent, back) = report.value;
+    assert_eq!(lent, [true, true], "neither address reaches the lent page");
+    assert_eq!(back, [Some(8), Some(8)], "both addresses are back after reclaim");
+}

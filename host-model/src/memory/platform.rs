@@ -2,8 +2,8 @@
 //! endpoints' addresses, map/unmap/zero for the ledger, the forwarder's buffer towards the SPMC).
 //!
 //! The ledger names physical pages. A page an endpoint loses (LEND, DONATE, relinquish) is
-//! removed from its stage 2 and remembered with the address it had there, so giving it back
-//! (reclaim) maps it at the same address again; a page an endpoint gains without ever having
+//! removed from its stage 2 at every address it had there, and remembered, so giving it back
+//! (reclaim) maps it at the same addresses again; a page an endpoint gains without ever having
 //! had it (a borrower's retrieve) is mapped at IPA = PA, which is the address retrieve
 //! responses report.
 
@@ -33,8 +33,9 @@ struct ParkedPage {
 pub struct ModelPlatform {
     system: SharedMemory,
     role: Role,
-    /// Pages local endpoints lost, by (endpoint, physical page number).
-    parked: BTreeMap<(EndpointId, u64), ParkedPage>,
+    /// Pages local endpoints lost, by (endpoint, physical page number): every address the page
+    /// was mapped at.
+    parked: BTreeMap<(EndpointId, u64), Vec<ParkedPage>>,
     /// Forwarder: the hypervisor's TX buffer at the SPMC (physical) and its size in bytes.
     forward_buffer: Option<(PhysicalAddress, usize)>,
 }
@@ -104,16 +105,23 @@ impl AddressSpace for ModelPlatform {
         let space = system.space(endpoint).map_err(|_| FfaError::InvalidParameters)?;
         let mut plan = Vec::new();
         for page in pages(range)? {
-            let parked = self.parked.get(&(endpoint, page)).copied();
-            let address = match parked {
-                Some(parked) => parked.address,
-                None => IntermediateAddress::of_page(page).ok_or(FfaError::InvalidParameters)?,
+            let places = match self.parked.get(&(endpoint, page)) {
+                Some(parked) => parked
+                    .iter()
+                    .map(|place| (place.address, access_of(permissions, Some(place.access))))
+                    .collect(),
+                None => {
+                    let address =
+                        IntermediateAddress::of_page(page).ok_or(FfaError::InvalidParameters)?;
+                    vec![(address, access_of(permissions, None))]
+                }
             };
-            if space.translation.mapping(address).is_some() {
-                return Err(FfaError::Denied);
+            for (address, access) in places {
+                if space.translation.mapping(address).is_some() {
+                    return Err(FfaError::Denied);
+                }
+                plan.push((page, address, access));
             }
-            let access = access_of(permissions, parked.map(|parked| parked.access));
-            plan.push((page, address, access));
         }
         for (page, address, access) in plan {
             let physical = PhysicalAddress::of_page(page).ok_or(FfaError::InvalidParameters)?;
@@ -134,13 +142,19 @@ impl AddressSpace for ModelPlatform {
         let mut plan = Vec::new();
         for page in pages(range)? {
             let physical = PhysicalAddress::of_page(page).ok_or(FfaError::InvalidParameters)?;
-            let (address, mapping) =
-                space.translation.find_physical(physical).ok_or(FfaError::Denied)?;
-            plan.push((page, address, mapping.access));
+            let places = space.translation.find_physical(physical);
+            if places.is_empty() {
+                return Err(FfaError::Denied);
+            }
+            plan.push((page, places));
         }
-        for (page, address, access) in plan {
-            system.unmap(endpoint, address, 1).map_err(|_| FfaError::InvalidParameters)?;
-            self.parked.insert((endpoint, page), ParkedPage { address, access });
+        for (page, places) in plan {
+            let mut parked = Vec::new();
+            for (address, mapping) in places {
+                system.unmap(endpoint, address, 1).map_err(|_| FfaError::InvalidParameters)?;
+                parked.push(ParkedPage { address, access: mapping.access });
+            }
+            self.parked.insert((endpoint, page), parked);
         }
         Ok(())
     }

@@ -123,17 +123,20 @@ impl Translation {
         self.pages.get(&address.page_number()).copied()
     }
 
-    /// The first address (lowest IPA) mapped to the physical page holding `physical`, with its
+    /// Every address mapped to the physical page holding `physical` (lowest first), with its
     /// mapping.
     pub fn find_physical(
         &self,
         physical: PhysicalAddress,
-    ) -> Option<(IntermediateAddress, PageMapping)> {
+    ) -> Vec<(IntermediateAddress, PageMapping)> {
         let page = physical.page_number();
         self.pages
             .iter()
-            .find(|(_, mapping)| mapping.physical.page_number() == page)
-            .and_then(|(&number, mapping)| Some((IntermediateAddress::of_page(number)?, *mapping)))
+            .filter(|(_, mapping)| mapping.physical.page_number() == page)
+            .filter_map(|(&number, mapping)| {
+                Some((IntermediateAddress::of_page(number)?, *mapping))
+            })
+            .collect()
     }
 
     /// How many pages are mapped.
