@@ -47,7 +47,8 @@ pub enum Command {
         /// Transaction flags beyond the type (e.g. bit 10, bypass the multi-borrower check).
         flags: u32,
     },
-    /// Writes `value + n` at the first and last 8 bytes of the n-th retrieved page.
+    /// Writes `value + n` at the first and last 8 bytes of the n-th retrieved page (of the
+    /// first 8 ranges, at most 4096 pages).
     Write {
         /// The handle retrieved.
         handle: u64,

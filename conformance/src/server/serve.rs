@@ -29,6 +29,14 @@ const RANGES: usize = 8;
 /// Handles the server remembers at once.
 const HELD: usize = 4;
 const PAGE: u64 = 4096;
+/// The most pages [`Command::Write`] touches (an implementation could report huge ranges).
+const WRITE_LIMIT: u64 = 4096;
+
+/// The address of the last 8 bytes of the page at `page` (a fault when the implementation
+/// reported a page at the very top of the address space).
+fn last_word(page: u64) -> Result<u64, AccessFault> {
+    page.checked_add(PAGE - 8).ok_or(AccessFault)
+}
 
 /// Memory the server retrieved.
 #[derive(Debug, Clone, Copy)]
@@ -132,12 +140,12 @@ impl Server<'_> {
                     return Answer::failed(Status::UnknownHandle);
                 };
                 let mut index = 0;
-                while let Some(page) = held.page(index) {
+                while let Some(page) = held.page(index).filter(|_| index < WRITE_LIMIT) {
                     let bytes = value.wrapping_add(index).to_le_bytes();
                     let written = self
                         .memory
                         .write(page, &bytes)
-                        .and_then(|()| self.memory.write(page + PAGE - 8, &bytes));
+                        .and_then(|()| self.memory.write(last_word(page)?, &bytes));
                     if written.is_err() {
                         return Answer::failed(Status::AccessFault);
                     }
@@ -228,7 +236,7 @@ impl Server<'_> {
         let read = self
             .memory
             .read(address, &mut first)
-            .and_then(|()| self.memory.read(address + PAGE - 8, &mut last));
+            .and_then(|()| self.memory.read(last_word(address)?, &mut last));
         match read {
             Ok(()) => Answer::done([u64::from_le_bytes(first), u64::from_le_bytes(last), 0, 0]),
             Err(AccessFault) => Answer::failed(Status::AccessFault),

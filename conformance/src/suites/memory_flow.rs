@@ -66,7 +66,7 @@ pub(super) fn fill(memory: &mut dyn SuiteMemory, ranges: &[PageRange], value: u6
     ranges.iter().enumerate().all(|(index, range)| {
         let bytes = value.wrapping_add(index as u64).to_le_bytes();
         memory.write(range.address, &bytes).is_ok()
-            && memory.write(range.address + PAGE - 8, &bytes).is_ok()
+            && memory.write(range.address.wrapping_add(PAGE - 8), &bytes).is_ok()
     })
 }
 
@@ -75,7 +75,7 @@ pub(super) fn holds(memory: &mut dyn SuiteMemory, ranges: &[PageRange], value: u
     ranges.iter().enumerate().all(|(index, range)| {
         let (mut first, mut last) = ([0u8; 8], [0u8; 8]);
         memory.read(range.address, &mut first).is_ok()
-            && memory.read(range.address + PAGE - 8, &mut last).is_ok()
+            && memory.read(range.address.wrapping_add(PAGE - 8), &mut last).is_ok()
             && u64::from_le_bytes(first) == value.wrapping_add(index as u64)
             && u64::from_le_bytes(last) == value.wrapping_add(index as u64)
     })
