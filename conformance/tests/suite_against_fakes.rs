@@ -221,6 +221,7 @@ fn a_conformant_implementation_passes_every_check_that_applies() {
             "m10_direct_request2_with_an_unknown_uuid_is_invalid",
             "m10_direct_request2_from_another_source_is_invalid",
             "m10_direct_request2_to_itself_is_invalid",
+            "m01_direct_request2_to_the_servers_uuid_is_answered",
             "mm08_share_with_a_fragment_longer_than_the_total_is_invalid",
             "mm08_lend_with_a_fragment_longer_than_the_total_is_invalid",
             "mm08_donate_with_a_fragment_longer_than_the_total_is_invalid",

@@ -1,6 +1,7 @@
 //! The checks, by suite, in the order they run (version negotiation first: D04 depends on it).
 
 mod direct_messaging;
+mod direct_through_driver;
 mod direct_variants;
 mod discovery_buffers;
 mod discovery_variants;
@@ -149,6 +150,7 @@ pub const ALL: &[Check] = &[
     direct_variants::M10_WRONG_UUID,
     direct_variants::M10_SPOOF,
     direct_variants::M10_TO_ITSELF,
+    direct_through_driver::M01_REQ2,
     setup_discovery::D12,
     memory_management::MM29,
     memory_management::MM29_FLAGS,
