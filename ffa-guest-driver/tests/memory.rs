@@ -196,3 +196,18 @@ fn retrieve_errors_are_typed() {
     let wrong_sender = RetrieveRequest { sender: EndpointId(7), ..request() };
     assert!(driver.memory_retrieve(&wrong_sender, &mut out).unwrap_err().is(FfaError::Denied));
 }
+
+#[test]
+fn retrieve_requests_use_the_versions_access_descriptor_and_carry_extra_flags() {
+    let (_firmware, mut driver, _) = borrower(4096, 2);
+    let mut out = [PageRange::default(); 2];
+    driver.memory_retrieve_with_flags(&request(), 1 << 10, &mut out).unwrap();
+    let tx = driver.buffers_mut().unwrap().tx.clone();
+    let request = tx.borrow();
+    let word = |at: usize| u32::from_le_bytes(request[at..at + 4].try_into().unwrap());
+    // v1.2: one 32-byte access descriptor whose implementation-defined half is zero.
+    assert_eq!((word(24), word(28), word(32)), (32, 1, 48));
+    assert!(request[64..80].iter().all(|&byte| byte == 0));
+    // SHARE's type bits and the extra flag.
+    assert_eq!(word(4), 1 << 3 | 1 << 10);
+}
