@@ -18,11 +18,14 @@
 
 mod check;
 mod context;
+mod environment;
 mod report;
 mod runner;
+pub mod server;
 pub mod suites;
 
 pub use check::{Check, Expected, Outcome};
 pub use context::{Context, Endpoint};
+pub use environment::{AccessFault, SuiteBuffers, SuiteMemory};
 pub use report::{write_json, Summary};
 pub use runner::{run, Selection};

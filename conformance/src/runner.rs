@@ -9,7 +9,9 @@ use crate::report::{self, Summary};
 /// Which checks to run: every check whose suite and name contain the given texts.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Selection<'a> {
-    /// Only suites whose name contains this (empty: all).
+    /// Only suites whose name contains this at the start of a word (empty: all): `memory`
+    /// and `messaging` select what they say, and `direct_messaging` does not select
+    /// `indirect_messaging`.
     pub suite: &'a str,
     /// Only checks whose name contains this (empty: all).
     pub name: &'a str,
@@ -18,7 +20,11 @@ pub struct Selection<'a> {
 impl Selection<'_> {
     /// Whether `check` is selected.
     pub fn includes(&self, check: &Check) -> bool {
-        check.suite.contains(self.suite) && check.name.contains(self.name)
+        let suite = check
+            .suite
+            .match_indices(self.suite)
+            .any(|(start, _)| start == 0 || check.suite.as_bytes().get(start - 1) == Some(&b'_'));
+        suite && check.name.contains(self.name)
     }
 }
 

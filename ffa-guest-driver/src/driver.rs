@@ -275,6 +275,11 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             .ok_or(DriverError::new(FunctionId::RxtxUnmap, ErrorKind::BuffersNotMapped))
     }
 
+    /// The mapped buffers, e.g. to write a descriptor for a call this driver does not wrap.
+    pub fn buffers_mut(&mut self) -> Option<&mut B> {
+        self.buffers.as_mut()
+    }
+
     /// FFA_RX_RELEASE: gives the RX buffer back to the partition manager.
     pub fn release_rx(&mut self) -> Result<()> {
         self.link.call_success(Call::RxRelease { vm_id: EndpointId(0) }).map(drop)

@@ -165,6 +165,9 @@ pub struct RetrievedMemory {
     pub total_pages: u32,
     /// Number of address ranges (the first ones were written to the caller's slice).
     pub range_count: usize,
+    /// The response's transaction flags (bit 0: the memory was zeroed before it was mapped;
+    /// bits `[4:3]`: the transaction type).
+    pub flags: u32,
 }
 
 fn check_ranges(ranges: &[PageRange]) -> core::result::Result<u32, &'static str> {
@@ -219,6 +222,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             receivers: send.receivers,
             ranges: send.ranges,
             total_pages,
+            access_size: transaction_descriptor::access_descriptor_size(self.version()),
         };
         let total_length = descriptor
             .total_length()
@@ -307,11 +311,23 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
         request: &RetrieveRequest,
         ranges: &mut [PageRange],
     ) -> Result<RetrievedMemory> {
+        self.memory_retrieve_with_flags(request, 0, ranges)
+    }
+
+    /// As [`Self::memory_retrieve`], with more transaction flags in the request (e.g. bit 10,
+    /// "bypass the multi-borrower check", which lets one of several borrowers name only
+    /// itself at v1.2; or the clear flags).
+    pub fn memory_retrieve_with_flags(
+        &mut self,
+        request: &RetrieveRequest,
+        flags: u32,
+        ranges: &mut [PageRange],
+    ) -> Result<RetrievedMemory> {
         let function = FunctionId::MemRetrieveReq32;
         let own_id = self.id();
         let header = MemoryTransactionDescriptor {
             sender: U16::new(request.sender.0),
-            flags: U32::new(request.operation.map_or(0, MemoryOperation::type_bits)),
+            flags: U32::new(request.operation.map_or(0, MemoryOperation::type_bits) | flags),
             handle: U64::new(request.handle.0),
             tag: U64::new(request.tag),
             ..Default::default()
@@ -321,9 +337,12 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             permissions: request.permissions.to_byte(),
             ..Default::default()
         };
+        let access_size = transaction_descriptor::access_descriptor_size(self.version());
         let length = self
             .mapped(function)?
-            .with_tx(|tx| transaction_descriptor::write_retrieve_request(header, access, tx))
+            .with_tx(|tx| {
+                transaction_descriptor::write_retrieve_request(header, access, access_size, tx)
+            })
             .ok_or(DriverError::new(function, ErrorKind::InvalidArgument("TX buffer too small")))?;
         let transaction = MemoryTransaction {
             total_length: length as u32,
@@ -392,6 +411,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             permissions: AccessPermissions::try_from(parsed.permissions).ok(),
             total_pages: parsed.total_pages,
             range_count,
+            flags,
         })
     }
 

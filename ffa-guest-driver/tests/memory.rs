@@ -39,7 +39,8 @@ fn a_small_share_fits_one_fragment() {
     let handle = driver.memory_share(EndpointId(0x8001), &ranges).unwrap();
     let model = firmware.model();
     let transaction = &model.transactions[&handle.0];
-    assert_eq!(transaction.fragments, vec![96]);
+    // v1.2: 48-byte header, one 32-byte access descriptor, composite, one constituent.
+    assert_eq!(transaction.fragments, vec![112]);
     assert_eq!(transaction.sender, 1);
     assert_eq!(transaction.attributes, 0x2F);
     assert_eq!(transaction.receivers, vec![(0x8001, 0x02)]);
@@ -54,8 +55,8 @@ fn a_long_scatter_gather_list_is_sent_in_tx_sized_fragments() {
     let handle = driver.memory_share(EndpointId(0x8001), &ranges).unwrap();
     let model = firmware.model();
     let transaction = &model.transactions[&handle.0];
-    // 80 fixed bytes + 600 * 16 = 9680: 4096 (80 + 251 constituents) + 4096 + 1488.
-    assert_eq!(transaction.fragments, vec![4096, 4096, 1488]);
+    // 96 fixed bytes (v1.2) + 600 * 16 = 9696: 4096 (96 + 250 constituents) + 4096 + 1504.
+    assert_eq!(transaction.fragments, vec![4096, 4096, 1504]);
     let expected: Vec<_> = ranges.iter().map(|range| (range.address, range.page_count)).collect();
     assert_eq!(transaction.ranges, expected);
     drop(model);
@@ -194,4 +195,19 @@ fn retrieve_errors_are_typed() {
     );
     let wrong_sender = RetrieveRequest { sender: EndpointId(7), ..request() };
     assert!(driver.memory_retrieve(&wrong_sender, &mut out).unwrap_err().is(FfaError::Denied));
+}
+
+#[test]
+fn retrieve_requests_use_the_versions_access_descriptor_and_carry_extra_flags() {
+    let (_firmware, mut driver, _) = borrower(4096, 2);
+    let mut out = [PageRange::default(); 2];
+    driver.memory_retrieve_with_flags(&request(), 1 << 10, &mut out).unwrap();
+    let tx = driver.buffers_mut().unwrap().tx.clone();
+    let request = tx.borrow();
+    let word = |at: usize| u32::from_le_bytes(request[at..at + 4].try_into().unwrap());
+    // v1.2: one 32-byte access descriptor whose implementation-defined half is zero.
+    assert_eq!((word(24), word(28), word(32)), (32, 1, 48));
+    assert!(request[64..80].iter().all(|&byte| byte == 0));
+    // SHARE's type bits and the extra flag.
+    assert_eq!(word(4), 1 << 3 | 1 << 10);
 }

@@ -23,6 +23,10 @@ pub const VM_RAM_PHYSICAL: PhysicalAddress = PhysicalAddress(0x8000_0000);
 pub const PARTITION_RAM_ADDRESS: IntermediateAddress = IntermediateAddress(0x0600_0000);
 /// Where the partitions' RAM is in physical memory, in configuration order. Secure.
 pub const PARTITION_RAM_PHYSICAL: PhysicalAddress = PhysicalAddress(0x1_0000_0000);
+/// The hypervisor's own TX buffer (then its RX buffer, one page each), mapped at the SPMC with
+/// FFA_RXTX_MAP during its boot: the forwarder writes forwarded memory descriptors there.
+/// Non-secure memory no endpoint owns.
+pub const HYPERVISOR_BUFFERS: PhysicalAddress = PhysicalAddress(0x7F00_0000);
 /// RAM per endpoint, in 4 KiB pages (16 MiB; pages never written take no host memory).
 pub const RAM_PAGES: u64 = 4096;
 

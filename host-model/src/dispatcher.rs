@@ -13,19 +13,22 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
 use ffa_core::{EndpointId, FfaError, FunctionId, VcpuId};
+use memory_sharing::{MemoryKind, Pools};
 use spmc::partition_manager::{
-    Configuration, ContextId, ContextState, Delivery, EndpointDescription, PartitionManager, Role,
-    Transfer,
+    Configuration, ContextId, ContextState, Delivery, EndpointDescription, MemoryRegionDescription,
+    MemorySharing, PartitionManager, Role, Transfer,
 };
 
+use crate::address::PhysicalAddress;
 use crate::baton::{self, BoxedProgram, ContextThread, Entry, Event, EventSender, Failure};
 use crate::builder::{
-    ModelBuilder, PartitionProgram, SharedMapping, PARTITION_RAM_ADDRESS, PARTITION_RAM_PHYSICAL,
-    RAM_PAGES, VM_RAM_ADDRESS, VM_RAM_PHYSICAL,
+    ModelBuilder, PartitionProgram, SharedMapping, HYPERVISOR_BUFFERS, PARTITION_RAM_ADDRESS,
+    PARTITION_RAM_PHYSICAL, RAM_PAGES, VM_RAM_ADDRESS, VM_RAM_PHYSICAL,
 };
 use crate::endpoints::{DRIVER_VM, SPMC_ID};
 use crate::memory::{
-    Access, GuestMemory, ManagerMemory, SecurityState, SharedMemory, SystemMemory,
+    Access, GuestMemory, ManagerMemory, ModelPlatform, PhysicalRegion, SecurityState, SharedMemory,
+    SystemMemory,
 };
 use crate::report::{ModelError, Report, StoppedContext, TraceEntry, TraceEvent};
 
@@ -37,7 +40,16 @@ pub(crate) const MAX_VCPUS: usize = 8;
 pub const MAX_CPUS: usize = 8;
 
 /// Both managers have this type.
-pub(crate) type Manager = PartitionManager<ManagerMemory, MAX_ENDPOINTS, MAX_VCPUS, MAX_CPUS>;
+pub(crate) type Manager =
+    PartitionManager<ManagerMemory, MAX_ENDPOINTS, MAX_VCPUS, MAX_CPUS, ModelPlatform>;
+
+/// Pages of the hypervisor's TX buffer at the SPMC (the forward buffer), and of its RX buffer.
+pub(crate) const HYPERVISOR_BUFFER_PAGES: u32 = 1;
+
+/// Fresh ledger pools for one manager (leaked: a model run is a test process's lifetime).
+fn ledger_storage() -> memory_sharing::LedgerStorage<'static> {
+    Box::leak(Box::new(Pools::<256, 64, 2048, 256>::new())).storage()
+}
 
 /// What a CPU does next.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +145,12 @@ fn build_memory(builder: &ModelBuilder) -> Result<SystemMemory, ModelError> {
             SecurityState::Secure,
         )?;
     }
+    memory.physical_mut().add_region(PhysicalRegion {
+        name: "hypervisor RX/TX buffers".into(),
+        base: HYPERVISOR_BUFFERS,
+        page_count: 2 * u64::from(HYPERVISOR_BUFFER_PAGES),
+        security: SecurityState::NonSecure,
+    })?;
     for SharedMapping { endpoint, address, source, source_address, page_count } in &builder.shared {
         let physical = memory.translate(*source, *source_address, Access::READ)?;
         memory.map(*endpoint, *address, physical, *page_count, Access::READ_WRITE)?;
@@ -174,15 +192,50 @@ impl Dispatcher {
         };
         let configuration_error =
             |error| ModelError::Configuration(format!("partition manager: {error:?}"));
-        let spmc = Manager::new(
+        // The memory map each ledger starts with: every endpoint owns its RAM.
+        let region = |owner: &EndpointDescription, index: usize, base: PhysicalAddress, secure| {
+            MemoryRegionDescription {
+                owner: owner.id,
+                base: base.0 + index as u64 * RAM_PAGES * crate::address::PAGE_SIZE,
+                page_count: RAM_PAGES as u32,
+                kind: MemoryKind::Normal { secure },
+                read_only: false,
+            }
+        };
+        let vm_regions: Vec<MemoryRegionDescription> = vms
+            .iter()
+            .enumerate()
+            .map(|(index, vm)| region(vm, index, VM_RAM_PHYSICAL, false))
+            .collect();
+        let spmc_regions: Vec<MemoryRegionDescription> = partitions
+            .iter()
+            .enumerate()
+            .map(|(index, partition)| region(partition, index, PARTITION_RAM_PHYSICAL, true))
+            .chain(vm_regions.iter().copied())
+            .collect();
+        let spmc = Manager::with_memory_sharing(
             &configuration(Role::Spmc, SPMC_ID, &partitions, &normal_world),
             ManagerMemory::new(memory.clone(), Role::Spmc),
+            MemorySharing {
+                platform: ModelPlatform::new(memory.clone(), Role::Spmc, None),
+                storage: ledger_storage(),
+                regions: &spmc_regions,
+            },
         )
         .map_err(configuration_error)?;
         // The forwarder learns of the partitions by discovery when the hypervisor boots.
-        let forwarder = Manager::new(
+        let forward_buffer = (
+            HYPERVISOR_BUFFERS,
+            HYPERVISOR_BUFFER_PAGES as usize * crate::address::PAGE_SIZE as usize,
+        );
+        let forwarder = Manager::with_memory_sharing(
             &configuration(Role::Forwarder, EndpointId::HYPERVISOR, &vms, &[]),
             ManagerMemory::new(memory.clone(), Role::Forwarder),
+            MemorySharing {
+                platform: ModelPlatform::new(memory.clone(), Role::Forwarder, Some(forward_buffer)),
+                storage: ledger_storage(),
+                regions: &vm_regions,
+            },
         )
         .map_err(configuration_error)?;
         let contexts = vms

@@ -50,3 +50,9 @@ pub fn test_uuid(index: u8) -> Uuid {
     bytes[15] = 0xA0 | index;
     Uuid(bytes)
 }
+
+/// The same endpoint, also sending and receiving indirect messages (FFA_MSG_SEND2).
+pub fn with_indirect_messaging(mut description: EndpointDescription) -> EndpointDescription {
+    description.messaging |= MessagingMethod::INDIRECT;
+    description
+}

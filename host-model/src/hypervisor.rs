@@ -4,11 +4,13 @@
 
 use ffa_core::direct_message::{DirectBody, DirectMessage};
 use ffa_core::framework_message::FrameworkMessage;
+use ffa_core::rxtx::RxtxMapArgs;
 use ffa_core::version::VersionResponse;
 use ffa_core::{Call, EndpointId, FfaError, Return, SuccessArgs, Uuid, VcpuId};
 use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
 use spmc::partition_manager::{ContextId, EndpointDescription, Role, Transfer};
 
+use crate::builder::HYPERVISOR_BUFFERS;
 use crate::dispatcher::Dispatcher;
 use crate::endpoints::SPMC_ID;
 use crate::report::{ModelError, TraceEvent};
@@ -72,12 +74,32 @@ impl Dispatcher {
                 )))
             }
         }
+        self.map_hypervisor_buffers()?;
         for description in self.discover_partitions()? {
             self.forwarder.add_remote(description).map_err(|error| {
                 ModelError::Platform(format!("forwarder refused a partition: {error:?}"))
             })?;
         }
         Ok(())
+    }
+
+    /// FFA_RXTX_MAP of the hypervisor's own buffers at the SPMC: its TX buffer is where the
+    /// forwarder writes the descriptors of memory transactions it forwards.
+    fn map_hypervisor_buffers(&mut self) -> Result<(), ModelError> {
+        let hypervisor = ContextId { endpoint: EndpointId::HYPERVISOR, vcpu: VcpuId(0) };
+        let page_count = crate::dispatcher::HYPERVISOR_BUFFER_PAGES;
+        let tx_address = HYPERVISOR_BUFFERS.0;
+        let rx_address = tx_address + u64::from(page_count) * crate::address::PAGE_SIZE;
+        let call = Call::RxtxMap {
+            buffers: RxtxMapArgs::Buffers { tx_address, rx_address, page_count },
+            is_64: true,
+        };
+        match self.secure_world_call(hypervisor, call)? {
+            Return::Success { .. } => Ok(()),
+            other => Err(ModelError::Platform(format!(
+                "the SPMC refused the hypervisor's RX/TX buffers: {other:?}"
+            ))),
+        }
     }
 
     /// FFA_PARTITION_INFO_GET_REGS from the hypervisor until every partition is listed.

@@ -38,6 +38,7 @@ mod hypervisor;
 pub mod memory;
 pub mod partitions;
 pub mod report;
+pub mod suite;
 
 pub use address::{IntermediateAddress, PhysicalAddress, PAGE_SIZE};
 pub use baton::{fault, Failure, ModelConduit};

@@ -35,17 +35,19 @@ fn bring_up_negotiates_version_id_and_features_with_the_forwarder() {
     assert_eq!(features.buffers.maximum_pages, None);
     assert_eq!(features.offers(FunctionId::PartitionInfoGetRegs), Some(true));
     assert_eq!(features.offers(FunctionId::MsgSendDirectReq2), Some(true));
-    // Not in the core yet: the forwarder says so.
-    assert_eq!(features.offers(FunctionId::MemShare32), Some(false));
+    // Memory sharing is on in both managers; notifications are not in the forwarder.
+    assert_eq!(features.offers(FunctionId::MemShare32), Some(true));
     assert_eq!(features.offers(FunctionId::NotificationBind), Some(false));
     assert_eq!(features.schedule_receiver_interrupt, None);
     // Bring-up never leaves the forwarder: the only calls the SPMC saw are the hypervisor's
-    // boot (the SPMD's version framework message and one PARTITION_INFO_GET_REGS).
+    // boot (the SPMD's version framework message, the hypervisor's own RX/TX buffers and one
+    // PARTITION_INFO_GET_REGS).
     let crossed: Vec<u64> = report.secure_world_calls().map(|registers| registers[0]).collect();
     assert_eq!(
         crossed,
         [
             FunctionId::MsgSendDirectReq32.to_register(),
+            FunctionId::RxtxMap64.to_register(),
             FunctionId::PartitionInfoGetRegs.to_register()
         ]
     );
@@ -76,8 +78,10 @@ fn rx_buffer_bytes_are_the_physical_pages_the_stage_2_maps() {
     assert_eq!(u16::from_le_bytes([bytes[0], bytes[1]]), 1);
     assert_eq!(u16::from_le_bytes([bytes[24], bytes[25]]), 0x8001);
     assert_eq!(&bytes[32..48], &test_uuid(1).0, "the partition's UUID in its descriptor");
-    // Unmapped again: no buffer is left in either manager.
-    assert_eq!(memory.mailboxes().count(), 0);
+    // Unmapped again: no endpoint's buffer is left in either manager (only the hypervisor's
+    // own, at the SPMC).
+    let left: Vec<_> = memory.mailboxes().map(|mailbox| mailbox.owner).collect();
+    assert_eq!(left, [EndpointId::HYPERVISOR; 2], "its TX and RX buffers");
 }
 
 /// A VM that maps its buffers at the start of its RAM, then waits for messages.
@@ -146,7 +150,8 @@ fn a_vm_cannot_map_memory_it_does_not_own_or_pages_another_vm_uses() {
     );
     // VM 2's buffers are still mapped, at its own physical pages.
     let memory = lock(&report.memory);
-    let mailboxes: Vec<_> = memory.mailboxes().collect();
+    let mailboxes: Vec<_> =
+        memory.mailboxes().filter(|mailbox| mailbox.owner != EndpointId::HYPERVISOR).collect();
     assert_eq!(mailboxes.len(), 2);
     assert!(mailboxes.iter().all(|mailbox| mailbox.owner == VM2));
     assert_eq!(mailboxes[0].pages, [PhysicalAddress(vm2_physical)]);
@@ -170,7 +175,8 @@ fn a_partition_maps_its_buffers_with_the_spmc_in_secure_memory() {
         .run(|_, _| ())
         .expect("run");
     let memory = lock(&report.memory);
-    let mailboxes: Vec<_> = memory.mailboxes().collect();
+    let mailboxes: Vec<_> =
+        memory.mailboxes().filter(|mailbox| mailbox.owner != EndpointId::HYPERVISOR).collect();
     assert_eq!(mailboxes.len(), 2);
     for mailbox in mailboxes {
         assert_eq!((mailbox.manager, mailbox.owner), (spmc::partition_manager::Role::Spmc, SP1));

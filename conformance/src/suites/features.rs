@@ -94,7 +94,11 @@ feature_shape_checks! {
 /// D11: a call FFA_FEATURES does not offer answers FFA_ERROR(NOT_SUPPORTED); one it offers
 /// answers anything else (here to harmless malformed arguments).
 fn agrees(context: &mut Context<'_>, function: u64, arguments: &[u64]) -> Outcome {
-    let offered = context.offers(function);
+    // D13: a retrieve-request query says whether the caller handles the NS bit (w2 bit 1); a
+    // v1.1+ caller that does not may be told NOT_SUPPORTED, so the suite (which does) says so.
+    let properties = if function as u32 == 0x8400_0074 { 1 << 1 } else { 0 };
+    let features = context.call(&[FFA_FEATURES, function, properties]);
+    let offered = matches!(features[0], FFA_SUCCESS_32 | FFA_SUCCESS_64);
     let mut registers = [0u64; 8];
     registers[0] = function;
     for (slot, value) in registers.iter_mut().skip(1).zip(arguments) {

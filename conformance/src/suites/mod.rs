@@ -1,14 +1,23 @@
 //! The checks, by suite, in the order they run (version negotiation first: D04 depends on it).
 
 mod direct_messaging;
+mod direct_through_driver;
 mod direct_variants;
+mod discovery_buffers;
 mod discovery_variants;
 mod features;
+mod indirect_messaging;
 mod memory_arguments;
+mod memory_cycles;
+mod memory_descriptors;
+mod memory_flow;
 mod memory_management;
+mod memory_retrieve_rules;
+mod memory_send_rules;
 mod notification_variants;
 mod notifications;
 mod setup_discovery;
+mod support;
 
 use crate::check::Check;
 
@@ -76,6 +85,10 @@ pub const ALL: &[Check] = &[
     discovery_variants::D25_UNKNOWN_UUID,
     discovery_variants::D25_NIL,
     discovery_variants::D25_START_PAST_END,
+    discovery_buffers::D17,
+    discovery_buffers::D23_BUSY,
+    discovery_buffers::D24_LIST,
+    discovery_buffers::D25_AGREE,
     features::SHAPE_MSG_WAIT,
     features::SHAPE_YIELD,
     features::SHAPE_RUN,
@@ -137,6 +150,7 @@ pub const ALL: &[Check] = &[
     direct_variants::M10_WRONG_UUID,
     direct_variants::M10_SPOOF,
     direct_variants::M10_TO_ITSELF,
+    direct_through_driver::M01_REQ2,
     setup_discovery::D12,
     memory_management::MM29,
     memory_management::MM29_FLAGS,
@@ -148,6 +162,46 @@ pub const ALL: &[Check] = &[
     memory_arguments::MM08_LEND_EMPTY,
     memory_arguments::MM08_DONATE_EMPTY,
     memory_arguments::MM29_HANDLE_ZERO,
+    memory_cycles::MM01_SHARE,
+    memory_cycles::MM29_HELD,
+    memory_cycles::MM30_LEND,
+    memory_cycles::MM22_CLEAR,
+    memory_cycles::MM29_ZERO,
+    memory_retrieve_rules::MM15_TAG,
+    memory_retrieve_rules::MM15_HANDLE,
+    memory_retrieve_rules::MM16_TYPE,
+    memory_retrieve_rules::MM17_SENDER,
+    memory_retrieve_rules::MM19_READ_ONLY,
+    memory_retrieve_rules::MM02_RESEND,
+    memory_retrieve_rules::MM28_EARLY,
+    memory_retrieve_rules::MM30_RELINQUISHED,
+    memory_cycles::MM01_TWO_BORROWERS,
+    memory_cycles::MM32_FRAGMENTS,
+    memory_retrieve_rules::D21_BUFFER,
+    memory_descriptors::MM03_TO_ITSELF,
+    memory_descriptors::MM07_SENDER,
+    memory_descriptors::MM04_CLEAR,
+    memory_descriptors::MM11_NS_BIT,
+    memory_descriptors::MM09_PAGE_COUNT,
+    memory_descriptors::MM09_OVERLAP,
+    memory_send_rules::MM05_SHARE,
+    memory_send_rules::MM05_LEND,
+    memory_send_rules::MM06_LEND_TYPE,
+    memory_send_rules::MM06_DONATE_ACCESS,
+    memory_send_rules::MM14_TWICE,
+    memory_send_rules::MM18_SHARE_CLEAR,
+    memory_send_rules::MM24_AGAIN,
+    memory_send_rules::MM26_BYPASS,
+    memory_send_rules::MM27_UNKNOWN,
+    memory_send_rules::MM21_TWO_LEND,
+    memory_send_rules::MM23_HINT,
+    memory_cycles::MM01_DONATE,
+    indirect_messaging::I01,
+    indirect_messaging::I02,
+    indirect_messaging::I05_DELIVERY,
+    indirect_messaging::I04,
+    indirect_messaging::I05_REPLY,
+    indirect_messaging::I05_SIGNAL,
     notifications::N01,
     notifications::N03_EMPTY,
     notifications::N03_SPOOF,

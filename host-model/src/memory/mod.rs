@@ -4,12 +4,14 @@
 //! Everything lives in one [`SystemMemory`] behind a mutex ([`SharedMemory`]); the partition
 //! managers reach it through [`ManagerMemory`] (their `EndpointMemory`), endpoints through
 //! [`GuestMemory`] and [`ModelBuffers`] (the guest driver's `Buffers`). The per-endpoint
-//! translation tables are what a stage-2 `AddressSpace` for memory sharing will map and unmap.
+//! translation tables are what each manager's [`ModelPlatform`] maps and unmaps for memory
+//! sharing.
 
 mod error;
 mod guest;
 mod manager;
 mod physical;
+mod platform;
 mod translation;
 
 use std::collections::BTreeMap;
@@ -24,6 +26,7 @@ pub use error::MemoryError;
 pub use guest::{GuestMemory, ModelBuffers};
 pub use manager::{MailboxBuffer, ManagerMemory};
 pub use physical::{PhysicalMemory, PhysicalRegion, SecurityState};
+pub use platform::ModelPlatform;
 pub use translation::{Access, PageMapping, Translation};
 
 /// An endpoint's address space: its translation table and its RAM.

@@ -123,6 +123,22 @@ impl Translation {
         self.pages.get(&address.page_number()).copied()
     }
 
+    /// Every address mapped to the physical page holding `physical` (lowest first), with its
+    /// mapping.
+    pub fn find_physical(
+        &self,
+        physical: PhysicalAddress,
+    ) -> Vec<(IntermediateAddress, PageMapping)> {
+        let page = physical.page_number();
+        self.pages
+            .iter()
+            .filter(|(_, mapping)| mapping.physical.page_number() == page)
+            .filter_map(|(&number, mapping)| {
+                Some((IntermediateAddress::of_page(number)?, *mapping))
+            })
+            .collect()
+    }
+
     /// How many pages are mapped.
     pub fn mapped_pages(&self) -> usize {
         self.pages.len()

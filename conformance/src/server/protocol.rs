@@ -1,0 +1,263 @@
+//! The command protocol between the suite and its server partitions: DIRECT_REQ_64 with a
+//! command word in x3 and arguments in x4-x7; the answer carries a status in x3 and values in
+//! x4-x7.
+
+use ffa_core::memory::AccessPermissions;
+use ffa_core::{EndpointId, FfaError};
+use ffa_guest_driver::MemoryOperation;
+
+/// The command words (x3 of the request). Any other x3 is the plain test service (x3 + 1).
+pub mod word {
+    /// Retrieve a handle (x4 handle, x5 sender | operation << 16 | permissions << 24, x6 tag,
+    /// x7 more transaction flags).
+    pub const RETRIEVE: u64 = 0xC0F0_0001;
+    /// Write a value at both ends of every retrieved page (x4 handle, x5 value).
+    pub const WRITE: u64 = 0xC0F0_0002;
+    /// Read both ends of one retrieved page (x4 handle, x5 page index).
+    pub const READ: u64 = 0xC0F0_0003;
+    /// Relinquish a handle (x4 handle).
+    pub const RELINQUISH: u64 = 0xC0F0_0004;
+    /// Send an indirect message (x4 destination, x5 the 8-byte payload).
+    pub const SEND_INDIRECT: u64 = 0xC0F0_0005;
+    /// Read the indirect message in the server's RX buffer.
+    pub const RECEIVE_INDIRECT: u64 = 0xC0F0_0006;
+    /// Send retrieved memory on (x4 handle, x5 receiver, x6 operation 1-3).
+    pub const SEND_MEMORY: u64 = 0xC0F0_0007;
+    /// Read the first page of memory once retrieved, even after relinquish (x4 handle).
+    pub const PROBE: u64 = 0xC0F0_0008;
+    /// Reclaim a handle as if the server were its owner (x4 handle).
+    pub const RECLAIM: u64 = 0xC0F0_0009;
+}
+
+/// A command for a server partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// FFA_MEM_RETRIEVE_REQ of `handle` as described; the server remembers what it got.
+    Retrieve {
+        /// The handle.
+        handle: u64,
+        /// The owner the request names.
+        sender: EndpointId,
+        /// The transaction type the request names (`None`: leave it to the implementation).
+        operation: Option<MemoryOperation>,
+        /// The permissions asked for.
+        permissions: AccessPermissions,
+        /// The tag the request names.
+        tag: u64,
+        /// Transaction flags beyond the type (e.g. bit 10, bypass the multi-borrower check).
+        flags: u32,
+    },
+    /// Writes `value + n` at the first and last 8 bytes of the n-th retrieved page (of the
+    /// first 8 ranges, at most 4096 pages).
+    Write {
+        /// The handle retrieved.
+        handle: u64,
+        /// The value.
+        value: u64,
+    },
+    /// Reads the first and last 8 bytes of retrieved page `page`.
+    Read {
+        /// The handle retrieved.
+        handle: u64,
+        /// Page index in the retrieved memory.
+        page: u64,
+    },
+    /// FFA_MEM_RELINQUISH of `handle`.
+    Relinquish {
+        /// The handle.
+        handle: u64,
+    },
+    /// FFA_MSG_SEND2 of 8 bytes to `destination`.
+    SendIndirect {
+        /// The receiver.
+        destination: EndpointId,
+        /// The payload.
+        value: u64,
+    },
+    /// Reads the indirect message in the server's RX buffer and releases it.
+    ReceiveIndirect,
+    /// Sends the memory retrieved under `handle` on to `receiver` (a borrower re-sending).
+    SendMemory {
+        /// The handle retrieved.
+        handle: u64,
+        /// Who would get it.
+        receiver: EndpointId,
+        /// How.
+        operation: MemoryOperation,
+    },
+    /// Reads the first 8 bytes of the memory once retrieved under `handle`.
+    Probe {
+        /// The handle.
+        handle: u64,
+    },
+    /// FFA_MEM_RECLAIM of `handle` (to check that only the owner may).
+    Reclaim {
+        /// The handle.
+        handle: u64,
+    },
+}
+
+fn operation_code(operation: Option<MemoryOperation>) -> u64 {
+    match operation {
+        None => 0,
+        Some(MemoryOperation::Share) => 1,
+        Some(MemoryOperation::Lend) => 2,
+        Some(MemoryOperation::Donate) => 3,
+    }
+}
+
+fn operation_of(code: u64) -> Option<MemoryOperation> {
+    match code & 3 {
+        1 => Some(MemoryOperation::Share),
+        2 => Some(MemoryOperation::Lend),
+        3 => Some(MemoryOperation::Donate),
+        _ => None,
+    }
+}
+
+impl Command {
+    /// The request's x3-x7.
+    pub fn encode(self) -> [u64; 5] {
+        match self {
+            Self::Retrieve { handle, sender, operation, permissions, tag, flags } => [
+                word::RETRIEVE,
+                handle,
+                u64::from(sender.0)
+                    | operation_code(operation) << 16
+                    | u64::from(permissions.to_byte()) << 24,
+                tag,
+                u64::from(flags),
+            ],
+            Self::Write { handle, value } => [word::WRITE, handle, value, 0, 0],
+            Self::Read { handle, page } => [word::READ, handle, page, 0, 0],
+            Self::Relinquish { handle } => [word::RELINQUISH, handle, 0, 0, 0],
+            Self::SendIndirect { destination, value } => {
+                [word::SEND_INDIRECT, u64::from(destination.0), value, 0, 0]
+            }
+            Self::ReceiveIndirect => [word::RECEIVE_INDIRECT, 0, 0, 0, 0],
+            Self::SendMemory { handle, receiver, operation } => [
+                word::SEND_MEMORY,
+                handle,
+                u64::from(receiver.0),
+                operation_code(Some(operation)),
+                0,
+            ],
+            Self::Probe { handle } => [word::PROBE, handle, 0, 0, 0],
+            Self::Reclaim { handle } => [word::RECLAIM, handle, 0, 0, 0],
+        }
+    }
+
+    /// The command in a request's x3-x7, `None` when x3 is no command word.
+    pub fn decode(words: [u64; 5]) -> Option<Self> {
+        let [command, first, second, third, fourth] = words;
+        Some(match command {
+            word::RETRIEVE => Self::Retrieve {
+                handle: first,
+                sender: EndpointId(second as u16),
+                operation: operation_of(second >> 16),
+                permissions: AccessPermissions::try_from((second >> 24) as u8)
+                    .unwrap_or(AccessPermissions::NOT_SPECIFIED),
+                tag: third,
+                flags: fourth as u32,
+            },
+            word::WRITE => Self::Write { handle: first, value: second },
+            word::READ => Self::Read { handle: first, page: second },
+            word::RELINQUISH => Self::Relinquish { handle: first },
+            word::SEND_INDIRECT => {
+                Self::SendIndirect { destination: EndpointId(first as u16), value: second }
+            }
+            word::RECEIVE_INDIRECT => Self::ReceiveIndirect,
+            word::SEND_MEMORY => Self::SendMemory {
+                handle: first,
+                receiver: EndpointId(second as u16),
+                operation: operation_of(third)?,
+            },
+            word::PROBE => Self::Probe { handle: first },
+            word::RECLAIM => Self::Reclaim { handle: first },
+            _ => return None,
+        })
+    }
+}
+
+/// How a command went (x3 of the answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Done.
+    Done,
+    /// The FF-A call the command makes answered this error.
+    Ffa(FfaError),
+    /// The memory access faulted (the server's platform caught it).
+    AccessFault,
+    /// The server holds no memory under that handle.
+    UnknownHandle,
+    /// The server's driver failed in another way (a malformed answer, an unexpected call).
+    DriverFailure,
+    /// The server cannot survive a fault, so it did not try the access.
+    CannotProbe,
+}
+
+impl Status {
+    const ACCESS_FAULT: u64 = 0xFA;
+    const UNKNOWN_HANDLE: u64 = 0xFB;
+    const DRIVER_FAILURE: u64 = 0xFC;
+    const CANNOT_PROBE: u64 = 0xFD;
+
+    /// The x3 word.
+    pub fn to_word(self) -> u64 {
+        match self {
+            Self::Done => 0,
+            Self::Ffa(error) => error.to_register(),
+            Self::AccessFault => Self::ACCESS_FAULT,
+            Self::UnknownHandle => Self::UNKNOWN_HANDLE,
+            Self::DriverFailure => Self::DRIVER_FAILURE,
+            Self::CannotProbe => Self::CANNOT_PROBE,
+        }
+    }
+
+    /// The status in an x3 word (an unknown word is a driver failure).
+    pub fn from_word(word: u64) -> Self {
+        match word {
+            0 => Self::Done,
+            Self::ACCESS_FAULT => Self::AccessFault,
+            Self::UNKNOWN_HANDLE => Self::UnknownHandle,
+            Self::CANNOT_PROBE => Self::CannotProbe,
+            other => FfaError::from_register(other).map_or(Self::DriverFailure, Self::Ffa),
+        }
+    }
+}
+
+/// A server's answer: the status and up to four values (what each command reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// How the command went.
+    pub status: Status,
+    /// Retrieve: `[total pages | range count << 32, first range address, response flags,
+    /// attributes | permissions << 16]`; Write: `[pages written, ..]`; Read and Probe:
+    /// `[first 8 bytes, last 8 bytes, ..]`; ReceiveIndirect: `[sender, payload length,
+    /// payload, ..]`.
+    pub values: [u64; 4],
+}
+
+impl Answer {
+    /// A successful answer.
+    pub fn done(values: [u64; 4]) -> Self {
+        Self { status: Status::Done, values }
+    }
+
+    /// A failed answer.
+    pub fn failed(status: Status) -> Self {
+        Self { status, values: [0; 4] }
+    }
+
+    /// The response's x3-x7.
+    pub fn encode(self) -> [u64; 5] {
+        let [first, second, third, fourth] = self.values;
+        [self.status.to_word(), first, second, third, fourth]
+    }
+
+    /// The answer in a response's x3-x7.
+    pub fn decode(words: [u64; 5]) -> Self {
+        let [status, first, second, third, fourth] = words;
+        Self { status: Status::from_word(status), values: [first, second, third, fourth] }
+    }
+}

@@ -1,0 +1,333 @@
+//! The server's loop: wait for a direct request, carry out its command through the guest
+//! driver (or answer as the plain test service), respond, wait again.
+
+use ffa_core::call::MsgWaitFlags;
+use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
+use ffa_core::framework_message::FrameworkMessage;
+use ffa_core::{Call, Conduit, EndpointId, FunctionId, Uuid};
+use ffa_guest_driver::memory::RetrieveRequest;
+use ffa_guest_driver::{
+    Buffers, Driver, DriverError, ErrorKind, MemoryHandle, PageRange, Receiver,
+};
+
+use super::protocol::{Answer, Command, Status};
+use crate::environment::AccessFault;
+
+/// The server partition's memory: what it retrieved, at the addresses retrieve responses report.
+pub trait ServerMemory {
+    /// Reads `bytes.len()` bytes at `address`.
+    fn read(&mut self, address: u64, bytes: &mut [u8]) -> Result<(), AccessFault>;
+    /// Writes `bytes` at `address`.
+    fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), AccessFault>;
+    /// Whether a refused access comes back as [`AccessFault`] rather than stopping the
+    /// partition ([`Command::Probe`] is refused otherwise).
+    fn survives_faults(&self) -> bool;
+}
+
+/// Ranges the server remembers per retrieved handle.
+const RANGES: usize = 8;
+/// Handles the server remembers at once.
+const HELD: usize = 4;
+const PAGE: u64 = 4096;
+/// The most pages [`Command::Write`] touches (an implementation could report huge ranges).
+const WRITE_LIMIT: u64 = 4096;
+
+/// The address of the last 8 bytes of the page at `page` (a fault when the implementation
+/// reported a page at the very top of the address space).
+fn last_word(page: u64) -> Result<u64, AccessFault> {
+    page.checked_add(PAGE - 8).ok_or(AccessFault)
+}
+
+/// Memory the server retrieved.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    handle: u64,
+    ranges: [PageRange; RANGES],
+    range_count: usize,
+    /// Relinquished since (kept for [`Command::Probe`]).
+    relinquished: bool,
+}
+
+impl Held {
+    /// The address of the `index`-th page of the first ranges.
+    fn page(&self, index: u64) -> Option<u64> {
+        let mut skipped = 0u64;
+        for range in self.ranges.iter().take(self.range_count.min(RANGES)) {
+            let count = u64::from(range.page_count);
+            if index < skipped + count {
+                return range.address.checked_add((index - skipped) * PAGE);
+            }
+            skipped += count;
+        }
+        None
+    }
+}
+
+/// What a server keeps between requests.
+struct Server<'m> {
+    memory: &'m mut dyn ServerMemory,
+    held: [Option<Held>; HELD],
+    next: usize,
+}
+
+fn status_of(error: DriverError) -> Status {
+    match error.kind {
+        ErrorKind::Ffa(error) => Status::Ffa(error),
+        _ => Status::DriverFailure,
+    }
+}
+
+impl Server<'_> {
+    fn find(&self, handle: u64) -> Option<Held> {
+        self.held.iter().flatten().find(|held| held.handle == handle).copied()
+    }
+
+    fn live(&self, handle: u64) -> Option<Held> {
+        self.find(handle).filter(|held| !held.relinquished)
+    }
+
+    fn remember(&mut self, held: Held) {
+        let slot = self
+            .held
+            .iter()
+            .position(|slot| slot.is_some_and(|old| old.handle == held.handle))
+            .unwrap_or_else(|| {
+                let slot = self.next % HELD;
+                self.next += 1;
+                slot
+            });
+        if let Some(entry) = self.held.get_mut(slot) {
+            *entry = Some(held);
+        }
+    }
+
+    fn handle<C: Conduit, B: Buffers>(
+        &mut self,
+        driver: &mut Driver<C, B>,
+        command: Command,
+    ) -> Answer {
+        match command {
+            Command::Retrieve { handle, sender, operation, permissions, tag, flags } => {
+                let request = RetrieveRequest {
+                    handle: MemoryHandle(handle),
+                    sender,
+                    operation,
+                    tag,
+                    permissions,
+                };
+                let mut ranges = [PageRange::default(); RANGES];
+                match driver.memory_retrieve_with_flags(&request, flags, &mut ranges) {
+                    Ok(got) => {
+                        self.remember(Held {
+                            handle,
+                            ranges,
+                            range_count: got.range_count,
+                            relinquished: false,
+                        });
+                        let permissions = got.permissions.map_or(0, |granted| granted.to_byte());
+                        Answer::done([
+                            u64::from(got.total_pages) | (got.range_count as u64) << 32,
+                            ranges.first().map_or(0, |range| range.address),
+                            u64::from(got.flags),
+                            u64::from(got.attributes.0) | u64::from(permissions) << 16,
+                        ])
+                    }
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
+            Command::Write { handle, value } => {
+                let Some(held) = self.live(handle) else {
+                    return Answer::failed(Status::UnknownHandle);
+                };
+                let mut index = 0;
+                while let Some(page) = held.page(index).filter(|_| index < WRITE_LIMIT) {
+                    let bytes = value.wrapping_add(index).to_le_bytes();
+                    let written = self
+                        .memory
+                        .write(page, &bytes)
+                        .and_then(|()| self.memory.write(last_word(page)?, &bytes));
+                    if written.is_err() {
+                        return Answer::failed(Status::AccessFault);
+                    }
+                    index += 1;
+                }
+                Answer::done([index, 0, 0, 0])
+            }
+            Command::Read { handle, page } => {
+                let Some(address) = self.live(handle).and_then(|held| held.page(page)) else {
+                    return Answer::failed(Status::UnknownHandle);
+                };
+                self.read_ends(address)
+            }
+            Command::Probe { handle } => {
+                if !self.memory.survives_faults() {
+                    return Answer::failed(Status::CannotProbe);
+                }
+                let Some(address) = self.find(handle).and_then(|held| held.page(0)) else {
+                    return Answer::failed(Status::UnknownHandle);
+                };
+                self.read_ends(address)
+            }
+            Command::Relinquish { handle } => {
+                match driver.memory_relinquish(MemoryHandle(handle)) {
+                    Ok(()) => {
+                        if let Some(mut held) = self.find(handle) {
+                            held.relinquished = true;
+                            self.remember(held);
+                        }
+                        Answer::done([0; 4])
+                    }
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
+            Command::SendMemory { handle, receiver, operation } => {
+                let Some(held) = self.live(handle) else {
+                    return Answer::failed(Status::UnknownHandle);
+                };
+                let receivers = [Receiver {
+                    id: receiver,
+                    permissions: ffa_core::memory::AccessPermissions::READ_WRITE,
+                }];
+                let ranges = held.ranges.get(..held.range_count.min(RANGES)).unwrap_or(&[]);
+                let send = match operation {
+                    ffa_guest_driver::MemoryOperation::Share => {
+                        ffa_guest_driver::memory::MemorySend::share(&receivers, ranges)
+                    }
+                    ffa_guest_driver::MemoryOperation::Lend => {
+                        ffa_guest_driver::memory::MemorySend::lend(&receivers, ranges)
+                    }
+                    ffa_guest_driver::MemoryOperation::Donate => {
+                        ffa_guest_driver::memory::MemorySend::donate(&receivers, ranges)
+                    }
+                };
+                match driver.memory_send(&send) {
+                    Ok(sent) => Answer::done([sent.0, 0, 0, 0]),
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
+            Command::Reclaim { handle } => match driver.memory_reclaim(MemoryHandle(handle), false)
+            {
+                Ok(()) => Answer::done([0; 4]),
+                Err(error) => Answer::failed(status_of(error)),
+            },
+            Command::SendIndirect { destination, value } => {
+                match driver.send_indirect(destination, Uuid::NIL, &value.to_le_bytes()) {
+                    Ok(()) => Answer::done([0; 4]),
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
+            Command::ReceiveIndirect => {
+                let mut payload = [0u8; 8];
+                match driver.receive_indirect(&mut payload) {
+                    Ok(message) => Answer::done([
+                        u64::from(message.sender.0),
+                        message.length as u64,
+                        u64::from_le_bytes(payload),
+                        0,
+                    ]),
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
+        }
+    }
+
+    fn read_ends(&mut self, address: u64) -> Answer {
+        let (mut first, mut last) = ([0u8; 8], [0u8; 8]);
+        let read = self
+            .memory
+            .read(address, &mut first)
+            .and_then(|()| self.memory.read(last_word(address)?, &mut last));
+        match read {
+            Ok(()) => Answer::done([u64::from_le_bytes(first), u64::from_le_bytes(last), 0, 0]),
+            Err(AccessFault) => Answer::failed(Status::AccessFault),
+        }
+    }
+}
+
+/// Adds 1 to the first word, as the plain test service answers.
+fn plus_one<T: Copy, const N: usize>(mut words: [T; N], add: impl Fn(T) -> T) -> [T; N] {
+    if let Some(first) = words.first_mut() {
+        *first = add(*first);
+    }
+    words
+}
+
+/// Runs the server on a brought-up driver with RX/TX buffers mapped: waits for direct requests
+/// and answers each, forever. A DIRECT_REQ_64 whose x3 is a [`Command`] word carries out the
+/// command; any other direct request is answered as the plain test service does (w3/x3/x4 + 1,
+/// the rest echoed). VM created/destroyed messages are acknowledged. Returns only when the
+/// partition manager answers something the loop cannot go on from.
+pub fn serve<C: Conduit, B: Buffers>(
+    driver: &mut Driver<C, B>,
+    memory: &mut dyn ServerMemory,
+) -> DriverError {
+    let version = driver.version();
+    let own = driver.id();
+    let mut server = Server { memory, held: [None; HELD], next: 0 };
+    let wait = Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false };
+    let mut reply = wait;
+    loop {
+        let registers = driver.conduit().call(reply.encode(version));
+        let incoming = match Call::decode(&registers, version) {
+            Ok(Call::Error { error, .. }) => {
+                return DriverError::new(reply.function_id(), ErrorKind::Ffa(error))
+            }
+            Ok(incoming) => incoming,
+            Err(_) => {
+                return DriverError::new(
+                    FunctionId::MsgWait32,
+                    ErrorKind::UnexpectedResponse(registers[0] as u32),
+                )
+            }
+        };
+        let respond = |destination: EndpointId, body| {
+            Call::MsgSendDirectResp(DirectMessage { source: own, destination, body })
+        };
+        reply = match incoming {
+            Call::MsgSendDirectReq(DirectMessage { source, body, .. }) => match body {
+                DirectBody::Partition32(words) => {
+                    respond(source, DirectBody::Partition32(plus_one(words, |w| w.wrapping_add(1))))
+                }
+                DirectBody::Partition64(words) => {
+                    let answer = match Command::decode(words) {
+                        Some(command) => server.handle(driver, command).encode(),
+                        None => plus_one(words, |w| w.wrapping_add(1)),
+                    };
+                    respond(source, DirectBody::Partition64(answer))
+                }
+                DirectBody::Framework32(message) | DirectBody::Framework64(message) => {
+                    let answer = match message {
+                        FrameworkMessage::VmCreated { .. } => {
+                            FrameworkMessage::VmCreatedResponse(Ok(()))
+                        }
+                        FrameworkMessage::VmDestroyed { .. } => {
+                            FrameworkMessage::VmDestroyedResponse(Ok(()))
+                        }
+                        _ => FrameworkMessage::PowerManagementResponse { status: 0 },
+                    };
+                    let body = if body.is_64bit() {
+                        DirectBody::Framework64(answer)
+                    } else {
+                        DirectBody::Framework32(answer)
+                    };
+                    respond(source, body)
+                }
+            },
+            Call::MsgSendDirectReq2(DirectMessage2 { source, payload, .. }) => {
+                Call::MsgSendDirectResp2(DirectMessage2 {
+                    source: own,
+                    destination: source,
+                    uuid: Uuid::NIL,
+                    payload: plus_one(payload, |w| w.wrapping_add(1)),
+                })
+            }
+            Call::Run { .. } | Call::Interrupt { .. } => wait,
+            other => {
+                return DriverError::new(
+                    FunctionId::MsgWait32,
+                    ErrorKind::UnexpectedResponse(other.function_id().value()),
+                )
+            }
+        };
+    }
+}
