@@ -84,7 +84,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize> Mailboxes<M, ENDPOINTS> {
         }
     }
 
-    fn remove(&mut self, owner: EndpointId) -> Option<Mailbox<M::Buffer>> {
+    pub(crate) fn remove(&mut self, owner: EndpointId) -> Option<Mailbox<M::Buffer>> {
         if let Some(index) = self.local.iter().position(|mailbox| mailbox.owner == owner) {
             return Some(self.local.swap_remove(index));
         }

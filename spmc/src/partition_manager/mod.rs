@@ -8,6 +8,7 @@ mod context;
 mod fuzz;
 mod indirect;
 mod invariants;
+mod lifecycle;
 mod mailbox;
 mod memory;
 mod memory_descriptor;
@@ -21,6 +22,7 @@ mod notifications;
 mod partition_info;
 mod setup;
 mod state;
+mod teardown;
 mod translation;
 
 pub use config::{
@@ -28,6 +30,7 @@ pub use config::{
 };
 pub use context::{ContextId, ContextState, Delivery, Transfer};
 pub use invariants::InvariantViolation;
+pub use lifecycle::{PartitionProgress, PartitionStatus, VmEvent, VmLifecycleReport};
 pub use mailbox::EndpointMemory;
 pub use memory::{MemoryActivity, MemoryRegionDescription, MemorySharing};
 pub use notification_state::InterruptRequests;
@@ -38,6 +41,8 @@ pub use fuzz::fuzz_calls;
 
 use ffa_core::call::Return;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, VcpuId, Version};
+use core::sync::atomic::AtomicBool;
+
 use spin::Mutex;
 
 use indirect::MessagePage;
@@ -85,6 +90,9 @@ pub struct PartitionManager<
     message_page: Mutex<MessagePage>,
     /// Notification bitmaps, bindings and SRI/NPI requests (lock order 5, after mailboxes).
     notifications: Mutex<Notifications<ENDPOINTS, VCPUS, CPUS>>,
+    /// Forwarder: local VMs destroyed with [`Self::destroy_vm`] (by position in `local`); read
+    /// without a lock, written under the scheduler lock.
+    destroyed: [AtomicBool; ENDPOINTS],
 }
 
 /// The context a call came from, resolved against the state.
@@ -147,12 +155,14 @@ impl<
             scheduler: Mutex::new(Scheduler {
                 endpoints,
                 remote_version: NegotiatedVersion::new(configuration.version),
+                lifecycle: lifecycle::Lifecycle::new(),
             }),
             remote: Mutex::new(remote),
             mailboxes: Mutex::new(Mailboxes::new(memory)),
             memory: Mutex::new(None),
             message_page: Mutex::new(MessagePage::new()),
             notifications: Mutex::new(Notifications::new(configuration.local)),
+            destroyed: core::array::from_fn(|_| AtomicBool::new(false)),
         })
     }
 
@@ -161,9 +171,9 @@ impl<
         self.settings.role
     }
 
-    /// Whether `endpoint` is one this manager runs.
+    /// Whether `endpoint` is one this manager runs (a destroyed VM is not).
     pub fn is_local(&self, endpoint: EndpointId) -> bool {
-        self.local.iter().any(|description| description.id == endpoint)
+        self.local_index(endpoint).is_some() && !self.is_destroyed(endpoint)
     }
 
     /// Adds (or replaces) an endpoint of the other world, e.g. when a VM is created or the
@@ -279,6 +289,9 @@ impl<
             Err(delivery) => return delivery,
         };
         if !caller.local {
+            if let Some(delivery) = self.lifecycle_result(&mut scheduler, caller.cpu, registers) {
+                return delivery;
+            }
             if let Some(blocked) = scheduler.blocked_on_remote(caller.cpu) {
                 if let Some(delivery) =
                     self.forwarded_memory_result(&mut scheduler, blocked, caller.cpu, registers)

@@ -17,8 +17,11 @@ impl<
         S: MemoryPlatform,
     > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
-    /// A local endpoint's description.
+    /// A local endpoint's description (none for a destroyed VM).
     pub(super) fn description(&self, id: ffa_core::EndpointId) -> Option<&EndpointDescription> {
+        if self.is_destroyed(id) {
+            return None;
+        }
         self.local.iter().find(|description| description.id == id)
     }
 
