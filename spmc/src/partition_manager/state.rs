@@ -47,6 +47,8 @@ pub(crate) struct Request {
     pub(crate) requester: Party,
     /// What kind of response ends it.
     pub(crate) kind: RequestKind,
+    /// For a framework request, its message type (the response must be the matching one).
+    pub(crate) framework_type: Option<u8>,
 }
 
 /// The state of one execution context.
