@@ -353,6 +353,10 @@ impl<
                 drop(scheduler);
                 Self::reply(&caller, self.rx_release(&caller, vm_id))
             }
+            Call::RxAcquire { vm_id } => {
+                drop(scheduler);
+                Self::reply(&caller, self.rx_acquire(&caller, vm_id))
+            }
             Call::RxtxMap { buffers, .. } => {
                 drop(scheduler);
                 Self::reply(&caller, self.rxtx_map(&caller, buffers))
