@@ -249,8 +249,10 @@ mod tests {
         assert_eq!(EndpointRxTxDescriptor::parse(&out), Ok(descriptor));
         assert_eq!(out[EndpointRxTxDescriptor::WRITTEN_SIZE..], [0xAA; 16], "nothing past it");
         assert_eq!(descriptor.write(&mut out[..79]), Err(FfaError::InvalidParameters));
-        let unaligned =
-            EndpointRxTxDescriptor { rx: ForwardedBuffer { address: 0x10, page_count: 1 }, ..descriptor };
+        let unaligned = EndpointRxTxDescriptor {
+            rx: ForwardedBuffer { address: 0x10, page_count: 1 },
+            ..descriptor
+        };
         assert_eq!(unaligned.write(&mut out), Err(FfaError::InvalidParameters));
     }
 }

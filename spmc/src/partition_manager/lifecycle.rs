@@ -8,7 +8,9 @@ use ffa_core::memory::MemoryHandle;
 use ffa_core::{Call, EndpointId, FfaError, SuccessArgs, TargetInfo, VcpuId};
 
 use super::state::Scheduler;
-use super::{ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Role, Transfer};
+use super::{
+    ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Role, Transfer,
+};
 use crate::manifest::VmAvailabilityMessages;
 
 /// Forwarded reclaims one teardown pass remembers having tried (the forwarder tracks at most
@@ -261,10 +263,8 @@ impl<
             .job_mut(vm)
             .is_some_and(|job| job.report.event == VmEvent::Created && !job.report.is_complete());
         if self.is_destroyed(vm) {
-            let finished = scheduler
-                .lifecycle
-                .job_mut(vm)
-                .is_none_or(|job| job.report.is_complete());
+            let finished =
+                scheduler.lifecycle.job_mut(vm).is_none_or(|job| job.report.is_complete());
             if !finished {
                 return Err(FfaError::Denied);
             }
@@ -363,8 +363,10 @@ impl<
                 // Room: at most as many as the forwarder tracks.
                 let _ = job.reclaims_tried.push(handle);
                 job.in_flight = Some(Step::Reclaim(handle));
-                let call =
-                    Call::MemReclaim { handle: handle.0, flags: ffa_core::call::ReclaimFlags::empty() };
+                let call = Call::MemReclaim {
+                    handle: handle.0,
+                    flags: ffa_core::call::ReclaimFlags::empty(),
+                };
                 return Delivery {
                     to: ContextId { endpoint: self.settings.spm_id, vcpu: VcpuId(cpu) },
                     transfer: Transfer::OtherWorld,
@@ -420,8 +422,11 @@ impl<
             .unwrap_or_else(Return::error);
         match job.in_flight.take() {
             Some(Step::Message(partition)) => {
-                if let Some(progress) =
-                    job.report.partitions.iter_mut().find(|progress| progress.partition == partition)
+                if let Some(progress) = job
+                    .report
+                    .partitions
+                    .iter_mut()
+                    .find(|progress| progress.partition == partition)
                 {
                     let status = self.message_outcome(event, partition, &answer);
                     let refused_run = matches!(answer, Return::Error { .. });
@@ -454,8 +459,9 @@ impl<
         partition: EndpointId,
         answer: &Return,
     ) -> PartitionStatus {
-        let transient =
-            |error: FfaError| matches!(error, FfaError::Retry | FfaError::Busy | FfaError::Interrupted);
+        let transient = |error: FfaError| {
+            matches!(error, FfaError::Retry | FfaError::Busy | FfaError::Interrupted)
+        };
         match answer {
             Return::DirectResponse(DirectMessage {
                 source,

@@ -146,8 +146,13 @@ impl<
                 Err(error) => Return::error(error),
             };
         };
-        match self.map_pair(caller.context.endpoint, caller.local, tx_address, rx_address, page_count)
-        {
+        match self.map_pair(
+            caller.context.endpoint,
+            caller.local,
+            tx_address,
+            rx_address,
+            page_count,
+        ) {
             Ok(()) => Return::success(SuccessArgs::EMPTY),
             Err(error) => Return::error(error),
         }
@@ -167,15 +172,15 @@ impl<
             let mailbox =
                 mailboxes.find(caller.context.endpoint).copied().ok_or(FfaError::Denied)?;
             let mut page = self.message_page.lock();
-            let length = core::cmp::min(page.0.len(), super::memory::buffer_size(mailbox.page_count));
+            let length =
+                core::cmp::min(page.0.len(), super::memory::buffer_size(mailbox.page_count));
             let bytes = page.0.get_mut(..length).ok_or(FfaError::InvalidParameters)?;
             mailboxes.memory.read(mailbox.transmit, 0, bytes)?;
             EndpointRxTxDescriptor::parse(bytes)?
         };
         let vm = descriptor.endpoint;
-        let known = vm.0 != 0
-            && !vm.is_secure()
-            && self.remote.lock().iter().any(|remote| remote.id == vm);
+        let known =
+            vm.0 != 0 && !vm.is_secure() && self.remote.lock().iter().any(|remote| remote.id == vm);
         if !known || descriptor.rx.page_count != descriptor.tx.page_count {
             return Err(FfaError::InvalidParameters);
         }
@@ -221,14 +226,8 @@ impl<
             mailboxes.memory.unmap_buffer(receive);
             return Err(error);
         }
-        let mailbox = Mailbox {
-            owner,
-            transmit,
-            receive,
-            page_count,
-            receive_held: false,
-            acquired: false,
-        };
+        let mailbox =
+            Mailbox { owner, transmit, receive, page_count, receive_held: false, acquired: false };
         let pushed =
             if local { mailboxes.local.push(mailbox) } else { mailboxes.remote.push(mailbox) };
         if pushed.is_err() {

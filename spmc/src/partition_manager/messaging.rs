@@ -310,7 +310,9 @@ impl<
                     context.request = Some(Request {
                         requester: party,
                         kind: message.kind(),
-                        framework_type: message.framework().map(|framework| framework.message_type()),
+                        framework_type: message
+                            .framework()
+                            .map(|framework| framework.message_type()),
                     });
                 }
                 Delivery {

@@ -39,9 +39,9 @@ pub use translation::{MemoryPlatform, NoMemorySharing, PhysicalRun};
 #[doc(hidden)]
 pub use fuzz::fuzz_calls;
 
+use core::sync::atomic::AtomicBool;
 use ffa_core::call::Return;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, VcpuId, Version};
-use core::sync::atomic::AtomicBool;
 
 use spin::Mutex;
 

@@ -102,8 +102,8 @@ impl<
     > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// The endpoints listed for `uuid` (Nil: all), in order: the SPMC lists its partitions;
-    /// the forwarder lists its VMs and then the secure partitions it knows (`remote`, read
-    /// under the remote-endpoints lock).
+    /// the forwarder lists its VMs (not destroyed ones) and then the secure partitions it
+    /// knows (`remote`, read under the remote-endpoints lock).
     fn listed<'a>(
         &'a self,
         remote: &'a [EndpointDescription],
@@ -112,6 +112,7 @@ impl<
         let remote = if self.settings.role == Role::Forwarder { remote } else { &[] };
         self.local
             .iter()
+            .filter(|description| !self.is_destroyed(description.id))
             .chain(remote.iter())
             .filter(move |description| uuid.is_nil() || description.has_uuid(uuid))
     }

@@ -81,7 +81,10 @@ impl<
     }
 
     /// DENIED while a context of `vm` is in use.
-    fn check_stoppable(scheduler: &Scheduler<ENDPOINTS, VCPUS>, vm: EndpointId) -> Result<(), FfaError> {
+    fn check_stoppable(
+        scheduler: &Scheduler<ENDPOINTS, VCPUS>,
+        vm: EndpointId,
+    ) -> Result<(), FfaError> {
         let endpoint = scheduler.endpoint(vm).ok_or(FfaError::InvalidParameters)?;
         let in_use = endpoint.contexts.iter().any(|context| {
             context.request.is_some()
