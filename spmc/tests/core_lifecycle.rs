@@ -642,3 +642,78 @@ fn teardown_ends_unfinished_sends_and_leaves_other_vms_alone() {
         FfaError::Denied,
     );
 }
+
+// ---- Teardown of notification state ------------------------------------------------------
+
+fn notification_call(manager: &Manager, from: ContextId, made: Call) -> Delivery {
+    call(manager, from, made)
+}
+
+#[test]
+fn teardown_drops_the_vms_bindings_and_the_notifications_it_left_pending() {
+    use ffa_core::notification::{BindFlags, GetFlags, NotificationBitmap, SetFlags};
+    let messaging = MessagingMethod::SEND_DIRECT_REQUEST | MessagingMethod::INDIRECT;
+    let mut vm1 = EndpointDescription::virtual_machine(VM1, 1, Version::V1_2, messaging);
+    vm1.notification_support = true;
+    let mut vm2 = EndpointDescription::virtual_machine(VM2, 1, Version::V1_2, messaging);
+    vm2.notification_support = true;
+    let local = vec![vm1, vm2];
+    let remote = secure_partitions();
+    let configuration = Configuration {
+        role: Role::Forwarder,
+        own_id: HYPERVISOR,
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local: &local,
+        remote: &remote,
+        interrupts: FeatureInterrupts { notification_pending: Some(NPI), ..Default::default() },
+        maximum_mailbox_pages: 0,
+    };
+    let manager = Manager::new(&configuration, FakeMemory::default()).unwrap();
+    let (vm1, vm2) = (ec(VM1, 0), ec(VM2, 0));
+    manager.start(vm1, 0).unwrap();
+    manager.start(vm2, 1).unwrap();
+    let bind = |sender, receiver, bits| Call::NotificationBind {
+        sender,
+        receiver,
+        flags: BindFlags::empty(),
+        bitmap: NotificationBitmap(bits),
+    };
+    let set = |sender, receiver, bits| Call::NotificationSet {
+        sender,
+        receiver,
+        flags: SetFlags { per_vcpu: false, delay_schedule_receiver: false, vcpu: VcpuId(0) },
+        bitmap: NotificationBitmap(bits),
+    };
+    // VM2 lets VM1 signal bits 0-1 (one pending) and VM1 lets VM2 signal bit 5 (pending).
+    assert_success(&notification_call(&manager, vm2, bind(VM1, VM2, 0b11)), vm2);
+    assert_success(&notification_call(&manager, vm1, bind(VM2, VM1, 1 << 5)), vm1);
+    assert_success(&notification_call(&manager, vm1, set(VM1, VM2, 0b01)), vm1);
+    assert_success(&notification_call(&manager, vm2, set(VM2, VM1, 1 << 5)), vm2);
+    manager.take_interrupt_requests(0);
+    manager.take_interrupt_requests(1);
+    call(
+        &manager,
+        vm1,
+        Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false },
+    );
+    assert_pass_end(&manager.destroy_vm(VM1, 0).unwrap(), 0, Ok(()));
+    manager.check_invariants().unwrap();
+    // Nothing from VM1 is pending for VM2 any more (the invariants also check that every
+    // pending bit is bound), and VM1 is unknown as a sender.
+    let get = Call::NotificationGet { receiver: VM2, vcpu: VcpuId(0), flags: GetFlags::VM };
+    let got = notification_call(&manager, vm2, get);
+    assert_eq!(got.registers[0], FunctionId::Success32.to_register(), "{got:?}");
+    assert_eq!((got.registers[4], got.registers[5]), (0, 0), "VM bitmap empty");
+    assert_error(
+        &notification_call(&manager, vm2, bind(VM1, VM2, 0b11)),
+        vm2,
+        FfaError::InvalidParameters,
+    );
+    // Nor can VM2 signal the destroyed VM.
+    assert_error(
+        &notification_call(&manager, vm2, set(VM2, VM1, 1 << 5)),
+        vm2,
+        FfaError::InvalidParameters,
+    );
+}
