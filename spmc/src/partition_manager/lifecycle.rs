@@ -7,6 +7,7 @@ use ffa_core::framework_message::FrameworkMessage;
 use ffa_core::memory::MemoryHandle;
 use ffa_core::{Call, EndpointId, FfaError, SuccessArgs, TargetInfo, VcpuId};
 
+use super::mailbox_forwarding::{MailboxCall, PendingMailboxCall};
 use super::state::Scheduler;
 use super::{
     ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Role, Transfer,
@@ -91,6 +92,10 @@ pub struct VmLifecycleReport<const ENDPOINTS: usize> {
     /// Teardown: transactions the VM sent that could not be reclaimed yet because a borrower
     /// still holds them (local records and transactions forwarded to the SPMC).
     pub outstanding_transactions: usize,
+    /// Teardown: the VM's buffers are still mapped at the SPMC (registered with
+    /// [`PartitionManager::register_vm_mailbox`]; FFA_RXTX_UNMAP for the VM has not succeeded
+    /// yet).
+    pub mapped_at_spmc: bool,
 }
 
 impl<const ENDPOINTS: usize> VmLifecycleReport<ENDPOINTS> {
@@ -98,6 +103,7 @@ impl<const ENDPOINTS: usize> VmLifecycleReport<ENDPOINTS> {
     /// outstanding.
     pub fn is_complete(&self) -> bool {
         self.outstanding_transactions == 0
+            && !self.mapped_at_spmc
             && self.partitions.iter().all(|progress| {
                 matches!(
                     progress.status,
@@ -114,6 +120,8 @@ pub(crate) enum Step {
     Message(EndpointId),
     /// A forwarded FFA_MEM_RECLAIM of this handle of the SPMC's.
     Reclaim(MemoryHandle),
+    /// FFA_RXTX_UNMAP of the VM's buffers at the SPMC.
+    UnmapMailbox,
 }
 
 /// One VM's job and the pass in progress, if any.
@@ -124,6 +132,8 @@ pub(crate) struct Job<const ENDPOINTS: usize> {
     pub(crate) tried: heapless::Vec<bool, ENDPOINTS>,
     /// Forwarded handles already tried in this pass.
     pub(crate) reclaims_tried: heapless::Vec<MemoryHandle, RECLAIMS_PER_PASS>,
+    /// The VM's buffers were already asked to be unmapped at the SPMC in this pass.
+    pub(crate) unmap_tried: bool,
     /// The CPU the pass runs on, while it runs.
     pub(crate) cpu: Option<u16>,
     pub(crate) in_flight: Option<Step>,
@@ -137,11 +147,17 @@ pub(crate) struct Lifecycle<const ENDPOINTS: usize> {
     pub(crate) subscriptions: heapless::Vec<(EndpointId, VmAvailabilityMessages), ENDPOINTS>,
     /// The latest job of each VM (forwarder).
     pub(crate) jobs: heapless::Vec<Job<ENDPOINTS>, ENDPOINTS>,
+    /// Forwarder: calls to the SPMC about VM mailboxes waiting for their answer.
+    pub(crate) mailbox_calls: heapless::Vec<PendingMailboxCall, ENDPOINTS>,
 }
 
 impl<const ENDPOINTS: usize> Lifecycle<ENDPOINTS> {
     pub(crate) const fn new() -> Self {
-        Self { subscriptions: heapless::Vec::new(), jobs: heapless::Vec::new() }
+        Self {
+            subscriptions: heapless::Vec::new(),
+            jobs: heapless::Vec::new(),
+            mailbox_calls: heapless::Vec::new(),
+        }
     }
 
     /// What `partition` subscribed to.
@@ -157,9 +173,20 @@ impl<const ENDPOINTS: usize> Lifecycle<ENDPOINTS> {
         self.jobs.iter().position(|job| job.cpu == Some(cpu))
     }
 
-    /// Whether a pass runs at all.
+    /// Whether a pass (or a mailbox registration) runs at all.
     pub(crate) fn running(&self) -> bool {
         self.jobs.iter().any(|job| job.cpu.is_some())
+            || self
+                .mailbox_calls
+                .iter()
+                .any(|pending| matches!(pending.call, MailboxCall::Register(_)))
+    }
+
+    /// Whether the manager itself waits on the other world on `cpu` (a pass, or a mailbox
+    /// call of its own).
+    pub(crate) fn occupies(&self, cpu: u16) -> bool {
+        self.running_on(cpu).is_some()
+            || self.mailbox_calls.iter().any(|pending| pending.cpu == cpu)
     }
 
     pub(crate) fn job_mut(&mut self, vm: EndpointId) -> Option<&mut Job<ENDPOINTS>> {
@@ -177,7 +204,14 @@ impl<const ENDPOINTS: usize> Lifecycle<ENDPOINTS> {
             }
         }
         let job = Job {
-            report: VmLifecycleReport { vm, event, partitions, outstanding_transactions: 0 },
+            report: VmLifecycleReport {
+                vm,
+                event,
+                partitions,
+                outstanding_transactions: 0,
+                mapped_at_spmc: false,
+            },
+            unmap_tried: false,
             tried: heapless::Vec::new(),
             reclaims_tried: heapless::Vec::new(),
             cpu: None,
@@ -310,6 +344,7 @@ impl<
             // As long as `report.partitions`, which has the same capacity.
             let _ = job.tried.resize(job.report.partitions.len(), false);
             job.reclaims_tried.clear();
+            job.unmap_tried = false;
             job.cpu = Some(cpu);
             job.in_flight = None;
         }
@@ -371,6 +406,15 @@ impl<
                     to: ContextId { endpoint: self.settings.spm_id, vcpu: VcpuId(cpu) },
                     transfer: Transfer::OtherWorld,
                     registers: call.encode(version),
+                };
+            }
+            if job.report.mapped_at_spmc && !job.unmap_tried {
+                job.unmap_tried = true;
+                job.in_flight = Some(Step::UnmapMailbox);
+                return Delivery {
+                    to: ContextId { endpoint: self.settings.spm_id, vcpu: VcpuId(cpu) },
+                    transfer: Transfer::OtherWorld,
+                    registers: Call::RxtxUnmap { vm_id: vm }.encode(version),
                 };
             }
         }
@@ -444,6 +488,11 @@ impl<
             Some(Step::Reclaim(handle)) => {
                 if matches!(answer, Return::Success { .. }) {
                     self.finish_forwarded_reclaim(vm, handle);
+                }
+            }
+            Some(Step::UnmapMailbox) => {
+                if matches!(answer, Return::Success { .. }) {
+                    job.report.mapped_at_spmc = false;
                 }
             }
             None => {}

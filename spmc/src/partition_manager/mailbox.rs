@@ -49,12 +49,20 @@ pub(crate) struct Mailbox<B> {
     pub(crate) owner: EndpointId,
     pub(crate) transmit: B,
     pub(crate) receive: B,
+    /// The buffers' addresses in the owner's address space.
+    pub(crate) transmit_address: u64,
+    pub(crate) receive_address: u64,
     pub(crate) page_count: u32,
     /// The endpoint owns the RX buffer (the manager wrote to it); FFA_RX_RELEASE gives it back.
     pub(crate) receive_held: bool,
     /// SPMC role: the hypervisor took the VM's RX buffer with FFA_RX_ACQUIRE (so the SPMC does
     /// not write to it: `receive_held` is set too) until it forwards FFA_RX_RELEASE.
+    /// Forwarder: the forwarder holds the VM's registered RX buffer from the SPMC (it asked
+    /// with FFA_RX_ACQUIRE) until the VM's FFA_RX_RELEASE.
     pub(crate) acquired: bool,
+    /// Forwarder: the buffers are registered with the SPMC too
+    /// ([`PartitionManager::register_vm_mailbox`]).
+    pub(crate) registered: bool,
 }
 
 /// Every mapped mailbox and the platform memory, behind the mailbox lock.
@@ -227,7 +235,17 @@ impl<
             return Err(error);
         }
         let mailbox =
-            Mailbox { owner, transmit, receive, page_count, receive_held: false, acquired: false };
+            Mailbox {
+                owner,
+                transmit,
+                receive,
+                transmit_address: tx_address,
+                receive_address: rx_address,
+                page_count,
+                receive_held: false,
+                acquired: false,
+                registered: false,
+            };
         let pushed =
             if local { mailboxes.local.push(mailbox) } else { mailboxes.remote.push(mailbox) };
         if pushed.is_err() {

@@ -10,6 +10,7 @@ mod indirect;
 mod invariants;
 mod lifecycle;
 mod mailbox;
+mod mailbox_forwarding;
 mod memory;
 mod memory_descriptor;
 mod memory_forwarding;
@@ -289,6 +290,14 @@ impl<
             Err(delivery) => return delivery,
         };
         if !caller.local {
+            match self.mailbox_call_result(&mut scheduler, caller.cpu, registers) {
+                Some(mailbox_forwarding::MailboxOutcome::Deliver(delivery)) => return delivery,
+                Some(mailbox_forwarding::MailboxOutcome::Again(context, registers)) => {
+                    drop(scheduler);
+                    return self.handle(context, &registers);
+                }
+                None => {}
+            }
             if let Some(delivery) = self.lifecycle_result(&mut scheduler, caller.cpu, registers) {
                 return delivery;
             }
@@ -315,6 +324,13 @@ impl<
                 return Self::reply(&caller, Return::error(error));
             }
         };
+        // Forwarder: a VM's RX buffer registered with the SPMC is taken from it first.
+        if caller.local
+            && Self::writes_own_rx(&call)
+            && self.needs_rx_acquire(caller.context.endpoint)
+        {
+            return self.acquire_first(&mut scheduler, &caller, caller.context.endpoint, &call);
+        }
         match call {
             Call::Version { requested } => {
                 let answer = self.version(&mut scheduler, &caller, requested);
@@ -350,6 +366,9 @@ impl<
             }
             Call::Error { error, .. } => self.error_call(&mut scheduler, &caller, error),
             Call::RxRelease { vm_id } => {
+                if let Some(delivery) = self.forward_rx_release(&mut scheduler, &caller, vm_id) {
+                    return delivery;
+                }
                 drop(scheduler);
                 Self::reply(&caller, self.rx_release(&caller, vm_id))
             }

@@ -203,7 +203,7 @@ impl<const ENDPOINTS: usize, const VCPUS: usize> Scheduler<ENDPOINTS, VCPUS> {
     /// world there.
     pub(crate) fn cpu_busy(&self, cpu: u16) -> bool {
         self.contexts().any(|(_, context)| context.cpu() == Some(cpu))
-            || self.lifecycle.running_on(cpu).is_some()
+            || self.lifecycle.occupies(cpu)
     }
 
     /// The version a local endpoint negotiated.

@@ -34,7 +34,9 @@ impl<
     ///
     /// Then, like [`Self::vm_created`], a pass over the other world: VM_DESTROYED to each
     /// subscribed partition (same retry rules), then FFA_MEM_RECLAIM to the SPMC of every
-    /// transaction the VM forwarded there (the SPMC refuses while a partition holds it). The
+    /// transaction the VM forwarded there (the SPMC refuses while a partition holds it), then
+    /// FFA_RXTX_UNMAP for the VM if its buffers were registered there
+    /// ([`Self::register_vm_mailbox`]). The
     /// pass ends with [`super::Transfer::Scheduler`] carrying FFA_SUCCESS when everything is
     /// done, or FFA_ERROR(RETRY) when partitions are still to be told or transactions are
     /// still held ([`Self::vm_lifecycle_report`] counts them). Calling this again for the
@@ -52,12 +54,16 @@ impl<
                 .job_mut(vm)
                 .is_some_and(|job| job.report.event == VmEvent::Destroyed);
         if !continuing {
+            let mut mapped_at_spmc = false;
             if !self.is_destroyed(vm) {
                 Self::check_stoppable(&scheduler, vm)?;
                 self.stop_vm(&mut scheduler, vm);
-                self.release_vm_resources(vm);
+                mapped_at_spmc = self.release_vm_resources(vm);
             }
             scheduler.lifecycle.new_job(vm, VmEvent::Destroyed)?;
+            if let Some(job) = scheduler.lifecycle.job_mut(vm) {
+                job.report.mapped_at_spmc = mapped_at_spmc;
+            }
         }
         Ok(self.start_pass(&mut scheduler, vm, cpu))
     }
@@ -132,10 +138,13 @@ impl<
 
     /// Unmaps the VM's mailbox, drops its notification state and its memory calls in
     /// progress, gives back what it borrowed and reclaims what it sent that nobody holds.
-    fn release_vm_resources(&self, vm: EndpointId) {
+    /// Returns whether the mailbox was registered with the SPMC (to be unmapped there too).
+    fn release_vm_resources(&self, vm: EndpointId) -> bool {
+        let mut registered = false;
         {
             let mut mailboxes = self.mailboxes.lock();
             if let Some(mailbox) = mailboxes.remove(vm) {
+                registered = mailbox.registered;
                 mailboxes.memory.unmap_buffer(mailbox.transmit);
                 mailboxes.memory.unmap_buffer(mailbox.receive);
                 self.memory_unmark_mailbox(vm);
@@ -160,6 +169,7 @@ impl<
                 requests.forwarded_get = None;
             }
         }
+        registered
     }
 
     /// Unfinished fragmented sends of (or through) the VM end; retrieve responses waiting
