@@ -17,87 +17,31 @@ use ffa_core::framework_message::FrameworkMessage;
 use ffa_core::memory::{
     build_relinquish, build_transaction, AccessPermissions, AddressRange, DataAccess,
     InstructionAccess, Layout, MemoryHandle, MemoryRegionAttributes, ReceiverAccess,
-    RelinquishFlags, TransactionFields, TransactionFlags, TransactionType, PAGE_SIZE,
+    RelinquishFlags, TransactionFields, TransactionFlags, TransactionType,
 };
 use ffa_core::rxtx::RxtxMapArgs;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, SuccessArgs, TargetInfo, VcpuId, Version};
 use harness::*;
-use memory_sharing::{MemoryKind, Pools};
 use spmc::manifest::{MessagingMethod, VmAvailabilityMessages};
 use spmc::partition_manager::{
     Configuration, ContextId, ContextState, Delivery, EndpointDescription, FeatureInterrupts,
-    MemoryActivity, MemoryRegionDescription, MemorySharing, PartitionProgress, PartitionStatus,
-    Role, Transfer, VmEvent,
+    MemoryActivity, PartitionProgress, PartitionStatus, Role, Transfer, VmEvent,
 };
 
-const VM2: EndpointId = EndpointId(2);
-const VM1_MEMORY: u64 = 0x8100_0000;
-const VM2_MEMORY: u64 = 0x8200_0000;
-const PAGES: u32 = 64;
 const HYPERVISOR: EndpointId = EndpointId(0);
 const BOTH: VmAvailabilityMessages =
     VmAvailabilityMessages::VM_CREATED.union(VmAvailabilityMessages::VM_DESTROYED);
 
 fn page(vm: EndpointId, n: u64) -> u64 {
-    let base = if vm == VM1 { VM1_MEMORY } else { VM2_MEMORY };
-    base + n * PAGE_SIZE
+    vm_page(vm, n)
 }
 
 fn tx_of(vm: EndpointId) -> u64 {
-    page(vm, 48)
+    vm_tx(vm)
 }
 
-fn rx_of(vm: EndpointId) -> u64 {
-    page(vm, 49)
-}
-
-fn storage() -> memory_sharing::LedgerStorage<'static> {
-    Box::leak(Box::new(Pools::<64, 16, 1024, 128>::new())).storage()
-}
-
-/// A forwarder with memory sharing: VM1 (2 vCPUs, started on CPU 0) and VM2 (started on
-/// CPU 1), both with 1-page RX/TX buffers and IPA = PA; the test partitions are the secure
-/// world; a 4 KiB forward buffer.
 fn forwarder() -> Manager {
-    let messaging = MessagingMethod::SEND_DIRECT_REQUEST | MessagingMethod::RECEIVE_DIRECT_REQUEST;
-    let local = vec![
-        EndpointDescription::virtual_machine(VM1, 2, Version::V1_2, messaging),
-        EndpointDescription::virtual_machine(VM2, 1, Version::V1_2, messaging),
-    ];
-    let remote = secure_partitions();
-    let configuration = Configuration {
-        role: Role::Forwarder,
-        own_id: HYPERVISOR,
-        spm_id: SPMC_ID,
-        version: Version::V1_2,
-        local: &local,
-        remote: &remote,
-        interrupts: FeatureInterrupts::default(),
-        maximum_mailbox_pages: 0,
-    };
-    let regions: Vec<_> = [(VM1, VM1_MEMORY), (VM2, VM2_MEMORY)]
-        .into_iter()
-        .map(|(owner, base)| MemoryRegionDescription {
-            owner,
-            base,
-            page_count: PAGES,
-            kind: MemoryKind::Normal { secure: false },
-            read_only: false,
-        })
-        .collect();
-    let mut platform = FakeStage2::default();
-    for region in &regions {
-        platform.map_owned(region.owner, region.base, u64::from(region.page_count));
-    }
-    platform.forward_buffer = vec![0; 4096];
-    let sharing = MemorySharing { platform, storage: storage(), regions: &regions };
-    let manager =
-        Manager::with_memory_sharing(&configuration, FakeMemory::default(), sharing).unwrap();
-    for (vm, cpu) in [(VM1, 0), (VM2, 1)] {
-        assert_eq!(manager.start(ec(vm, 0), cpu).unwrap().transfer, Transfer::Start);
-        map_mailbox(&manager, ec(vm, 0), tx_of(vm), rx_of(vm));
-    }
-    manager
+    memory_forwarder()
 }
 
 /// The SPMC answers whatever the forwarder sent on `cpu`.
@@ -635,7 +579,7 @@ fn teardown_ends_unfinished_sends_and_leaves_other_vms_alone() {
     assert_eq!(manager.context_state(vm2), Some(ContextState::Running { cpu: 1, booting: false }));
     assert!(mailbox_mapped(&manager, VM2));
     let buffers =
-        RxtxMapArgs::Buffers { tx_address: tx_of(VM2), rx_address: rx_of(VM2), page_count: 1 };
+        RxtxMapArgs::Buffers { tx_address: tx_of(VM2), rx_address: vm_rx(VM2), page_count: 1 };
     assert_error(
         &call(&manager, vm2, Call::RxtxMap { buffers, is_64: true }),
         vm2,

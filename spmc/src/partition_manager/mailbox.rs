@@ -234,18 +234,17 @@ impl<
             mailboxes.memory.unmap_buffer(receive);
             return Err(error);
         }
-        let mailbox =
-            Mailbox {
-                owner,
-                transmit,
-                receive,
-                transmit_address: tx_address,
-                receive_address: rx_address,
-                page_count,
-                receive_held: false,
-                acquired: false,
-                registered: false,
-            };
+        let mailbox = Mailbox {
+            owner,
+            transmit,
+            receive,
+            transmit_address: tx_address,
+            receive_address: rx_address,
+            page_count,
+            receive_held: false,
+            acquired: false,
+            registered: false,
+        };
         let pushed =
             if local { mailboxes.local.push(mailbox) } else { mailboxes.remote.push(mailbox) };
         if pushed.is_err() {

@@ -8,7 +8,9 @@ use ffa_core::rxtx::{EndpointRxTxDescriptor, ForwardedBuffer, RxtxMapArgs};
 use ffa_core::{Call, EndpointId, FfaError, VcpuId};
 
 use super::state::{Party, Scheduler, State};
-use super::{Caller, ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Role, Transfer};
+use super::{
+    Caller, ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Role, Transfer,
+};
 
 /// A call the forwarder made to the SPMC about a VM's mailbox, waiting for the answer on
 /// `cpu`.
@@ -66,7 +68,12 @@ impl<
         let (tx_address, rx_address, page_count, registered) = {
             let mailboxes = self.mailboxes.lock();
             let mailbox = mailboxes.find(vm).ok_or(FfaError::Denied)?;
-            (mailbox.transmit_address, mailbox.receive_address, mailbox.page_count, mailbox.registered)
+            (
+                mailbox.transmit_address,
+                mailbox.receive_address,
+                mailbox.page_count,
+                mailbox.registered,
+            )
         };
         if registered {
             return Err(FfaError::Denied);
