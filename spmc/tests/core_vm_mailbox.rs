@@ -123,6 +123,20 @@ fn the_forwarder_acquires_a_registered_rx_buffer_before_writing_and_releases_it_
     let release = call(&manager, vm1, Call::RxRelease { vm_id: EndpointId(0) });
     assert_forwarded(&manager, &release, 0, Call::RxRelease { vm_id: VM1 }, VM1);
     assert_success(&spmc_answers(&manager, 0, Return::success(SuccessArgs::EMPTY)), vm1);
+    // An acquisition whose call then fails writes nothing: the forwarder keeps the buffer
+    // from the SPMC and VM1 owns nothing to release (D14), without asking the SPMC.
+    let unknown =
+        Call::PartitionInfoGet { uuid: uuid(0x42), flags: PartitionInfoGetFlags::empty() };
+    call(&manager, vm1, unknown);
+    let refused = spmc_answers(&manager, 0, Return::success(SuccessArgs::EMPTY));
+    assert_error(&refused, vm1, FfaError::InvalidParameters);
+    let denied = call(&manager, vm1, Call::RxRelease { vm_id: EndpointId(0) });
+    assert_error(&denied, vm1, FfaError::Denied);
+    // The next write needs no new acquisition.
+    assert_success(&call(&manager, vm1, partition_info()), vm1);
+    let release = call(&manager, vm1, Call::RxRelease { vm_id: EndpointId(0) });
+    assert_forwarded(&manager, &release, 0, Call::RxRelease { vm_id: VM1 }, VM1);
+    assert_success(&spmc_answers(&manager, 0, Return::success(SuccessArgs::EMPTY)), vm1);
     // A count-only query writes nothing and asks nobody.
     let count =
         Call::PartitionInfoGet { uuid: Uuid::NIL, flags: PartitionInfoGetFlags::COUNT_ONLY };

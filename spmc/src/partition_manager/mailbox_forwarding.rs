@@ -159,7 +159,8 @@ impl<
     /// Forwarder: a VM whose buffers are registered with the SPMC gives its RX buffer back:
     /// the forwarder's own hold ends here and FFA_RX_RELEASE for the VM goes to the SPMC
     /// (which ends the hypervisor's acquisition, or the VM's ownership of a message the SPMC
-    /// wrote); its answer is the VM's. `None` when this is not such a call.
+    /// wrote); its answer is the VM's. DENIED at once when the forwarder holds the buffer
+    /// from the SPMC but the VM owns nothing in it. `None` when this is not such a call.
     pub(super) fn forward_rx_release(
         &self,
         scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
@@ -173,6 +174,10 @@ impl<
         {
             let mut mailboxes = self.mailboxes.lock();
             let mailbox = mailboxes.find_mut(vm).filter(|mailbox| mailbox.registered)?;
+            if mailbox.acquired && !mailbox.receive_held {
+                // The forwarder holds the buffer and wrote nothing the VM owns (matrix D14).
+                return Some(Self::reply(caller, Return::error(FfaError::Denied)));
+            }
             mailbox.receive_held = false;
             mailbox.acquired = false;
         }
