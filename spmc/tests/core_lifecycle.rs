@@ -661,3 +661,39 @@ fn teardown_drops_the_vms_bindings_and_the_notifications_it_left_pending() {
         FfaError::InvalidParameters,
     );
 }
+
+#[test]
+fn the_normal_world_sees_subscriptions_in_partition_properties_bits_6_and_7() {
+    let manager = booted_spmc();
+    manager.set_vm_availability(SP1, VmAvailabilityMessages::VM_CREATED).unwrap();
+    manager.set_vm_availability(SP2, BOTH).unwrap();
+    // SP5 only takes indirect messages: bits 6 and 7 mean nothing without bit 0.
+    manager.set_vm_availability(SP5, BOTH).unwrap();
+    let regs = Call::PartitionInfoGetRegs { uuid: ffa_core::Uuid::NIL, start_index: 0, tag: 0 };
+    let properties = |delivery: &Delivery| -> Vec<u32> {
+        (0..5).map(|index| (delivery.registers[3 + 3 * index] >> 32) as u32).collect()
+    };
+    let seen = properties(&call(&manager, nwd(0), regs));
+    let bits = |word: u32| word & (0b11 << 6);
+    assert_eq!(
+        seen.iter().map(|&word| bits(word)).collect::<Vec<_>>(),
+        vec![1 << 6, 0b11 << 6, 0, 0, 0]
+    );
+    // The descriptor form says the same.
+    map_mailbox(&manager, nwd(0), 0x200_0000, 0x200_1000);
+    let info = Call::PartitionInfoGet {
+        uuid: ffa_core::Uuid::NIL,
+        flags: ffa_core::partition_info::PartitionInfoGetFlags::empty(),
+    };
+    assert_success(&call(&manager, nwd(0), info), nwd(0));
+    let descriptors = manager.with_memory(|memory| memory.contents(0x200_1000)[..6 * 24].to_vec());
+    let word = |index: usize| {
+        u32::from_le_bytes(descriptors[24 * index + 4..24 * index + 8].try_into().unwrap())
+    };
+    assert_eq!((bits(word(0)), bits(word(1)), bits(word(4))), (1 << 6, 0b11 << 6, 0));
+    // Partitions do not see them.
+    let sp1 = ec(SP1, 0);
+    run(&manager, sp1, 1);
+    let seen = properties(&call(&manager, sp1, regs));
+    assert!(seen.iter().all(|&word| bits(word) == 0), "{seen:x?}");
+}
