@@ -182,6 +182,23 @@ impl<const ENDPOINTS: usize> Lifecycle<ENDPOINTS> {
                 .any(|pending| matches!(pending.call, MailboxCall::Register(_)))
     }
 
+    /// Whether a pass or a mailbox registration (calls made for no local context) waits on
+    /// the other world on `cpu`.
+    pub(crate) fn manager_waits_on(&self, cpu: u16) -> bool {
+        self.running_on(cpu).is_some()
+            || self.mailbox_calls.iter().any(|pending| {
+                pending.cpu == cpu && matches!(pending.call, MailboxCall::Register(_))
+            })
+    }
+
+    /// The contexts blocked while the SPMC is asked for an RX buffer, with their CPU.
+    pub(crate) fn acquiring(&self) -> impl Iterator<Item = (ContextId, u16)> + '_ {
+        self.mailbox_calls.iter().filter_map(|pending| match pending.call {
+            MailboxCall::Acquire { context, .. } => Some((context, pending.cpu)),
+            MailboxCall::Register(_) => None,
+        })
+    }
+
     /// Whether the manager itself waits on the other world on `cpu` (a pass, or a mailbox
     /// call of its own).
     pub(crate) fn occupies(&self, cpu: u16) -> bool {
