@@ -697,3 +697,42 @@ fn the_normal_world_sees_subscriptions_in_partition_properties_bits_6_and_7() {
     let seen = properties(&call(&manager, sp1, regs));
     assert!(seen.iter().all(|&word| bits(word) == 0), "{seen:x?}");
 }
+
+#[test]
+fn a_vm_in_use_cannot_be_destroyed_and_a_preempted_idle_one_can() {
+    let manager = forwarder();
+    let (vm1, vm2) = (ec(VM1, 0), ec(VM2, 0));
+    let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
+    // VM2 waits; VM1's direct request makes it service the request on CPU 0.
+    call(&manager, vm2, wait);
+    let delivered = call(&manager, vm1, request32(VM1, VM2, [1; 5]));
+    assert_eq!((delivered.to, delivered.transfer), (vm2, Transfer::Enter));
+    assert_eq!(manager.destroy_vm(VM2, 2), Err(FfaError::Denied), "it runs");
+    assert_eq!(manager.destroy_vm(VM1, 2), Err(FfaError::Denied), "it waits in a call");
+    // VM2 yields while servicing: preempted, but still owing VM1 its response.
+    let yielded = call(
+        &manager,
+        vm2,
+        Call::Yield { target: ffa_core::call::NO_TARGET, timeout: 0, is_64: false },
+    );
+    assert_eq!(yielded.to, vm1);
+    assert_eq!(manager.context_state(vm2), Some(ContextState::Preempted));
+    assert_eq!(manager.destroy_vm(VM2, 2), Err(FfaError::Denied), "it services a request");
+    assert!(!manager.is_destroyed(VM2));
+    // VM1 resumes it and it answers.
+    let resumed = call(&manager, vm1, Call::Run { target: vm2.target_info(), is_64: false });
+    assert_eq!(resumed.to, vm2);
+    let answered = call(&manager, vm2, response32(VM2, VM1, [2; 5]));
+    assert_eq!(answered.to, vm1);
+    // VM1 waits; its second vCPU is started and preempted by the platform: stopped, with no
+    // request, so VM1 may go.
+    call(&manager, vm1, wait);
+    manager.start(ec(VM1, 1), 2).unwrap();
+    manager.preempt(ec(VM1, 1), 27).unwrap();
+    assert_eq!(manager.context_state(ec(VM1, 1)), Some(ContextState::Preempted));
+    assert_pass_end(&manager.destroy_vm(VM1, 3).unwrap(), 3, Ok(()));
+    for vcpu in 0..2 {
+        assert_eq!(manager.context_state(ec(VM1, vcpu)), Some(ContextState::Aborted));
+    }
+    assert_eq!(manager.context_state(vm2), Some(ContextState::Waiting));
+}
