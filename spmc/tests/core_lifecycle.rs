@@ -125,6 +125,7 @@ fn vm_created_tells_subscribers_and_retries_those_that_were_not_ready() {
     manager.set_vm_availability(SP2, VmAvailabilityMessages::VM_DESTROYED).unwrap();
     manager.set_vm_availability(SP3, VmAvailabilityMessages::VM_CREATED).unwrap();
     manager.set_vm_availability(SP4, VmAvailabilityMessages::VM_CREATED).unwrap();
+    manager.set_vm_availability(SP5, VmAvailabilityMessages::VM_CREATED).unwrap();
     assert_eq!(manager.vm_availability(SP2), VmAvailabilityMessages::VM_DESTROYED);
     // VM1 is re-announced (e.g. after a reset); the pass runs on idle CPU 2.
     let first = manager.vm_created(VM1, 2).unwrap();
@@ -139,7 +140,10 @@ fn vm_created_tells_subscribers_and_retries_those_that_were_not_ready() {
     assert_message(&next, SP3, 2, VmEvent::Created, VM1);
     let next = spmc_answers(&manager, 2, created_ack(SP3, Err(FfaError::Retry)));
     assert_message(&next, SP4, 2, VmEvent::Created, VM1);
-    let end = spmc_answers(&manager, 2, Return::error(FfaError::Busy));
+    let next = spmc_answers(&manager, 2, Return::error(FfaError::Busy));
+    // SP5 has not finished starting up.
+    assert_message(&next, SP5, 2, VmEvent::Created, VM1);
+    let end = spmc_answers(&manager, 2, created_ack(SP5, Err(FfaError::NotReady)));
     assert_pass_end(&end, 2, Err(FfaError::Retry));
     assert_eq!(
         statuses(&manager, VM1),
@@ -147,6 +151,7 @@ fn vm_created_tells_subscribers_and_retries_those_that_were_not_ready() {
             (SP1, PartitionStatus::Acknowledged),
             (SP3, PartitionStatus::Waiting),
             (SP4, PartitionStatus::Waiting),
+            (SP5, PartitionStatus::Waiting),
         ]
     );
     assert!(!manager.vm_lifecycle_report(VM1).unwrap().is_complete());
@@ -164,7 +169,9 @@ fn vm_created_tells_subscribers_and_retries_those_that_were_not_ready() {
     let interrupted = Return::Interrupt { target, interrupt_id: 0, is_64: false };
     let next = spmc_answers(&manager, 3, interrupted);
     assert_message(&next, SP4, 3, VmEvent::Created, VM1);
-    let end = spmc_answers(&manager, 3, created_ack(SP4, Ok(())));
+    let next = spmc_answers(&manager, 3, created_ack(SP4, Ok(())));
+    assert_message(&next, SP5, 3, VmEvent::Created, VM1);
+    let end = spmc_answers(&manager, 3, created_ack(SP5, Ok(())));
     assert_pass_end(&end, 3, Err(FfaError::Retry));
     assert_eq!(statuses(&manager, VM1)[1], (SP3, PartitionStatus::Preempted(target)));
     // Third pass: SP3 is resumed with FFA_RUN, not sent the message again.

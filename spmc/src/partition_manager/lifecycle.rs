@@ -57,8 +57,8 @@ impl VmEvent {
 /// Where one subscribed partition stands in a VM availability job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PartitionStatus {
-    /// Still to be told: not tried yet, or it (or the SPMC for it) answered RETRY, BUSY or
-    /// INTERRUPTED; the next pass sends the message again.
+    /// Still to be told: not tried yet, or it (or the SPMC for it) answered RETRY, BUSY,
+    /// INTERRUPTED or NOT_READY; the next pass sends the message again.
     Waiting,
     /// It was preempted while handling the message (FFA_INTERRUPT or FFA_YIELD came back);
     /// the next pass resumes this context with FFA_RUN.
@@ -300,9 +300,9 @@ impl<
     /// [`Self::handle`] on `cpu` and the next partition follows. The pass ends with
     /// [`Transfer::Scheduler`] on `cpu` carrying FFA_SUCCESS when every partition answered
     /// for good, or FFA_ERROR(RETRY) when some must be asked again (they answered RETRY,
-    /// BUSY or INTERRUPTED, or were preempted): the platform calls this again later and only
-    /// those are asked (a preempted one is resumed with FFA_RUN). [`Self::vm_lifecycle_report`]
-    /// tells who answered what.
+    /// BUSY, INTERRUPTED or NOT_READY, or were preempted): the platform calls this again
+    /// later and only those are asked (a preempted one is resumed with FFA_RUN).
+    /// [`Self::vm_lifecycle_report`] tells who answered what.
     ///
     /// Errors: SPMC role NOT_SUPPORTED; `vm` not a local VM, or `cpu` out of range:
     /// INVALID_PARAMETERS; a local context occupies `cpu`, or the VM is still being torn down
@@ -526,7 +526,10 @@ impl<
         answer: &Return,
     ) -> PartitionStatus {
         let transient = |error: FfaError| {
-            matches!(error, FfaError::Retry | FfaError::Busy | FfaError::Interrupted)
+            matches!(
+                error,
+                FfaError::Retry | FfaError::Busy | FfaError::Interrupted | FfaError::NotReady
+            )
         };
         match answer {
             Return::DirectResponse(DirectMessage {
