@@ -1,6 +1,6 @@
-//! VM availability and VM teardown through the core: the forwarder's VM_CREATED and
-//! VM_DESTROYED passes to subscribed partitions (retry rules), the SPMC's checks of the
-//! messages the hypervisor relays, and `destroy_vm` with memory shared mid-transaction.
+//! VM availability and VM teardown in the forwarder: the VM_CREATED and VM_DESTROYED passes to
+//! subscribed partitions (retry rules), and `destroy_vm` with memory shared mid-transaction,
+//! notifications and unfinished calls.
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -253,73 +253,6 @@ fn lifecycle_entry_points_refuse_what_they_cannot_do() {
     assert_eq!(spmc.vm_created(VM1, 0), Err(FfaError::NotSupported));
     assert_eq!(spmc.destroy_vm(VM1, 0), Err(FfaError::NotSupported));
     assert_eq!(spmc.set_vm_availability(VM1, BOTH), Err(FfaError::InvalidParameters));
-}
-
-// ---- The SPMC role: what the hypervisor relays ---------------------------------------
-
-fn framework_request(
-    source: EndpointId,
-    destination: EndpointId,
-    message: FrameworkMessage,
-) -> Call {
-    Call::MsgSendDirectReq(DirectMessage {
-        source,
-        destination,
-        body: DirectBody::Framework32(message),
-    })
-}
-
-#[test]
-fn the_spmc_delivers_vm_availability_messages_only_from_the_hypervisor_to_subscribers() {
-    let manager = booted_spmc();
-    manager.set_vm_availability(SP1, VmAvailabilityMessages::VM_CREATED).unwrap();
-    assert_eq!(
-        manager.set_vm_availability(EndpointId(0x8042), BOTH),
-        Err(FfaError::InvalidParameters)
-    );
-    let created = FrameworkMessage::VmCreated { handle: MemoryHandle::INVALID.0, vm_id: VM1 };
-    let destroyed = FrameworkMessage::VmDestroyed { handle: MemoryHandle::INVALID.0, vm_id: VM1 };
-    // Not subscribed to this message, or not at all: DENIED.
-    let refused = call(&manager, nwd(0), framework_request(NWD, SP1, destroyed));
-    assert_error(&refused, nwd(0), FfaError::Denied);
-    let refused = call(&manager, nwd(0), framework_request(NWD, SP2, created));
-    assert_error(&refused, nwd(0), FfaError::Denied);
-    // Only the hypervisor (ID 0) sends them, and only VM availability messages go to
-    // partitions.
-    let refused = call(&manager, nwd(0), framework_request(VM1, SP1, created));
-    assert_error(&refused, nwd(0), FfaError::InvalidParameters);
-    let version = FrameworkMessage::VersionRequest { requested: 0x1_0002 };
-    let refused = call(&manager, nwd(0), framework_request(NWD, SP1, version));
-    assert_error(&refused, nwd(0), FfaError::InvalidParameters);
-    assert_eq!(manager.context_state(ec(SP1, 0)), Some(ContextState::Waiting));
-    // Delivered to a subscriber, which must answer with the matching response.
-    let delivered = call(&manager, nwd(0), framework_request(NWD, SP1, created));
-    assert_eq!((delivered.to, delivered.transfer), (ec(SP1, 0), Transfer::Enter));
-    assert_eq!(
-        Call::decode(&delivered.registers, Version::V1_2),
-        Ok(framework_request(NWD, SP1, created))
-    );
-    let sp1 = ec(SP1, 0);
-    let wrong = Call::MsgSendDirectResp(DirectMessage {
-        source: SP1,
-        destination: NWD,
-        body: DirectBody::Framework32(FrameworkMessage::VmDestroyedResponse(Ok(()))),
-    });
-    assert_error(&call(&manager, sp1, wrong), sp1, FfaError::InvalidParameters);
-    assert_error(
-        &call(&manager, sp1, response32(SP1, NWD, [0; 5])),
-        sp1,
-        FfaError::InvalidParameters,
-    );
-    let right = Call::MsgSendDirectResp(DirectMessage {
-        source: SP1,
-        destination: NWD,
-        body: DirectBody::Framework32(FrameworkMessage::VmCreatedResponse(Ok(()))),
-    });
-    let answered = call(&manager, sp1, right);
-    assert_eq!((answered.to, answered.transfer), (nwd(0), Transfer::OtherWorld));
-    assert_eq!(returned(&answered, Version::V1_2), Return::from_call(right).unwrap());
-    assert_eq!(manager.context_state(sp1), Some(ContextState::Waiting));
 }
 
 // ---- Teardown with memory mid-transaction ------------------------------------------------
@@ -667,42 +600,6 @@ fn teardown_drops_the_vms_bindings_and_the_notifications_it_left_pending() {
         vm2,
         FfaError::InvalidParameters,
     );
-}
-
-#[test]
-fn the_normal_world_sees_subscriptions_in_partition_properties_bits_6_and_7() {
-    let manager = booted_spmc();
-    manager.set_vm_availability(SP1, VmAvailabilityMessages::VM_CREATED).unwrap();
-    manager.set_vm_availability(SP2, BOTH).unwrap();
-    // SP5 only takes indirect messages: bits 6 and 7 mean nothing without bit 0.
-    manager.set_vm_availability(SP5, BOTH).unwrap();
-    let regs = Call::PartitionInfoGetRegs { uuid: ffa_core::Uuid::NIL, start_index: 0, tag: 0 };
-    let properties = |delivery: &Delivery| -> Vec<u32> {
-        (0..5).map(|index| (delivery.registers[3 + 3 * index] >> 32) as u32).collect()
-    };
-    let seen = properties(&call(&manager, nwd(0), regs));
-    let bits = |word: u32| word & (0b11 << 6);
-    assert_eq!(
-        seen.iter().map(|&word| bits(word)).collect::<Vec<_>>(),
-        vec![1 << 6, 0b11 << 6, 0, 0, 0]
-    );
-    // The descriptor form says the same.
-    map_mailbox(&manager, nwd(0), 0x200_0000, 0x200_1000);
-    let info = Call::PartitionInfoGet {
-        uuid: ffa_core::Uuid::NIL,
-        flags: ffa_core::partition_info::PartitionInfoGetFlags::empty(),
-    };
-    assert_success(&call(&manager, nwd(0), info), nwd(0));
-    let descriptors = manager.with_memory(|memory| memory.contents(0x200_1000)[..6 * 24].to_vec());
-    let word = |index: usize| {
-        u32::from_le_bytes(descriptors[24 * index + 4..24 * index + 8].try_into().unwrap())
-    };
-    assert_eq!((bits(word(0)), bits(word(1)), bits(word(4))), (1 << 6, 0b11 << 6, 0));
-    // Partitions do not see them.
-    let sp1 = ec(SP1, 0);
-    run(&manager, sp1, 1);
-    let seen = properties(&call(&manager, sp1, regs));
-    assert!(seen.iter().all(|&word| bits(word) == 0), "{seen:x?}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod fuzz;
 mod indirect;
 mod invariants;
 mod lifecycle;
+mod lifecycle_state;
 mod mailbox;
 mod mailbox_forwarding;
 mod memory;
@@ -31,7 +32,7 @@ pub use config::{
 };
 pub use context::{ContextId, ContextState, Delivery, Transfer};
 pub use invariants::InvariantViolation;
-pub use lifecycle::{PartitionProgress, PartitionStatus, VmEvent, VmLifecycleReport};
+pub use lifecycle_state::{PartitionProgress, PartitionStatus, VmEvent, VmLifecycleReport};
 pub use mailbox::EndpointMemory;
 pub use memory::{MemoryActivity, MemoryRegionDescription, MemorySharing};
 pub use notification_state::InterruptRequests;
@@ -156,7 +157,7 @@ impl<
             scheduler: Mutex::new(Scheduler {
                 endpoints,
                 remote_version: NegotiatedVersion::new(configuration.version),
-                lifecycle: lifecycle::Lifecycle::new(),
+                lifecycle: lifecycle_state::Lifecycle::new(),
             }),
             remote: Mutex::new(remote),
             mailboxes: Mutex::new(Mailboxes::new(memory)),

@@ -4,7 +4,7 @@ use ffa_core::{EndpointId, Version};
 
 use super::config::EndpointDescription;
 use super::context::{ContextId, ContextState};
-use super::lifecycle::Lifecycle;
+use super::lifecycle_state::Lifecycle;
 
 /// Who gets control back when a running context gives it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use core::sync::atomic::Ordering;
 use ffa_core::memory::{MemoryHandle, ReclaimFlags, RelinquishFlags};
 use ffa_core::{EndpointId, FfaError};
 
-use super::lifecycle::VmEvent;
+use super::lifecycle_state::VmEvent;
 use super::memory::MemoryState;
 use super::notification_state::Receiver;
 use super::state::{Scheduler, State};
