@@ -51,7 +51,13 @@ impl RxtxMapArgs {
 }
 
 /// Table "Endpoint RX/TX descriptor" (hypervisor-forwarded FFA_RXTX_MAP, 16 bytes).
-#[derive(zerocopy::FromBytes, zerocopy::KnownLayout, zerocopy::Immutable, zerocopy::Unaligned)]
+#[derive(
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+    zerocopy::Unaligned,
+)]
 #[repr(C)]
 struct EndpointRxTxDescriptorWire {
     endpoint: zerocopy::little_endian::U16,
@@ -63,7 +69,13 @@ struct EndpointRxTxDescriptorWire {
 const _: () = assert!(size_of::<EndpointRxTxDescriptorWire>() == 16);
 
 /// Table "Composite memory region descriptor" header followed by one constituent (32 bytes).
-#[derive(zerocopy::FromBytes, zerocopy::KnownLayout, zerocopy::Immutable, zerocopy::Unaligned)]
+#[derive(
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::KnownLayout,
+    zerocopy::Immutable,
+    zerocopy::Unaligned,
+)]
 #[repr(C)]
 struct SingleRangeCompositeWire {
     total_page_count: zerocopy::little_endian::U32,
@@ -118,7 +130,56 @@ fn forwarded_buffer(bytes: &[u8], offset: u32) -> Result<ForwardedBuffer, FfaErr
     Ok(ForwardedBuffer { address: wire.address.get(), page_count: wire.page_count.get() })
 }
 
+fn composite_wire(buffer: ForwardedBuffer) -> SingleRangeCompositeWire {
+    use zerocopy::little_endian::{U32, U64};
+    SingleRangeCompositeWire {
+        total_page_count: U32::new(buffer.page_count),
+        range_count: U32::new(1),
+        reserved: U64::new(0),
+        address: U64::new(buffer.address),
+        page_count: U32::new(buffer.page_count),
+        range_reserved: U32::new(0),
+    }
+}
+
 impl EndpointRxTxDescriptor {
+    /// Bytes [`Self::write`] produces: the descriptor, then the RX and the TX composite.
+    pub const WRITTEN_SIZE: usize =
+        size_of::<EndpointRxTxDescriptorWire>() + 2 * size_of::<SingleRangeCompositeWire>();
+
+    /// Writes the descriptor with its RX composite at offset 16 and its TX composite at 48
+    /// (what a hypervisor places in its TX buffer); returns the length
+    /// ([`Self::WRITTEN_SIZE`]). A buffer shorter than that, a zero page count or an
+    /// unaligned address is INVALID_PARAMETERS.
+    pub fn write(&self, out: &mut [u8]) -> Result<usize, FfaError> {
+        use zerocopy::little_endian::{U16, U32};
+        use zerocopy::IntoBytes;
+        let invalid = FfaError::InvalidParameters;
+        for buffer in [self.rx, self.tx] {
+            if buffer.page_count == 0 || buffer.address % PAGE_SIZE != 0 {
+                return Err(invalid);
+            }
+        }
+        let header_size = size_of::<EndpointRxTxDescriptorWire>();
+        let composite_size = size_of::<SingleRangeCompositeWire>();
+        let rx_offset = header_size;
+        let tx_offset = header_size + composite_size;
+        let header = EndpointRxTxDescriptorWire {
+            endpoint: U16::new(self.endpoint.0),
+            reserved: U16::new(0),
+            rx_offset: U32::new(u32::try_from(rx_offset).map_err(|_| invalid)?),
+            tx_offset: U32::new(u32::try_from(tx_offset).map_err(|_| invalid)?),
+            padding: U32::new(0),
+        };
+        let out = out.get_mut(..Self::WRITTEN_SIZE).ok_or(invalid)?;
+        let (header_bytes, rest) = out.split_at_mut_checked(header_size).ok_or(invalid)?;
+        let (rx_bytes, tx_bytes) = rest.split_at_mut_checked(composite_size).ok_or(invalid)?;
+        header_bytes.copy_from_slice(header.as_bytes());
+        rx_bytes.copy_from_slice(composite_wire(self.rx).as_bytes());
+        tx_bytes.copy_from_slice(composite_wire(self.tx).as_bytes());
+        Ok(Self::WRITTEN_SIZE)
+    }
+
     /// Parses the descriptor at the start of the hypervisor's TX buffer. Reserved fields set,
     /// offsets not 8-aligned or outside `bytes`, or composites with other than one range are
     /// INVALID_PARAMETERS.
@@ -174,5 +235,24 @@ mod tests {
         bad[8] = 60;
         assert_eq!(EndpointRxTxDescriptor::parse(&bad), Err(FfaError::InvalidParameters));
         assert_eq!(EndpointRxTxDescriptor::parse(&bytes[..60]), Err(FfaError::InvalidParameters));
+    }
+
+    #[test]
+    fn a_written_descriptor_parses_back_and_short_buffers_are_refused() {
+        let descriptor = EndpointRxTxDescriptor {
+            endpoint: crate::EndpointId(7),
+            rx: ForwardedBuffer { address: 0x8800_0000, page_count: 2 },
+            tx: ForwardedBuffer { address: 0x8800_4000, page_count: 2 },
+        };
+        let mut out = [0xAAu8; 96];
+        assert_eq!(descriptor.write(&mut out), Ok(EndpointRxTxDescriptor::WRITTEN_SIZE));
+        assert_eq!(EndpointRxTxDescriptor::parse(&out), Ok(descriptor));
+        assert_eq!(out[EndpointRxTxDescriptor::WRITTEN_SIZE..], [0xAA; 16], "nothing past it");
+        assert_eq!(descriptor.write(&mut out[..79]), Err(FfaError::InvalidParameters));
+        let unaligned = EndpointRxTxDescriptor {
+            rx: ForwardedBuffer { address: 0x10, page_count: 1 },
+            ..descriptor
+        };
+        assert_eq!(unaligned.write(&mut out), Err(FfaError::InvalidParameters));
     }
 }

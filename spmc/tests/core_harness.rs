@@ -508,3 +508,71 @@ impl MemoryPlatform for FakeStage2 {
         Ok(())
     }
 }
+
+/// The forwarder's second VM.
+pub const VM2: EndpointId = EndpointId(2);
+
+/// Page `n` of a VM's memory in [`memory_forwarder`] (IPA = PA there).
+pub fn vm_page(vm: EndpointId, n: u64) -> u64 {
+    let base = if vm == VM1 { 0x8100_0000 } else { 0x8200_0000 };
+    base + n * PAGE_SIZE
+}
+
+/// A VM's TX buffer in [`memory_forwarder`] (page 48; RX is page 49).
+pub fn vm_tx(vm: EndpointId) -> u64 {
+    vm_page(vm, 48)
+}
+
+pub fn vm_rx(vm: EndpointId) -> u64 {
+    vm_page(vm, 49)
+}
+
+/// A forwarder with memory sharing: VM1 (2 vCPUs, started on CPU 0) and VM2 (started on
+/// CPU 1), both v1.2 with direct and indirect messaging, 64 pages of memory each (IPA = PA)
+/// and 1-page RX/TX buffers mapped; the test partitions are the secure world; a 4 KiB
+/// forward buffer.
+pub fn memory_forwarder() -> Manager {
+    use spmc::partition_manager::{MemoryRegionDescription, MemorySharing};
+    let messaging = MessagingMethod::SEND_DIRECT_REQUEST
+        | MessagingMethod::RECEIVE_DIRECT_REQUEST
+        | MessagingMethod::INDIRECT;
+    let local = vec![
+        EndpointDescription::virtual_machine(VM1, 2, Version::V1_2, messaging),
+        EndpointDescription::virtual_machine(VM2, 1, Version::V1_2, messaging),
+    ];
+    let remote = secure_partitions();
+    let configuration = Configuration {
+        role: Role::Forwarder,
+        own_id: NWD,
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local: &local,
+        remote: &remote,
+        interrupts: FeatureInterrupts::default(),
+        maximum_mailbox_pages: 0,
+    };
+    let regions: Vec<_> = [VM1, VM2]
+        .into_iter()
+        .map(|owner| MemoryRegionDescription {
+            owner,
+            base: vm_page(owner, 0),
+            page_count: 64,
+            kind: memory_sharing::MemoryKind::Normal { secure: false },
+            read_only: false,
+        })
+        .collect();
+    let mut platform = FakeStage2::default();
+    for region in &regions {
+        platform.map_owned(region.owner, region.base, u64::from(region.page_count));
+    }
+    platform.forward_buffer = vec![0; 4096];
+    let storage = Box::leak(Box::new(memory_sharing::Pools::<64, 16, 1024, 128>::new())).storage();
+    let sharing = MemorySharing { platform, storage, regions: &regions };
+    let manager =
+        Manager::with_memory_sharing(&configuration, FakeMemory::default(), sharing).unwrap();
+    for (vm, cpu) in [(VM1, 0), (VM2, 1)] {
+        assert_eq!(manager.start(ec(vm, 0), cpu).unwrap().transfer, Transfer::Start);
+        map_mailbox(&manager, ec(vm, 0), vm_tx(vm), vm_rx(vm));
+    }
+    manager
+}

@@ -391,3 +391,26 @@ fn forwarder_delivers_vm_to_vm_and_passes_vm_to_sp_to_the_spmc() {
     assert_success(&back, ec(VM1, 0));
     manager.check_invariants().unwrap();
 }
+
+/// FFA_NOTIFICATION_GET returns a framework bitmap only when its flag asks for it (reference
+/// §8.2/§8.3: the flags select the bitmaps; w6/w7 of an unselected one are zero) and an
+/// unselected one stays pending for a later GET.
+#[test]
+fn get_returns_framework_bitmaps_only_when_selected_and_keeps_the_rest_pending() {
+    let manager = booted_notification_spmc();
+    map_all(&manager, &[NWD, SP1, SP2]);
+    // SP1 gets "RX buffer full" from a VM (hypervisor framework bitmap) ...
+    write_tx(&manager, NWD, &message(NWD, SP1, b"from the normal world", Version::V1_2));
+    assert_success(&call(&manager, nwd(2), send2()), nwd(2));
+    let me = ec(SP1, 0);
+    run(&manager, me, 2);
+    // ... which a GET of every bitmap but the hypervisor framework one does not return.
+    let others = GetFlags::SP | GetFlags::VM | GetFlags::SPM_FRAMEWORK;
+    let delivery =
+        call(&manager, me, Call::NotificationGet { receiver: SP1, vcpu: VcpuId(0), flags: others });
+    assert_eq!(delivery.registers[0], FunctionId::Success32.to_register(), "{delivery:?}");
+    assert_eq!(delivery.registers[2..8], [0; 6], "nothing selected is pending; w6/w7 zero");
+    let framework = get(&manager, me, SP1, GetFlags::HYPERVISOR_FRAMEWORK);
+    assert_eq!(framework.hypervisor_framework, 1, "still pending until asked for");
+    assert_eq!(get(&manager, me, SP1, GetFlags::all()), NotificationGetResult::default());
+}

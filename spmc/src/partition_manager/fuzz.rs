@@ -3,6 +3,7 @@
 
 use ffa_core::call::{MsgWaitFlags, Return};
 use ffa_core::direct_message::{DirectBody, DirectMessage};
+use ffa_core::framework_message::FrameworkMessage;
 use ffa_core::indirect_message::{MessageHeader, MsgSend2Flags};
 use ffa_core::notification::{BindFlags, GetFlags, NotificationBitmap, SetFlags};
 use ffa_core::Version;
@@ -12,7 +13,9 @@ use super::{
     Configuration, ContextId, ContextState, EndpointDescription, EndpointMemory, FeatureInterrupts,
     PartitionManager, Role, Transfer,
 };
-use crate::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
+use crate::manifest::{
+    ExceptionLevel, MessagingMethod, PowerManagementMessages, VmAvailabilityMessages,
+};
 
 /// One 4 KiB page.
 const PAGE_SIZE_BYTES: usize = 4096;
@@ -80,7 +83,7 @@ const IDS: [u16; 16] =
     [0, 1, 2, 3, 0x8001, 0x8002, 0x8003, 0x8000, 0xFFFF, 0x8009, 0, 1, 2, 0x8001, 0x8002, 0x42];
 
 /// Functions raw register steps start with, so that noise reaches the handlers.
-const FUNCTIONS: [FunctionId; 14] = [
+const FUNCTIONS: [FunctionId; 15] = [
     FunctionId::NotificationBitmapCreate,
     FunctionId::NotificationBitmapDestroy,
     FunctionId::NotificationBind,
@@ -91,6 +94,7 @@ const FUNCTIONS: [FunctionId; 14] = [
     FunctionId::NotificationInfoGet64,
     FunctionId::MsgSend2,
     FunctionId::RxRelease,
+    FunctionId::RxAcquire,
     FunctionId::RxtxMap64,
     FunctionId::MsgWait32,
     FunctionId::Run32,
@@ -252,6 +256,10 @@ fn mailbox_owners(role: Role) -> [u16; 3] {
 /// started and keep running), so that messages can flow from the first step.
 fn set_up(manager: &Manager, role: Role) {
     let wait = Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false };
+    // Partitions subscribed to VM availability messages (both roles).
+    for id in [0x8001, 0x8002] {
+        let _ = manager.set_vm_availability(EndpointId(id), VmAvailabilityMessages::all());
+    }
     for (index, id) in mailbox_owners(role).into_iter().enumerate() {
         let context = ContextId::new(id, 0);
         let local = match role {
@@ -442,18 +450,38 @@ pub fn fuzz_calls(data: &[u8]) {
             5 => {
                 // The other world answers (or calls) on `cpu`: success with some words, or an error.
                 let from = ContextId::new(if role == Role::Spmc { 0 } else { 0x8000 }, cpu);
-                let answer = if bytes.next() % 2 == 0 {
-                    let words = [u32::from(bytes.next()), 0, 0, 0, u32::from(bytes.next() % 2), 0];
-                    Return::success(SuccessArgs::Args32(words))
-                } else {
-                    Return::error(FfaError::Denied)
+                let answer = match bytes.next() % 4 {
+                    0 | 1 => {
+                        let words =
+                            [u32::from(bytes.next()), 0, 0, 0, u32::from(bytes.next() % 2), 0];
+                        Return::success(SuccessArgs::Args32(words))
+                    }
+                    // A partition's answer to a VM availability message (of either type).
+                    2 => {
+                        let status =
+                            if bytes.next() % 2 == 0 { Ok(()) } else { Err(FfaError::Retry) };
+                        let response = if bytes.next() % 2 == 0 {
+                            FrameworkMessage::VmCreatedResponse(status)
+                        } else {
+                            FrameworkMessage::VmDestroyedResponse(status)
+                        };
+                        Return::DirectResponse(DirectMessage {
+                            source: bytes.id(),
+                            destination: EndpointId(0),
+                            body: DirectBody::Framework32(response),
+                        })
+                    }
+                    _ => Return::error(FfaError::Denied),
                 };
                 let _ = manager.handle(from, &answer.encode(Version::V1_2));
             }
             6 => {
                 let context = bytes.context(role);
-                let _ = match bytes.next() % 5 {
+                let _ = match bytes.next() % 7 {
                     0 => manager.boot(cpu),
+                    // VM lifecycle (forwarder; the SPMC refuses).
+                    5 => manager.vm_created(context.endpoint, cpu),
+                    6 => manager.destroy_vm(context.endpoint, cpu),
                     1 => manager.start(context, cpu),
                     2 => manager.abort(context),
                     3 => manager.preempt(context, u32::from(bytes.next())),

@@ -39,6 +39,9 @@ enum Sent {
     Delivered,
     /// Forwarder: the receiver is a secure partition; the SPMC delivers (for this VM).
     Forward(EndpointId),
+    /// Forwarder: the receiver's RX buffer is registered with the SPMC and must be taken
+    /// from it first; the call runs again then.
+    Acquire(EndpointId),
 }
 
 impl<
@@ -62,6 +65,10 @@ impl<
             Ok(Sent::Forward(sender)) => {
                 let call = Call::MsgSend2 { sender_vm: sender, flags };
                 self.forward(scheduler, caller, self.settings.spm_id, call)
+            }
+            Ok(Sent::Acquire(receiver)) => {
+                let call = Call::MsgSend2 { sender_vm, flags };
+                self.acquire_first(scheduler, caller, receiver, &call)
             }
             Err(error) => Self::reply(caller, Return::error(error)),
         }
@@ -149,9 +156,18 @@ impl<
             },
         }
         drop(remote);
-        // Matrix I04: the receiver's RX buffer must be mapped and free.
+        // Matrix I04: the receiver's RX buffer must be mapped and free (and, in the
+        // forwarder, taken from the SPMC if it is registered there).
         let receive = match mailboxes.find(receiver) {
-            Some(mailbox) if !mailbox.receive_held => mailbox.receive,
+            Some(mailbox) if !mailbox.receive_held => {
+                let registered_elsewhere = self.settings.role == Role::Forwarder
+                    && mailbox.registered
+                    && !mailbox.acquired;
+                if registered_elsewhere {
+                    return Ok(Sent::Acquire(receiver));
+                }
+                mailbox.receive
+            }
             _ => return Err(FfaError::Busy),
         };
         let message = page.0.get(..length).ok_or(FfaError::InvalidParameters)?;

@@ -1,5 +1,6 @@
 //! The scheduling invariants, checkable at any time (tests and debug builds call it).
 
+use super::notification_state::SenderWorld;
 use super::state::{Party, State};
 use super::{ContextId, EndpointMemory, MemoryPlatform, PartitionManager};
 
@@ -25,6 +26,14 @@ pub enum InvariantViolation {
     NotificationVcpu(ffa_core::EndpointId),
     /// FFA_NOTIFICATION_INFO_GET reported a notification that is no longer pending.
     NotificationReport(ffa_core::EndpointId),
+    /// A lifecycle pass or mailbox registration of the manager waits on the other world on a
+    /// CPU (named as the manager's own ID and that CPU) where a local context runs or waits
+    /// on the other world too, or an FFA_RX_ACQUIRE is pending for a context that is not
+    /// blocked on the other world on that CPU.
+    LifecycleConflict(ContextId),
+    /// A destroyed VM still has a context that is not Aborted, a mailbox, or notification
+    /// state.
+    DestroyedLeftovers(ffa_core::EndpointId),
 }
 
 impl<
@@ -115,7 +124,69 @@ impl<
                 }
             }
         }
+        for cpu in 0..CPUS {
+            let Ok(cpu_id) = u16::try_from(cpu) else { break };
+            let busy = running.get(cpu).copied().unwrap_or(false)
+                || remote.get(cpu).copied().unwrap_or(false);
+            if busy && scheduler.lifecycle.manager_waits_on(cpu_id) {
+                let own =
+                    ContextId { endpoint: self.settings.own_id, vcpu: ffa_core::VcpuId(cpu_id) };
+                return Err(InvariantViolation::LifecycleConflict(own));
+            }
+        }
+        for (context, cpu) in scheduler.lifecycle.acquiring() {
+            let blocked = scheduler.context(context).is_some_and(|waiting| {
+                matches!(waiting.state, State::Blocked { cpu: on, callee: Party::Remote(_), .. } if on == cpu)
+            });
+            if !blocked {
+                return Err(InvariantViolation::LifecycleConflict(context));
+            }
+        }
+        for description in self.local.iter().filter(|description| self.is_destroyed(description.id))
+        {
+            let stopped = scheduler.endpoint(description.id).is_some_and(|endpoint| {
+                endpoint.contexts.iter().all(|context| context.state == State::Aborted)
+            });
+            if !stopped {
+                return Err(InvariantViolation::DestroyedLeftovers(description.id));
+            }
+        }
         drop(scheduler);
+        self.check_destroyed_leftovers()?;
         self.check_notifications()
+    }
+}
+
+impl<
+        M: EndpointMemory,
+        const ENDPOINTS: usize,
+        const VCPUS: usize,
+        const CPUS: usize,
+        S: MemoryPlatform,
+    > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
+{
+    /// A destroyed VM has no mailbox, no pending notification and no binding anywhere.
+    fn check_destroyed_leftovers(&self) -> Result<(), InvariantViolation> {
+        for description in self.local.iter().filter(|description| self.is_destroyed(description.id))
+        {
+            let vm = description.id;
+            let leftover = InvariantViolation::DestroyedLeftovers(vm);
+            if self.mailboxes.lock().find(vm).is_some() {
+                return Err(leftover);
+            }
+            let notifications = self.notifications.lock();
+            for receiver in notifications.local.iter().chain(notifications.remote.iter()) {
+                let world = SenderWorld::of(vm);
+                let bound_to_vm = receiver.bindings(world).bound_to(vm, u64::MAX) != 0;
+                let own_state = receiver.id == vm
+                    && (receiver.any_pending()
+                        || receiver.bindings(SenderWorld::Secure).bound != 0
+                        || receiver.bindings(SenderWorld::NonSecure).bound != 0);
+                if bound_to_vm || own_state {
+                    return Err(leftover);
+                }
+            }
+        }
+        Ok(())
     }
 }

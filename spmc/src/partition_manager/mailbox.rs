@@ -2,7 +2,7 @@
 //! platform trait that checks and maps endpoint memory.
 
 use ffa_core::call::Return;
-use ffa_core::rxtx::{RxtxMapArgs, PAGE_SIZE};
+use ffa_core::rxtx::{EndpointRxTxDescriptor, RxtxMapArgs, PAGE_SIZE};
 use ffa_core::{EndpointId, FfaError, SuccessArgs};
 
 use super::{Caller, MemoryPlatform, PartitionManager, Role};
@@ -49,9 +49,20 @@ pub(crate) struct Mailbox<B> {
     pub(crate) owner: EndpointId,
     pub(crate) transmit: B,
     pub(crate) receive: B,
+    /// The buffers' addresses in the owner's address space.
+    pub(crate) transmit_address: u64,
+    pub(crate) receive_address: u64,
     pub(crate) page_count: u32,
     /// The endpoint owns the RX buffer (the manager wrote to it); FFA_RX_RELEASE gives it back.
     pub(crate) receive_held: bool,
+    /// SPMC role: the hypervisor took the VM's RX buffer with FFA_RX_ACQUIRE (so the SPMC does
+    /// not write to it: `receive_held` is set too) until it forwards FFA_RX_RELEASE.
+    /// Forwarder: the forwarder holds the VM's registered RX buffer from the SPMC (it asked
+    /// with FFA_RX_ACQUIRE) until the VM's FFA_RX_RELEASE.
+    pub(crate) acquired: bool,
+    /// Forwarder: the buffers are registered with the SPMC too
+    /// ([`PartitionManager::register_vm_mailbox`]).
+    pub(crate) registered: bool,
 }
 
 /// Every mapped mailbox and the platform memory, behind the mailbox lock.
@@ -84,7 +95,7 @@ impl<M: EndpointMemory, const ENDPOINTS: usize> Mailboxes<M, ENDPOINTS> {
         }
     }
 
-    fn remove(&mut self, owner: EndpointId) -> Option<Mailbox<M::Buffer>> {
+    pub(crate) fn remove(&mut self, owner: EndpointId) -> Option<Mailbox<M::Buffer>> {
         if let Some(index) = self.local.iter().position(|mailbox| mailbox.owner == owner) {
             return Some(self.local.swap_remove(index));
         }
@@ -130,60 +141,119 @@ impl<
         }
     }
 
-    /// FFA_RXTX_MAP (matrix D15-D20).
+    /// FFA_RXTX_MAP (matrix D15-D20), and in the SPMC role the hypervisor's forwarded form
+    /// for a VM.
     pub(super) fn rxtx_map(&self, caller: &Caller, buffers: RxtxMapArgs) -> Return {
         let RxtxMapArgs::Buffers { tx_address, rx_address, page_count } = buffers else {
-            // All-zero registers: a local endpoint gave a zero page count (D16); the
-            // hypervisor's forwarded form is not supported yet.
-            let error =
-                if caller.local { FfaError::InvalidParameters } else { FfaError::NotSupported };
-            return Return::error(error);
+            // All-zero registers: a local endpoint gave a zero page count (D16).
+            if caller.local {
+                return Return::error(FfaError::InvalidParameters);
+            }
+            return match self.forwarded_rxtx_map(caller) {
+                Ok(()) => Return::success(SuccessArgs::EMPTY),
+                Err(error) => Return::error(error),
+            };
         };
+        match self.map_pair(
+            caller.context.endpoint,
+            caller.local,
+            tx_address,
+            rx_address,
+            page_count,
+        ) {
+            Ok(()) => Return::success(SuccessArgs::EMPTY),
+            Err(error) => Return::error(error),
+        }
+    }
+
+    /// SPMC role: the hypervisor maps a VM's buffers with an endpoint RX/TX descriptor at the
+    /// start of its own TX buffer (reference §6.1). The descriptor is copied out once before
+    /// it is checked. Errors: forwarder NOT_SUPPORTED; the hypervisor has no TX buffer here:
+    /// DENIED; a malformed descriptor, a VM that is not a known normal-world endpoint, or RX
+    /// and TX of different sizes: INVALID_PARAMETERS; then as FFA_RXTX_MAP.
+    fn forwarded_rxtx_map(&self, caller: &Caller) -> Result<(), FfaError> {
+        if self.settings.role != Role::Spmc {
+            return Err(FfaError::NotSupported);
+        }
+        let descriptor = {
+            let mut mailboxes = self.mailboxes.lock();
+            let mailbox =
+                mailboxes.find(caller.context.endpoint).copied().ok_or(FfaError::Denied)?;
+            let mut page = self.message_page.lock();
+            let length =
+                core::cmp::min(page.0.len(), super::memory::buffer_size(mailbox.page_count));
+            let bytes = page.0.get_mut(..length).ok_or(FfaError::InvalidParameters)?;
+            mailboxes.memory.read(mailbox.transmit, 0, bytes)?;
+            EndpointRxTxDescriptor::parse(bytes)?
+        };
+        let vm = descriptor.endpoint;
+        let known =
+            vm.0 != 0 && !vm.is_secure() && self.remote.lock().iter().any(|remote| remote.id == vm);
+        if !known || descriptor.rx.page_count != descriptor.tx.page_count {
+            return Err(FfaError::InvalidParameters);
+        }
+        let (tx_address, rx_address) = (descriptor.tx.address, descriptor.rx.address);
+        if tx_address == rx_address {
+            return Err(FfaError::InvalidParameters);
+        }
+        self.map_pair(vm, false, tx_address, rx_address, descriptor.rx.page_count)
+    }
+
+    /// Maps `owner`'s RX/TX pair and marks its pages.
+    fn map_pair(
+        &self,
+        owner: EndpointId,
+        local: bool,
+        tx_address: u64,
+        rx_address: u64,
+        page_count: u32,
+    ) -> Result<(), FfaError> {
         let maximum = u32::from(self.settings.maximum_mailbox_pages);
         if (maximum != 0 && page_count > maximum) || overlaps(tx_address, rx_address, page_count) {
-            return Return::error(FfaError::InvalidParameters);
+            return Err(FfaError::InvalidParameters);
         }
-        let owner = caller.context.endpoint;
         let mut mailboxes = self.mailboxes.lock();
         if mailboxes.find(owner).is_some() {
-            return Return::error(FfaError::Denied);
+            return Err(FfaError::Denied);
         }
-        let full =
-            if caller.local { mailboxes.local.is_full() } else { mailboxes.remote.is_full() };
+        let full = if local { mailboxes.local.is_full() } else { mailboxes.remote.is_full() };
         if full {
-            return Return::error(FfaError::NoMemory);
+            return Err(FfaError::NoMemory);
         }
-        let transmit = match mailboxes.memory.map_buffer(owner, tx_address, page_count) {
-            Ok(buffer) => buffer,
-            Err(error) => return Return::error(error),
-        };
+        let transmit = mailboxes.memory.map_buffer(owner, tx_address, page_count)?;
         let receive = match mailboxes.memory.map_buffer(owner, rx_address, page_count) {
             Ok(buffer) => buffer,
             Err(error) => {
                 mailboxes.memory.unmap_buffer(transmit);
-                return Return::error(error);
+                return Err(error);
             }
         };
-        let marked =
-            self.memory_mark_mailbox(owner, caller.local, [tx_address, rx_address], page_count);
+        let marked = self.memory_mark_mailbox(owner, local, [tx_address, rx_address], page_count);
         if let Err(error) = marked {
             mailboxes.memory.unmap_buffer(transmit);
             mailboxes.memory.unmap_buffer(receive);
-            return Return::error(error);
+            return Err(error);
         }
-        let mailbox = Mailbox { owner, transmit, receive, page_count, receive_held: false };
-        let pushed = if caller.local {
-            mailboxes.local.push(mailbox)
-        } else {
-            mailboxes.remote.push(mailbox)
+        let mailbox = Mailbox {
+            owner,
+            transmit,
+            receive,
+            transmit_address: tx_address,
+            receive_address: rx_address,
+            page_count,
+            receive_held: false,
+            acquired: false,
+            registered: false,
         };
+        let pushed =
+            if local { mailboxes.local.push(mailbox) } else { mailboxes.remote.push(mailbox) };
         if pushed.is_err() {
             self.memory_unmark_mailbox(owner);
             mailboxes.memory.unmap_buffer(transmit);
             mailboxes.memory.unmap_buffer(receive);
-            return Return::error(FfaError::NoMemory);
+            return Err(FfaError::NoMemory);
         }
-        Return::success(SuccessArgs::EMPTY)
+        Ok(())
     }
 
     /// FFA_RXTX_UNMAP (matrix D18, D22): nothing mapped is INVALID_PARAMETERS.
@@ -212,9 +282,43 @@ impl<
         match mailboxes.find_mut(owner) {
             Some(mailbox) if mailbox.receive_held => {
                 mailbox.receive_held = false;
+                mailbox.acquired = false;
                 Return::success(SuccessArgs::EMPTY)
             }
             _ => Return::error(FfaError::Denied),
         }
+    }
+
+    /// FFA_RX_ACQUIRE (v1.1, SPMC role, from the hypervisor): the hypervisor takes a VM's RX
+    /// buffer from the SPMC before writing into it; the SPMC writes nothing there (its writes
+    /// get BUSY, as for a buffer the VM owns) until the hypervisor forwards FFA_RX_RELEASE for
+    /// the VM. Errors: from an endpoint or in the forwarder role NOT_SUPPORTED (matrix D10);
+    /// VM ID 0 or not a known VM: INVALID_PARAMETERS; no buffers mapped for it, or the buffer
+    /// is not the SPMC's to give (the VM owns it, or it is acquired already): DENIED.
+    pub(super) fn rx_acquire(&self, caller: &Caller, vm_id: EndpointId) -> Return {
+        if caller.local || self.settings.role != Role::Spmc {
+            return Return::error(FfaError::NotSupported);
+        }
+        if vm_id.0 == 0 {
+            return Return::error(FfaError::InvalidParameters);
+        }
+        let owner = match self.mailbox_owner(caller, vm_id) {
+            Ok(owner) => owner,
+            Err(error) => return Return::error(error),
+        };
+        let mut mailboxes = self.mailboxes.lock();
+        match mailboxes.find_mut(owner) {
+            Some(mailbox) if !mailbox.receive_held => {
+                mailbox.receive_held = true;
+                mailbox.acquired = true;
+                Return::success(SuccessArgs::EMPTY)
+            }
+            _ => Return::error(FfaError::Denied),
+        }
+    }
+
+    /// Whether the hypervisor holds `owner`'s RX buffer (FFA_RX_ACQUIRE).
+    pub fn rx_acquired(&self, owner: EndpointId) -> bool {
+        self.mailboxes.lock().find(owner).is_some_and(|mailbox| mailbox.acquired)
     }
 }

@@ -13,6 +13,9 @@ use super::{
 };
 use crate::manifest::{MessagingMethod, PowerManagementMessages};
 
+/// The hypervisor's endpoint ID: the only normal-world sender of VM availability messages.
+const HYPERVISOR_ID: EndpointId = EndpointId(0);
+
 /// PSCI CPU_OFF, the only PSCI function the SPMD sends as a framework message.
 const PSCI_CPU_OFF: u32 = 0x8400_0002;
 
@@ -46,6 +49,17 @@ impl Message {
             }) => RequestKind::Framework,
             Self::Direct(_) => RequestKind::Partition,
             Self::Direct2(_) => RequestKind::Partition2,
+        }
+    }
+
+    /// The framework message a direct message carries, if it is one.
+    fn framework(&self) -> Option<FrameworkMessage> {
+        match self {
+            Self::Direct(DirectMessage {
+                body: DirectBody::Framework32(framework) | DirectBody::Framework64(framework),
+                ..
+            }) => Some(*framework),
+            _ => None,
         }
     }
 
@@ -293,7 +307,13 @@ impl<
                 self.block_caller(scheduler, caller, Party::Local(target));
                 if let Some(context) = scheduler.context_mut(target) {
                     context.state = State::Running { cpu: caller.cpu, return_to: party };
-                    context.request = Some(Request { requester: party, kind: message.kind() });
+                    context.request = Some(Request {
+                        requester: party,
+                        kind: message.kind(),
+                        framework_type: message
+                            .framework()
+                            .map(|framework| framework.message_type()),
+                    });
                 }
                 Delivery {
                     to: target,
@@ -352,6 +372,17 @@ impl<
             if !known {
                 return Err(FfaError::InvalidParameters);
             }
+            if let Some(framework) = message.framework() {
+                // The only framework messages the other world may send a partition: VM
+                // availability, from the hypervisor to the SPMC's partitions.
+                let availability = matches!(
+                    framework,
+                    FrameworkMessage::VmCreated { .. } | FrameworkMessage::VmDestroyed { .. }
+                );
+                if !availability || self.settings.role != Role::Spmc || source != HYPERVISOR_ID {
+                    return Err(FfaError::InvalidParameters);
+                }
+            }
         }
         if !self.is_local(destination) {
             let forwardable = caller.local
@@ -372,6 +403,17 @@ impl<
         // Matrix M08.
         if !target.messaging.contains(needed) {
             return Err(FfaError::Denied);
+        }
+        // A VM availability message goes only to a partition that subscribed to it.
+        let event = match message.framework() {
+            Some(FrameworkMessage::VmCreated { .. }) => Some(super::VmEvent::Created),
+            Some(FrameworkMessage::VmDestroyed { .. }) => Some(super::VmEvent::Destroyed),
+            _ => None,
+        };
+        if let Some(event) = event {
+            if !scheduler.lifecycle.subscription(destination).contains(event.subscription()) {
+                return Err(FfaError::Denied);
+            }
         }
         if let Message::Direct2(request) = message {
             // Matrix M10: a non-Nil UUID must be one of the target's.
@@ -428,7 +470,17 @@ impl<
         else {
             return Self::reply(caller, Return::error(FfaError::Denied));
         };
+        // A framework request is answered by its own response type (VM created 0x04 by
+        // 0x05, VM destroyed 0x06 by 0x07).
+        let framework_matches = match (request.framework_type, message.framework()) {
+            (Some(request_type), Some(response)) => {
+                response.message_type() == request_type.wrapping_add(1)
+            }
+            (None, None) => true,
+            _ => false,
+        };
         if request.kind != message.kind()
+            || !framework_matches
             || request.requester.endpoint() != Some(message.destination())
         {
             return Self::reply(caller, Return::error(FfaError::InvalidParameters));

@@ -8,7 +8,10 @@ mod context;
 mod fuzz;
 mod indirect;
 mod invariants;
+mod lifecycle;
+mod lifecycle_state;
 mod mailbox;
+mod mailbox_forwarding;
 mod memory;
 mod memory_descriptor;
 mod memory_forwarding;
@@ -21,6 +24,7 @@ mod notifications;
 mod partition_info;
 mod setup;
 mod state;
+mod teardown;
 mod translation;
 
 pub use config::{
@@ -28,6 +32,7 @@ pub use config::{
 };
 pub use context::{ContextId, ContextState, Delivery, Transfer};
 pub use invariants::InvariantViolation;
+pub use lifecycle_state::{PartitionProgress, PartitionStatus, VmEvent, VmLifecycleReport};
 pub use mailbox::EndpointMemory;
 pub use memory::{MemoryActivity, MemoryRegionDescription, MemorySharing};
 pub use notification_state::InterruptRequests;
@@ -36,8 +41,10 @@ pub use translation::{MemoryPlatform, NoMemorySharing, PhysicalRun};
 #[doc(hidden)]
 pub use fuzz::fuzz_calls;
 
+use core::sync::atomic::AtomicBool;
 use ffa_core::call::Return;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, VcpuId, Version};
+
 use spin::Mutex;
 
 use indirect::MessagePage;
@@ -85,6 +92,9 @@ pub struct PartitionManager<
     message_page: Mutex<MessagePage>,
     /// Notification bitmaps, bindings and SRI/NPI requests (lock order 5, after mailboxes).
     notifications: Mutex<Notifications<ENDPOINTS, VCPUS, CPUS>>,
+    /// Forwarder: local VMs destroyed with [`Self::destroy_vm`] (by position in `local`); read
+    /// without a lock, written under the scheduler lock.
+    destroyed: [AtomicBool; ENDPOINTS],
 }
 
 /// The context a call came from, resolved against the state.
@@ -147,12 +157,14 @@ impl<
             scheduler: Mutex::new(Scheduler {
                 endpoints,
                 remote_version: NegotiatedVersion::new(configuration.version),
+                lifecycle: lifecycle_state::Lifecycle::new(),
             }),
             remote: Mutex::new(remote),
             mailboxes: Mutex::new(Mailboxes::new(memory)),
             memory: Mutex::new(None),
             message_page: Mutex::new(MessagePage::new()),
             notifications: Mutex::new(Notifications::new(configuration.local)),
+            destroyed: core::array::from_fn(|_| AtomicBool::new(false)),
         })
     }
 
@@ -161,9 +173,9 @@ impl<
         self.settings.role
     }
 
-    /// Whether `endpoint` is one this manager runs.
+    /// Whether `endpoint` is one this manager runs (a destroyed VM is not).
     pub fn is_local(&self, endpoint: EndpointId) -> bool {
-        self.local.iter().any(|description| description.id == endpoint)
+        self.local_index(endpoint).is_some() && !self.is_destroyed(endpoint)
     }
 
     /// Adds (or replaces) an endpoint of the other world, e.g. when a VM is created or the
@@ -279,6 +291,17 @@ impl<
             Err(delivery) => return delivery,
         };
         if !caller.local {
+            match self.mailbox_call_result(&mut scheduler, caller.cpu, registers) {
+                Some(mailbox_forwarding::MailboxOutcome::Deliver(delivery)) => return delivery,
+                Some(mailbox_forwarding::MailboxOutcome::Again(context, registers)) => {
+                    drop(scheduler);
+                    return self.handle(context, &registers);
+                }
+                None => {}
+            }
+            if let Some(delivery) = self.lifecycle_result(&mut scheduler, caller.cpu, registers) {
+                return delivery;
+            }
             if let Some(blocked) = scheduler.blocked_on_remote(caller.cpu) {
                 if let Some(delivery) =
                     self.forwarded_memory_result(&mut scheduler, blocked, caller.cpu, registers)
@@ -302,6 +325,13 @@ impl<
                 return Self::reply(&caller, Return::error(error));
             }
         };
+        // Forwarder: a VM's RX buffer registered with the SPMC is taken from it first.
+        if caller.local
+            && Self::writes_own_rx(&call)
+            && self.needs_rx_acquire(caller.context.endpoint)
+        {
+            return self.acquire_first(&mut scheduler, &caller, caller.context.endpoint, &call);
+        }
         match call {
             Call::Version { requested } => {
                 let answer = self.version(&mut scheduler, &caller, requested);
@@ -337,8 +367,15 @@ impl<
             }
             Call::Error { error, .. } => self.error_call(&mut scheduler, &caller, error),
             Call::RxRelease { vm_id } => {
+                if let Some(delivery) = self.forward_rx_release(&mut scheduler, &caller, vm_id) {
+                    return delivery;
+                }
                 drop(scheduler);
                 Self::reply(&caller, self.rx_release(&caller, vm_id))
+            }
+            Call::RxAcquire { vm_id } => {
+                drop(scheduler);
+                Self::reply(&caller, self.rx_acquire(&caller, vm_id))
             }
             Call::RxtxMap { buffers, .. } => {
                 drop(scheduler);

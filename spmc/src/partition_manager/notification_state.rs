@@ -219,6 +219,31 @@ impl<const VCPUS: usize> Receiver<VCPUS> {
         !self.global.is_empty() || self.per_vcpu.iter().any(|vcpu| !vcpu.is_empty())
     }
 
+    /// Drops every binding to `sender` (a destroyed VM) and what it left pending.
+    pub(crate) fn forget_sender(&mut self, sender: EndpointId) {
+        let world = SenderWorld::of(sender);
+        let bits = self.bindings(world).bound_to(sender, u64::MAX);
+        if bits == 0 {
+            return;
+        }
+        self.bindings_mut(world).unbind(bits);
+        let pending = core::iter::once(&mut self.global)
+            .chain(core::iter::once(&mut self.reported_global))
+            .chain(self.per_vcpu.iter_mut())
+            .chain(self.reported_per_vcpu.iter_mut());
+        for set in pending {
+            *set.sent_by_mut(world) &= !bits;
+        }
+        if self.global.is_empty() {
+            self.signal_global = false;
+        }
+        for (pending, signal) in self.per_vcpu.iter().zip(self.signal_vcpu.iter_mut()) {
+            if pending.is_empty() {
+                *signal = false;
+            }
+        }
+    }
+
     /// Returns and clears what `flags` selects of the global notifications and those of
     /// `vcpu`; an NPI still owed for what is now retrieved is dropped.
     pub(crate) fn take(&mut self, vcpu: VcpuId, flags: GetFlags) -> NotificationGetResult {

@@ -8,7 +8,7 @@ use zerocopy::little_endian::{U16, U32};
 use zerocopy::{Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use super::{Caller, EndpointDescription, EndpointMemory, MemoryPlatform, PartitionManager, Role};
-use crate::manifest::MessagingMethod;
+use crate::manifest::{MessagingMethod, VmAvailabilityMessages};
 
 /// FF-A v1.0 partition information descriptor (reference §4.3, 8 bytes).
 #[derive(IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -63,14 +63,16 @@ fn reported_uuid(description: &EndpointDescription, query: &Uuid) -> Uuid {
     }
 }
 
-/// The descriptor for a caller of `version`, as bytes, and its size.
+/// The descriptor for a caller of `version`, as bytes, and its size; `extra` are property
+/// bits this caller sees beyond [`properties`] (VM availability).
 fn descriptor(
     description: &EndpointDescription,
     version: Version,
     query: &Uuid,
+    extra: u32,
 ) -> ([u8; 24], usize) {
     let mut bytes = [0u8; 24];
-    let properties = properties(description, version);
+    let properties = properties(description, version) | extra;
     if version < Version::V1_1 {
         let descriptor = PartitionInfoDescriptorV1_0 {
             partition_id: U16::new(description.id.0),
@@ -93,6 +95,15 @@ fn descriptor(
     }
 }
 
+/// Partition-properties bit 6: the partition wants VM-created messages.
+const VM_CREATED_PROPERTY: u32 = 1 << 6;
+/// Partition-properties bit 7: the partition wants VM-destroyed messages.
+const VM_DESTROYED_PROPERTY: u32 = 1 << 7;
+
+/// Subscriptions as read once per call (taken from the scheduler lock before `remote`).
+type Subscriptions<const ENDPOINTS: usize> =
+    heapless::Vec<(ffa_core::EndpointId, VmAvailabilityMessages), ENDPOINTS>;
+
 impl<
         M: EndpointMemory,
         const ENDPOINTS: usize,
@@ -102,8 +113,8 @@ impl<
     > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
     /// The endpoints listed for `uuid` (Nil: all), in order: the SPMC lists its partitions;
-    /// the forwarder lists its VMs and then the secure partitions it knows (`remote`, read
-    /// under the remote-endpoints lock).
+    /// the forwarder lists its VMs (not destroyed ones) and then the secure partitions it
+    /// knows (`remote`, read under the remote-endpoints lock).
     fn listed<'a>(
         &'a self,
         remote: &'a [EndpointDescription],
@@ -112,17 +123,51 @@ impl<
         let remote = if self.settings.role == Role::Forwarder { remote } else { &[] };
         self.local
             .iter()
+            .filter(|description| !self.is_destroyed(description.id))
             .chain(remote.iter())
             .filter(move |description| uuid.is_nil() || description.has_uuid(uuid))
     }
 
-    /// FFA_PARTITION_INFO_GET (matrix D23, D24). Lock order: remote endpoints, then mailboxes.
+    /// The subscriptions, when this caller is to see partition-properties bits 6 and 7: the
+    /// SPMC's normal world (the NS physical instance) at v1.1 or later.
+    fn visible_subscriptions(&self, caller: &Caller) -> Subscriptions<ENDPOINTS> {
+        if self.settings.role != Role::Spmc || caller.local || caller.version < Version::V1_1 {
+            return heapless::Vec::new();
+        }
+        self.scheduler.lock().lifecycle.subscriptions.clone()
+    }
+
+    /// Bits 6 and 7 for `description` (only with bit 0, receiving direct requests, set).
+    fn availability_bits(
+        subscriptions: &Subscriptions<ENDPOINTS>,
+        description: &EndpointDescription,
+    ) -> u32 {
+        if !description.messaging.contains(MessagingMethod::RECEIVE_DIRECT_REQUEST) {
+            return 0;
+        }
+        let messages = subscriptions
+            .iter()
+            .find(|(id, _)| *id == description.id)
+            .map_or(VmAvailabilityMessages::empty(), |(_, messages)| *messages);
+        let mut bits = 0;
+        if messages.contains(VmAvailabilityMessages::VM_CREATED) {
+            bits |= VM_CREATED_PROPERTY;
+        }
+        if messages.contains(VmAvailabilityMessages::VM_DESTROYED) {
+            bits |= VM_DESTROYED_PROPERTY;
+        }
+        bits
+    }
+
+    /// FFA_PARTITION_INFO_GET (matrix D23, D24). Lock order: scheduler (subscriptions, read
+    /// and released), remote endpoints, then mailboxes.
     pub(super) fn partition_info_get(
         &self,
         caller: &Caller,
         uuid: Uuid,
         flags: PartitionInfoGetFlags,
     ) -> Return {
+        let subscriptions = self.visible_subscriptions(caller);
         let remote = self.remote.lock();
         let count = self.listed(&remote, &uuid).count();
         let Ok(count_word) = u32::try_from(count) else {
@@ -147,7 +192,8 @@ impl<
             return Return::error(FfaError::NoMemory);
         }
         for (index, description) in self.listed(&remote, &uuid).enumerate() {
-            let (bytes, length) = descriptor(description, caller.version, &uuid);
+            let extra = Self::availability_bits(&subscriptions, description);
+            let (bytes, length) = descriptor(description, caller.version, &uuid, extra);
             let Some(slice) = bytes.get(..length) else {
                 return Return::error(FfaError::InvalidParameters);
             };
@@ -174,6 +220,7 @@ impl<
         if tag != 0 {
             return Return::error(FfaError::InvalidParameters);
         }
+        let subscriptions = self.visible_subscriptions(caller);
         let remote = self.remote.lock();
         let count = self.listed(&remote, &uuid).count();
         let start = usize::from(start_index);
@@ -191,7 +238,10 @@ impl<
             let slot = (index - start) * 3 + 1;
             let first = u64::from(description.id.0)
                 | u64::from(description.execution_context_count) << 16
-                | u64::from(properties(description, caller.version)) << 32;
+                | u64::from(
+                    properties(description, caller.version)
+                        | Self::availability_bits(&subscriptions, description),
+                ) << 32;
             let [low, high] = reported_uuid(description, &uuid).to_register_pair();
             for (offset, value) in [first, low, high].into_iter().enumerate() {
                 if let Some(register) = values.get_mut(slot + offset) {

@@ -17,8 +17,11 @@ impl<
         S: MemoryPlatform,
     > PartitionManager<M, ENDPOINTS, VCPUS, CPUS, S>
 {
-    /// A local endpoint's description.
+    /// A local endpoint's description (none for a destroyed VM).
     pub(super) fn description(&self, id: ffa_core::EndpointId) -> Option<&EndpointDescription> {
+        if self.is_destroyed(id) {
+            return None;
+        }
         self.local.iter().find(|description| description.id == id)
     }
 
@@ -123,6 +126,8 @@ impl<
                 return Some(properties.to_word());
             }
             F::MsgWait32 | F::Yield32 => caller.local,
+            // Only the hypervisor asks the SPMC for a VM's RX buffer (matrix D10).
+            F::RxAcquire => !caller.local && self.settings.role == Role::Spmc,
             F::MsgSendDirectReq32 | F::MsgSendDirectReq64 => {
                 can(MessagingMethod::SEND_DIRECT_REQUEST, self.settings.role == Role::Spmc)
             }
@@ -133,8 +138,7 @@ impl<
                 can(MessagingMethod::SEND_DIRECT_REQUEST2, self.settings.role == Role::Spmc)
             }
             F::MsgSendDirectResp2 => can(MessagingMethod::RECEIVE_DIRECT_REQUEST2, false),
-            // Matrix D10: NORMAL_WORLD_RESUME and RX_ACQUIRE are not for endpoints; memory
-            // management is not in this core yet.
+            // Matrix D10: NORMAL_WORLD_RESUME is not for endpoints.
             _ => false,
         };
         supported.then_some(0)

@@ -4,6 +4,7 @@ use ffa_core::{EndpointId, Version};
 
 use super::config::EndpointDescription;
 use super::context::{ContextId, ContextState};
+use super::lifecycle_state::Lifecycle;
 
 /// Who gets control back when a running context gives it up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub(crate) struct Request {
     pub(crate) requester: Party,
     /// What kind of response ends it.
     pub(crate) kind: RequestKind,
+    /// For a framework request, its message type (the response must be the matching one).
+    pub(crate) framework_type: Option<u8>,
 }
 
 /// The state of one execution context.
@@ -146,6 +149,8 @@ pub(crate) struct Scheduler<const ENDPOINTS: usize, const VCPUS: usize> {
     pub(crate) endpoints: heapless::Vec<Endpoint<VCPUS>, ENDPOINTS>,
     /// The other world's negotiated version (it is one caller as far as versions go).
     pub(crate) remote_version: NegotiatedVersion,
+    /// VM availability subscriptions and the forwarder's lifecycle passes.
+    pub(crate) lifecycle: Lifecycle<ENDPOINTS>,
 }
 
 impl<const ENDPOINTS: usize, const VCPUS: usize> Scheduler<ENDPOINTS, VCPUS> {
@@ -194,9 +199,11 @@ impl<const ENDPOINTS: usize, const VCPUS: usize> Scheduler<ENDPOINTS, VCPUS> {
         })
     }
 
-    /// Whether any local context occupies `cpu`.
+    /// Whether any local context occupies `cpu`, or a lifecycle pass waits on the other
+    /// world there.
     pub(crate) fn cpu_busy(&self, cpu: u16) -> bool {
         self.contexts().any(|(_, context)| context.cpu() == Some(cpu))
+            || self.lifecycle.occupies(cpu)
     }
 
     /// The version a local endpoint negotiated.
