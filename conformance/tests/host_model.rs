@@ -39,13 +39,7 @@ const SUITE_PARTITION: EndpointId = EndpointId(0x8003);
 const KNOWN_FAILURES_AS_VM: &[(&str, &str)] = &[];
 
 /// What the partition runner does not pass.
-const KNOWN_FAILURES_AS_PARTITION: &[(&str, &str)] = &[(
-    "n04_unbind_of_unbound_notifications_is_invalid",
-    "the SPMC answers DENIED when a partition unbinds notifications not bound to that sender \
-     (spmc/tests/core_notifications.rs pins it); matrix N04 (ACS \
-     notification_unbind_client.c:71) expects INVALID_PARAMETERS. As a VM the call reaches the \
-     SPMC for a receiver it keeps no bitmap for, which is INVALID_PARAMETERS either way",
-)];
+const KNOWN_FAILURES_AS_PARTITION: &[(&str, &str)] = &[];
 
 /// What a VM on the model skips, and why: calls the core does not offer yet, and checks that
 /// do not apply to a VM. A change here means the core started (or stopped) offering something.

@@ -293,10 +293,12 @@ fn n04_unbind_checks_ids_mbz_bitmap_and_ownership() {
         registers[2] = 0x10;
         assert_error(&manager.handle(me, &registers), me, invalid);
         assert_error(&call(manager, me, unbind(SP2, SP1, 0)), me, invalid);
-        // Unbinding what is not bound to this sender is DENIED.
+        // Unbinding what is not bound to this sender is INVALID_PARAMETERS (matrix N04: ACS
+        // notification_unbind_client.c:71), whether unbound or bound to another sender.
+        assert_error(&call(manager, me, unbind(SP2, SP1, 0b01)), me, invalid);
         assert_success(&call(manager, me, bind(SP2, SP1, 0b11, false)), me);
-        assert_error(&call(manager, me, unbind(SP5, SP1, 0b01)), me, FfaError::Denied);
-        assert_error(&call(manager, me, unbind(SP2, SP1, 0b111)), me, FfaError::Denied);
+        assert_error(&call(manager, me, unbind(SP5, SP1, 0b01)), me, invalid);
+        assert_error(&call(manager, me, unbind(SP2, SP1, 0b111)), me, invalid);
     });
     // A pending notification cannot be unbound.
     as_partition(&manager, ec(SP2, 0), 1, |manager| {

@@ -266,8 +266,8 @@ impl<
         success()
     }
 
-    /// FFA_NOTIFICATION_UNBIND (matrix N04): an empty bitmap is INVALID_PARAMETERS; bits not
-    /// bound to this sender, or pending, are DENIED.
+    /// FFA_NOTIFICATION_UNBIND (matrix N04): an empty bitmap, or bits not bound to this sender
+    /// (unbound, or bound to another), are INVALID_PARAMETERS; bits still pending are DENIED.
     fn unbind(
         &self,
         caller: &Caller,
@@ -286,9 +286,10 @@ impl<
         let mut notifications = self.notifications.lock();
         let record = notifications.receiver_mut(receiver).ok_or(FfaError::InvalidParameters)?;
         let world = SenderWorld::of(sender);
-        if record.bindings(world).bound_to(sender, bitmap.0) != bitmap.0
-            || record.pending_from(world) & bitmap.0 != 0
-        {
+        if record.bindings(world).bound_to(sender, bitmap.0) != bitmap.0 {
+            return Err(FfaError::InvalidParameters);
+        }
+        if record.pending_from(world) & bitmap.0 != 0 {
             return Err(FfaError::Denied);
         }
         record.bindings_mut(world).unbind(bitmap.0);
