@@ -13,6 +13,7 @@ platform_common::simple_entry!();
 mod boot;
 mod contexts;
 mod mailbox;
+mod shared_memory;
 mod stage2;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
@@ -20,13 +21,15 @@ use ffa_core::{EndpointId, Version};
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
+use memory_sharing::{MemoryKind, Pools};
 use spmc::partition_manager::{
-    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts, PartitionManager,
-    Role, Transfer,
+    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts,
+    MemoryRegionDescription, MemorySharing, PartitionManager, Role, Transfer,
 };
 
 use contexts::{Entry, Stop, CPUS, MAXIMUM_CONTEXTS};
 use mailbox::PhysicalMailboxes;
+use shared_memory::PartitionStage2;
 use platform_common::board::{LOG_LOCK, LOG_UART};
 use stage2::MAXIMUM_PARTITIONS;
 
@@ -40,8 +43,20 @@ const MAXIMUM_MAILBOX_PAGES: u16 = 16;
 /// HCR_EL2 while partitions run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
 const HCR_PARTITION: u64 = 1 | (1 << 1) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
 
-/// The partition manager core in the SPMC role, with this board's capacities.
-type Manager = PartitionManager<PhysicalMailboxes, MAXIMUM_PARTITIONS, MAXIMUM_CONTEXTS, CPUS>;
+/// The partition manager core in the SPMC role, with this board's capacities and memory sharing.
+type Manager = PartitionManager<
+    PhysicalMailboxes,
+    MAXIMUM_PARTITIONS,
+    MAXIMUM_CONTEXTS,
+    CPUS,
+    PartitionStage2,
+>;
+
+/// The ledger's pools: memory-map regions, transactions, constituents, receivers.
+type LedgerPools = Pools<8, 8, 64, 16>;
+/// Built at boot (in .bss: a constant initialiser would put the pools' non-zero empty slots
+/// in .data, which counts against the image's text+data budget).
+static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
 
 static MANAGER: spin::Once<Manager> = spin::Once::new();
 
@@ -188,6 +203,36 @@ fn normal_world_endpoints() -> [EndpointDescription; 3] {
     ]
 }
 
+/// The ledger's memory map: each partition owns its 2 MiB block of secure RAM; each VM of the
+/// normal world owns its RAM (board `GUESTS`, 16 MiB of DRAM each), non-secure. Nothing else
+/// can be shared through the SPMC.
+fn memory_map(
+    partitions: &[Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS],
+) -> heapless::Vec<MemoryRegionDescription, { MAXIMUM_PARTITIONS + 2 }> {
+    const PAGES_PER_PARTITION: u32 = (stage2::PARTITION_BLOCK / 4096) as u32;
+    const PAGES_PER_GUEST: u32 = (16 << 20) / 4096;
+    let mut regions = heapless::Vec::new();
+    for &(owner, base) in partitions.iter().flatten() {
+        let _ = regions.push(MemoryRegionDescription {
+            owner,
+            base,
+            page_count: PAGES_PER_PARTITION,
+            kind: MemoryKind::Normal { secure: true },
+            read_only: false,
+        });
+    }
+    for guest in platform_common::board::GUESTS {
+        let _ = regions.push(MemoryRegionDescription {
+            owner: EndpointId(guest.id as u16),
+            base: guest.ram,
+            page_count: PAGES_PER_GUEST,
+            kind: MemoryKind::Normal { secure: false },
+            read_only: false,
+        });
+    }
+    regions
+}
+
 #[no_mangle]
 extern "C" fn image_main(manifest: u64) -> ! {
     let manager = set_up(manifest);
@@ -272,7 +317,16 @@ fn set_up(manifest: u64) -> &'static Manager {
         interrupts: FeatureInterrupts::default(),
         maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
     };
-    match Manager::new(&configuration, PhysicalMailboxes::new(blocks)) {
+    let regions = memory_map(&blocks);
+    let sharing = MemorySharing {
+        platform: PartitionStage2::new(blocks),
+        storage: spin::MutexGuard::leak(
+            LEDGER_POOLS.call_once(|| spin::Mutex::new(Pools::new())).lock(),
+        )
+        .storage(),
+        regions: &regions,
+    };
+    match Manager::with_memory_sharing(&configuration, PhysicalMailboxes::new(blocks), sharing) {
         Ok(manager) => MANAGER.call_once(|| manager),
         Err(problem) => {
             defmt::error!(
