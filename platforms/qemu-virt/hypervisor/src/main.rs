@@ -13,6 +13,8 @@ platform_common::simple_entry!();
 
 mod forwarder;
 mod mailbox;
+mod policy;
+mod shared_memory;
 mod vm;
 
 use core::fmt::Write;
@@ -70,10 +72,11 @@ core::arch::global_asm!(
     .section .text, "ax"
     .global hypervisor_secondary_start
 hypervisor_secondary_start:
-    // x0 = context ID = this CPU's index; 16 KiB of stack per CPU.
-    ldr     x1, =__stack_top
+    // x0 = context ID = this CPU's index (1-3); its 16 KiB of stack are the index-th from
+    // the bottom of the stack area (the boot CPU uses the rest, from the top).
+    ldr     x1, =__stack_bottom
     mov     x2, #16384
-    msub    x1, x0, x2, x1
+    madd    x1, x0, x2, x1
     mov     sp, x1
     bl      secondary_main
     b       .
@@ -113,7 +116,15 @@ fn run_guests(console: &mut Pl011) {
     // The core is large: it lives in a static, never on a CPU's 16 KiB stack.
     static FORWARDER: spin::Once<forwarder::Manager> = spin::Once::new();
     let manager = match forwarder::build() {
-        Ok(manager) => FORWARDER.call_once(|| manager),
+        Ok(built) => {
+            if let Some(error) = built.buffers_refused {
+                let _ = writeln!(
+                    console,
+                    "hypervisor: the SPMC refused the hypervisor's RX/TX buffers ({error:#x}): no memory sharing with partitions"
+                );
+            }
+            FORWARDER.call_once(|| built.manager)
+        }
         Err(problem) => {
             let _ = writeln!(console, "hypervisor: cannot set up the FF-A forwarder: {problem:?}");
             return;
@@ -168,7 +179,7 @@ fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
-fn console() -> Pl011 {
+pub(crate) fn console() -> Pl011 {
     // SAFETY: on QEMU virt this is the non-secure PL011, the console; lines from several CPUs
     // may interleave, which is harmless.
     unsafe { Pl011::new(CONSOLE_UART) }

@@ -74,10 +74,11 @@ core::arch::global_asm!(
     .section .text, "ax"
     .global spmc_secondary_start
 spmc_secondary_start:
-    // x4 = this CPU's index (set by the EL3 monitor); 16 KiB of stack per CPU.
-    ldr     x1, =__stack_top
+    // x4 = this CPU's index (set by the EL3 monitor, 1-3); its 16 KiB of stack are the
+    // index-th from the bottom of the stack area (the boot CPU uses the rest, from the top).
+    ldr     x1, =__stack_bottom
     mov     x2, #16384
-    msub    x1, x4, x2, x1
+    madd    x1, x4, x2, x1
     mov     sp, x1
     mov     x0, x4
     bl      image_secondary_main
