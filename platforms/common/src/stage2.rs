@@ -421,7 +421,10 @@ pub mod tlb {
         let previous = crate::read_sysreg!("vttbr_el2");
         // The VMID is all TLBI IPAS2E1IS and VMALLE1IS look at: the base address field may
         // keep pointing at the previous tables.
-        crate::write_sysreg!("vttbr_el2", (previous & !(0xFFFF << 48)) | (u64::from(scope.vmid) << 48));
+        crate::write_sysreg!(
+            "vttbr_el2",
+            (previous & !(0xFFFF << 48)) | (u64::from(scope.vmid) << 48)
+        );
         let pages = size / 4096;
         #[cfg(target_arch = "aarch64")]
         // SAFETY: barriers and TLB invalidations only; no memory is touched. The ISB makes
@@ -555,10 +558,7 @@ mod tests {
             assert_eq!(tables.translate(0x4000_2000), Some((0x4100_2000, 1)));
             // Mapping back with pages, read-only and non-secure.
             tables.map_pages(0x4000_3000, 0x4100_3000, 4096, SHARED).unwrap();
-            assert_eq!(
-                entry(&tables.level3[0], 3),
-                0x4100_3000 | PAGE | SHARED.attributes()
-            );
+            assert_eq!(entry(&tables.level3[0], 3), 0x4100_3000 | PAGE | SHARED.attributes());
             assert_ne!(SHARED.attributes() & NON_SECURE, 0);
             assert_eq!(SHARED.attributes() & READ_WRITE, READ_ONLY);
             assert_eq!(

@@ -22,7 +22,7 @@ pub fn allows(vm: u64, call: &[u64; 18]) -> bool {
         return true;
     }
     let destination = (call[1] & 0xFFFF) as u16;
-    !REFUSED.iter().any(|&(refused_vm, partition)| {
-        u64::from(refused_vm) == vm && partition == destination
-    })
+    !REFUSED
+        .iter()
+        .any(|&(refused_vm, partition)| u64::from(refused_vm) == vm && partition == destination)
 }

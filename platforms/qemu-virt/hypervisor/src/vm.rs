@@ -38,7 +38,7 @@ const PSCI_CPU_OFF: u64 = 0x8400_0002;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
 const FFA_ERROR: u64 = 0x8400_0060;
-const DENIED: u64 = 0xFFFF_FFFD;
+const DENIED: u64 = 0xFFFF_FFFA;
 const EC_DATA_ABORT_LOWER: u64 = 0x24;
 
 /// Two VMs, each with one 16 MiB block of RAM and the console page; memory sharing splits

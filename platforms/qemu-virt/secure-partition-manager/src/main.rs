@@ -16,12 +16,14 @@ mod mailbox;
 mod shared_memory;
 mod stage2;
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{EndpointId, Version};
+use memory_sharing::{MemoryKind, Pools};
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
-use memory_sharing::{MemoryKind, Pools};
 use spmc::partition_manager::{
     Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts,
     MemoryRegionDescription, MemorySharing, PartitionManager, Role, Transfer,
@@ -29,8 +31,8 @@ use spmc::partition_manager::{
 
 use contexts::{Entry, Stop, CPUS, MAXIMUM_CONTEXTS};
 use mailbox::PhysicalMailboxes;
-use shared_memory::PartitionStage2;
 use platform_common::board::{LOG_LOCK, LOG_UART};
+use shared_memory::PartitionStage2;
 use stage2::MAXIMUM_PARTITIONS;
 
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
@@ -53,12 +55,16 @@ type Manager = PartitionManager<
 >;
 
 /// The ledger's pools: memory-map regions, transactions, constituents, receivers.
-type LedgerPools = Pools<8, 8, 64, 16>;
+type LedgerPools = Pools<32, 8, 64, 16>;
 /// Built at boot (in .bss: a constant initialiser would put the pools' non-zero empty slots
 /// in .data, which counts against the image's text+data budget).
 static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
 
 static MANAGER: spin::Once<Manager> = spin::Once::new();
+
+/// Per partition slot: whether it has ended its boot (its first FFA_MSG_WAIT), for the log.
+static BOOTED: [AtomicBool; MAXIMUM_PARTITIONS] =
+    [const { AtomicBool::new(false) }; MAXIMUM_PARTITIONS];
 
 /// Per partition slot: its endpoint ID and entry point (what `Transfer::Start` needs).
 static PARTITIONS: spin::Once<[Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS]> = spin::Once::new();
@@ -135,7 +141,9 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
     let vcpu = usize::from(context.vcpu.0);
     match contexts::run(slot, vcpu, cpu, how) {
         Some(Stop::Call(registers)) => {
-            if how_started(delivery) && registers[0] == FFA_MSG_WAIT {
+            let first_wait = registers[0] == FFA_MSG_WAIT
+                && BOOTED.get(slot).is_some_and(|booted| !booted.swap(true, Ordering::Relaxed));
+            if first_wait {
                 defmt::info!(
                     "spmc: partition {=u16:#x} initialised (FFA_MSG_WAIT)",
                     context.endpoint.0
@@ -167,11 +175,6 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
             platform_common::semihosting::exit(6)
         }
     }
-}
-
-/// Whether the delivery started a context for the first time (its boot).
-fn how_started(delivery: &Delivery) -> bool {
-    delivery.transfer == Transfer::Start
 }
 
 /// This CPU's EL2 controls for running partitions.

@@ -48,8 +48,9 @@ impl PartitionStage2 {
 
     /// Checks `range` is partition memory or normal-world DRAM, wholly.
     fn place(&self, range: AddressRange) -> Result<(u64, u64, Place), FfaError> {
-        let length =
-            u64::from(range.page_count).checked_mul(PAGE_SIZE).ok_or(FfaError::InvalidParameters)?;
+        let length = u64::from(range.page_count)
+            .checked_mul(PAGE_SIZE)
+            .ok_or(FfaError::InvalidParameters)?;
         let start = range.address;
         let end = start.checked_add(length).ok_or(FfaError::InvalidParameters)?;
         let in_partition = self

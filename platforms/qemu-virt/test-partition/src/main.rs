@@ -9,14 +9,13 @@
 //! |---|---|
 //! | 32-bit, w3 = `FAULT_COMMAND` | none: it writes outside its memory and the SPMC aborts it |
 //! | 32-bit, w3 = `WRITE_PATTERN`, w4/w5 = handle, w6 = sender, w7 = seed | retrieves the handle, writes `pattern(seed, address)` into every page, relinquishes; w3 = 0 or the FF-A error, w4 = pages written |
-//! | 32-bit, w3 = `CHECKSUM`, w4/w5 = handle, w6 = sender | retrieves, reads every page, relinquishes; w3 = 0 or the error, w4/w5 = checksum (low, high), w6 = pages read |
+//! | 32-bit, w3 = `CHECKSUM`, w4/w5 = handle, w6 = sender, w7 = `LENT` or not | retrieves, reads every page, relinquishes; w3 = 0 or the error, w4/w5 = checksum (low, high), w6 = pages read |
 //! | any other 32-bit | w3 + 1, w4-w7 echoed |
 //! | 64-bit | x3 + 1, x4-x7 echoed |
 //! | REQ2 | x4 + 1, the rest echoed |
 //!
-//! The pattern and checksum are defined on the address's offset in its 16 MiB-aligned block
-//! (`PATTERN_BLOCK`), which is the same for a VM's IPA and the physical address the partition
-//! sees (VM RAM is 16 MiB aligned on both sides), so the VM can check them.
+//! The commands, pattern and checksum are defined in `platform_common::test_commands`, shared
+//! with the test VMs.
 #![no_std]
 #![no_main]
 
@@ -26,19 +25,16 @@ mod buffers;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{Call, Conduit, EndpointId, FfaError, Uuid};
-use ffa_guest_driver::memory::RetrieveRequest;
+use ffa_guest_driver::memory::{DataAccess, InstructionAccess, MemoryOperation, RetrieveRequest};
 use ffa_guest_driver::partition::{answer_message, RequestHandler};
 use ffa_guest_driver::{AccessPermissions, Driver, MemoryHandle, PageRange};
 use platform_common::logger::ImageId;
 use platform_common::smc::smc;
 
 use platform_common::board::LOG_UART;
-/// w3 of a direct request that makes this partition fault.
-const FAULT_COMMAND: u32 = 0xFA17;
-/// w3: retrieve, write the pattern, relinquish.
-const WRITE_PATTERN: u32 = 0x5EED_0001;
-/// w3: retrieve, checksum, relinquish.
-const CHECKSUM: u32 = 0x5EED_0002;
+use platform_common::test_commands::{
+    checksum_term, pattern, CHECKSUM, FAULT as FAULT_COMMAND, LENT, WRITE_PATTERN,
+};
 /// An address no partition's stage-2 maps (the SPMC's own memory).
 const FORBIDDEN_ADDRESS: usize = 0x0E10_0000;
 /// Most address ranges a retrieved transaction may have.
@@ -66,17 +62,6 @@ fn image_id() -> ImageId {
     }
 }
 
-/// The word the pattern has at `address` for `seed`.
-pub fn pattern(seed: u64, address: u64) -> u64 {
-    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (address & 0xFF_FFFF)
-}
-
-/// The checksum's contribution of `word` read at `address` (a sum of these, so the order in
-/// which ranges are read does not matter).
-pub fn checksum_term(word: u64, address: u64) -> u64 {
-    word.wrapping_mul((address & 0xFF_FFFF) | 1)
-}
-
 /// The partition's answers; holds the driver for the commands that retrieve memory.
 struct Service<'a> {
     driver: &'a mut PartitionDriver,
@@ -89,14 +74,22 @@ impl Service<'_> {
         &mut self,
         handle: u64,
         sender: u32,
+        lent: bool,
         mut visit: impl FnMut(u64),
     ) -> Result<u32, FfaError> {
+        // The only borrower of a LEND states its instruction access; a SHARE's borrower leaves
+        // it unspecified (reference §7.4).
+        let (operation, instruction) = if lent {
+            (Some(MemoryOperation::Lend), InstructionAccess::NotExecutable)
+        } else {
+            (None, InstructionAccess::NotSpecified)
+        };
         let request = RetrieveRequest {
             handle: MemoryHandle(handle),
             sender: EndpointId(sender as u16),
-            operation: None,
+            operation,
             tag: 0,
-            permissions: AccessPermissions::READ_WRITE,
+            permissions: AccessPermissions { data: DataAccess::ReadWrite, instruction },
         };
         let mut ranges = [PageRange::default(); MAXIMUM_RANGES];
         let retrieved = self.driver.memory_retrieve(&request, &mut ranges).map_err(ffa_error)?;
@@ -142,10 +135,12 @@ impl RequestHandler for Service<'_> {
             }
             WRITE_PATTERN => {
                 let seed = u64::from(seed);
-                let result = self.with_retrieved(handle, sender, |address| {
+                let result = self.with_retrieved(handle, sender, false, |address| {
                     // SAFETY: `address` is a word of a page the SPMC just mapped into this
                     // partition's stage-2 read-write at IPA = PA (the retrieve succeeded).
-                    unsafe { core::ptr::write_volatile(address as *mut u64, pattern(seed, address)) }
+                    unsafe {
+                        core::ptr::write_volatile(address as *mut u64, pattern(seed, address))
+                    }
                 });
                 defmt::info!(
                     "test-partition: wrote the pattern into handle {=u64:#x}: {=u32} pages",
@@ -156,15 +151,16 @@ impl RequestHandler for Service<'_> {
             }
             CHECKSUM => {
                 let mut sum = 0u64;
-                let result = self.with_retrieved(handle, sender, |address| {
+                let result = self.with_retrieved(handle, sender, seed == LENT, |address| {
                     // SAFETY: as for WRITE_PATTERN: a word of a page mapped by the retrieve.
                     let word = unsafe { core::ptr::read_volatile(address as *const u64) };
                     sum = sum.wrapping_add(checksum_term(word, address));
                 });
                 defmt::info!(
-                    "test-partition: checksum of handle {=u64:#x}: {=u64:#x}",
+                    "test-partition: checksum of handle {=u64:#x}: {=u64:#x} (status {=u32:#x})",
                     handle,
-                    sum
+                    sum,
+                    status(result.map(|_| ()))
                 );
                 let pages = *result.as_ref().unwrap_or(&0);
                 [status(result.map(|_| ())), sum as u32, (sum >> 32) as u32, pages, 0]
@@ -179,7 +175,12 @@ impl RequestHandler for Service<'_> {
         answer
     }
 
-    fn direct_request2(&mut self, _source: EndpointId, _uuid: Uuid, payload: [u64; 14]) -> [u64; 14] {
+    fn direct_request2(
+        &mut self,
+        _source: EndpointId,
+        _uuid: Uuid,
+        payload: [u64; 14],
+    ) -> [u64; 14] {
         let mut answer = payload;
         answer[0] = payload[0].wrapping_add(1);
         answer
