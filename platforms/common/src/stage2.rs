@@ -323,7 +323,7 @@ impl<const LEVEL2: usize, const LEVEL3: usize> Stage2<LEVEL2, LEVEL3> {
     pub fn translate(&self, ipa: u64) -> Option<(u64, u64)> {
         match self.leaf(ipa) {
             Leaf::Block(entry) => {
-                let offset = ipa % BLOCK_SIZE & !(PAGE_SIZE - 1);
+                let offset = (ipa % BLOCK_SIZE) & !(PAGE_SIZE - 1);
                 Some(((entry & ADDRESS_MASK) + offset, (BLOCK_SIZE - offset) / PAGE_SIZE))
             }
             Leaf::Page(entry) => Some((entry & ADDRESS_MASK, 1)),

@@ -58,12 +58,12 @@ fn write_word(address: u64, value: u64) {
 /// Loads the word at `address` with one instruction; if the hypervisor reports a stage-2
 /// fault and skips the load, the register keeps `UNTOUCHED`.
 fn probe(address: u64) -> u64 {
-    let mut value = UNTOUCHED;
+    let value;
     #[cfg(target_arch = "aarch64")]
     // SAFETY: a load from an aligned word of this VM's own lent page: either the page is mapped
     // and the load reads it, or the hypervisor takes the stage-2 fault and resumes after it.
     unsafe {
-        core::arch::asm!("ldr {value}, [{address}]", value = inout(reg) value, address = in(reg) address, options(nostack, readonly))
+        core::arch::asm!("ldr {value}, [{address}]", value = inout(reg) UNTOUCHED => value, address = in(reg) address, options(nostack, readonly))
     };
     #[cfg(not(target_arch = "aarch64"))]
     {
@@ -76,14 +76,23 @@ fn words(start: u64, page_count: usize) -> impl Iterator<Item = u64> {
     (start..start + (page_count * PAGE_SIZE) as u64).step_by(8)
 }
 
-/// The last driver error, for the failure line.
-fn remember(error: DriverError) -> DriverError {
-    // SAFETY: one CPU, no reentrancy: a plain static store.
-    unsafe { LAST_ERROR = Some(error) };
-    error
+/// Why a step failed: what, and the driver's error if one caused it.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    what: &'static str,
+    error: Option<DriverError>,
 }
 
-static mut LAST_ERROR: Option<DriverError> = None;
+impl From<&'static str> for Failure {
+    fn from(what: &'static str) -> Self {
+        Self { what, error: None }
+    }
+}
+
+/// Turns a driver error into a failure saying `what` went wrong.
+fn failed(what: &'static str) -> impl FnOnce(DriverError) -> Failure {
+    move |error| Failure { what, error: Some(error) }
+}
 
 fn describe(error: &DriverError) -> &'static str {
     match error.kind {
@@ -99,17 +108,20 @@ fn describe(error: &DriverError) -> &'static str {
 }
 
 /// Prints `ok` or what failed.
-fn verdict(console: &mut Pl011, id: u16, step: &str, detail: &str, result: Result<(), &str>) {
+fn verdict(console: &mut Pl011, id: u16, step: &str, detail: &str, result: Result<(), Failure>) {
     match result {
         Ok(()) => {
             let _ = writeln!(console, "test-vm {id}: {step}: {detail}: ok");
         }
-        Err(problem) => {
-            // SAFETY: one CPU, no reentrancy: a plain static load.
-            let last = unsafe { core::ptr::replace(core::ptr::addr_of_mut!(LAST_ERROR), None) };
+        Err(Failure { what, error: None }) => {
+            let _ = writeln!(console, "test-vm {id}: {step}: FAILED: {what}");
+        }
+        Err(Failure { what, error: Some(error) }) => {
             let _ = writeln!(
                 console,
-                "test-vm {id}: {step}: FAILED: {problem} (last driver error: {last:?})"
+                "test-vm {id}: {step}: FAILED: {what} ({:?}: {})",
+                error.call,
+                describe(&error)
             );
         }
     }
@@ -145,7 +157,8 @@ pub fn run(console: &mut Pl011) {
 fn discovery(console: &mut Pl011, driver: &mut VmDriver, id: u16) -> Uuid {
     // The hypervisor lists its VMs first, then the partitions.
     let mut found = [PartitionInfo::EMPTY; 8];
-    let count = driver.partition_info(Uuid::NIL, &mut found).map_err(remember).unwrap_or(0);
+    let listed = driver.partition_info(Uuid::NIL, &mut found);
+    let count = *listed.as_ref().unwrap_or(&0);
     let mut secure = found.iter().take(count).filter(|partition| partition.id.is_secure());
     let (first, second) = (secure.next().copied(), secure.next().copied());
     let partitions = (first.map(|partition| partition.id), second.map(|partition| partition.id));
@@ -160,7 +173,11 @@ fn discovery(console: &mut Pl011, driver: &mut VmDriver, id: u16) -> Uuid {
         id,
         "discovery",
         detail.as_str(),
-        if both { Ok(()) } else { Err("expected partitions 0x8001 and 0x8002") },
+        match listed {
+            Err(error) => Err(failed("FFA_PARTITION_INFO_GET")(error)),
+            Ok(_) if !both => Err("expected partitions 0x8001 and 0x8002".into()),
+            Ok(_) => Ok(()),
+        },
     );
     first.map_or(Uuid::NIL, |partition| partition.uuid)
 }
@@ -173,12 +190,12 @@ fn direct_messages(console: &mut Pl011, driver: &mut VmDriver, id: u16, uuid: Uu
     payload[0] = 99;
     payload[13] = 0x1234;
     let second = driver.direct_request2(PARTITION, uuid, payload);
-    let result = if narrow.map_or(true, |words| words != [42, 1, 2, 3, 4]) {
-        Err("DIRECT_REQ_32 not answered with w3 + 1")
-    } else if wide.map_or(true, |words| words != [(1 << 40) + 1, 5, 6, 7, 8]) {
-        Err("DIRECT_REQ_64 not answered with x3 + 1")
-    } else if second.map_or(true, |words| words[0] != 100 || words[13] != 0x1234) {
-        Err("DIRECT_REQ2 not answered with x4 + 1")
+    let result = if narrow.ok() != Some([42, 1, 2, 3, 4]) {
+        Err("DIRECT_REQ_32 not answered with w3 + 1".into())
+    } else if wide.ok() != Some([(1 << 40) + 1, 5, 6, 7, 8]) {
+        Err("DIRECT_REQ_64 not answered with x3 + 1".into())
+    } else if second.ok().is_none_or(|words| words[0] != 100 || words[13] != 0x1234) {
+        Err("DIRECT_REQ2 not answered with x4 + 1".into())
     } else {
         Ok(())
     };
@@ -198,32 +215,25 @@ fn share(console: &mut Pl011, driver: &mut VmDriver, id: u16) {
     ];
     let receivers = [Receiver { id: PARTITION, permissions: AccessPermissions::READ_WRITE }];
     let result = (|| {
-        let handle =
-            driver.memory_send(&MemorySend::share(&receivers, &ranges)).map_err(|error| {
-                remember(error);
-                "MEM_SHARE refused"
-            })?;
+        let handle = driver
+            .memory_send(&MemorySend::share(&receivers, &ranges))
+            .map_err(failed("MEM_SHARE refused"))?;
         let command =
             [WRITE_PATTERN, handle.0 as u32, (handle.0 >> 32) as u32, u32::from(id), SEED];
-        let answer = driver.direct_request_32(PARTITION, command).map_err(|error| {
-            remember(error);
-            "command not answered"
-        })?;
+        let answer =
+            driver.direct_request_32(PARTITION, command).map_err(failed("command not answered"))?;
         if answer[0] != 0 || answer[1] != 4 {
-            return Err("the partition could not retrieve and write the 4 pages");
+            return Err("the partition could not retrieve and write the 4 pages".into());
         }
         let written = ranges.iter().all(|range| {
             words(range.address, range.page_count as usize)
                 .all(|address| read_word(address) == pattern(u64::from(SEED), address))
         });
         let private = words(page_address(&SHARED, 2), 2).all(|address| read_word(address) == 0);
-        driver.memory_reclaim(handle, false).map_err(|error| {
-            remember(error);
-            "MEM_RECLAIM refused"
-        })?;
+        driver.memory_reclaim(handle, false).map_err(failed("MEM_RECLAIM refused"))?;
         match (written, private) {
-            (false, _) => Err("pattern wrong in the shared pages"),
-            (_, false) => Err("the pages between the two ranges were written"),
+            (false, _) => Err("pattern wrong in the shared pages".into()),
+            (_, false) => Err("the pages between the two ranges were written".into()),
             _ => Ok(()),
         }
     })();
@@ -249,31 +259,24 @@ fn lend(console: &mut Pl011, driver: &mut VmDriver, id: u16) {
     let ranges = [PageRange { address: base, page_count: 1 }];
     let receivers = [Receiver { id: PARTITION, permissions: AccessPermissions::READ_WRITE }];
     let result = (|| {
-        let handle =
-            driver.memory_send(&MemorySend::lend(&receivers, &ranges)).map_err(|error| {
-                remember(error);
-                "MEM_LEND refused"
-            })?;
+        let handle = driver
+            .memory_send(&MemorySend::lend(&receivers, &ranges))
+            .map_err(failed("MEM_LEND refused"))?;
         let while_lent = probe(base);
         let command = [CHECKSUM, handle.0 as u32, (handle.0 >> 32) as u32, u32::from(id), LENT];
-        let answer = driver.direct_request_32(PARTITION, command).map_err(|error| {
-            remember(error);
-            "command not answered"
-        })?;
-        driver.memory_reclaim(handle, false).map_err(|error| {
-            remember(error);
-            "MEM_RECLAIM refused"
-        })?;
+        let answer =
+            driver.direct_request_32(PARTITION, command).map_err(failed("command not answered"))?;
+        driver.memory_reclaim(handle, false).map_err(failed("MEM_RECLAIM refused"))?;
         let after = probe(base);
         let checksum = u64::from(answer[1]) | (u64::from(answer[2]) << 32);
         if while_lent != UNTOUCHED {
-            Err("the VM could still read the page while it was lent")
+            Err("the VM could still read the page while it was lent".into())
         } else if answer[0] != 0 || answer[3] != 1 {
-            Err("the partition could not retrieve and read the page")
+            Err("the partition could not retrieve and read the page".into())
         } else if checksum != expected {
-            Err("the partition's checksum differs from the VM's")
+            Err("the partition's checksum differs from the VM's".into())
         } else if after != pattern(SEED, base) {
-            Err("the page is not readable again after MEM_RECLAIM")
+            Err("the page is not readable again after MEM_RECLAIM".into())
         } else {
             Ok(())
         }
@@ -298,11 +301,8 @@ fn fenced(console: &mut Pl011, driver: &mut VmDriver, id: u16) {
     };
     let result = match answer {
         Err(error) if error.kind == ErrorKind::Ffa(wanted) => Ok(()),
-        Err(error) => {
-            remember(error);
-            Err("refused with another error")
-        }
-        Ok(_) => Err("answered"),
+        Err(error) => Err(failed("refused with another error")(error)),
+        Ok(_) => Err("answered".into()),
     };
     verdict(console, id, "direct request to 0x8002", meaning, result);
 }
