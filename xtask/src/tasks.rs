@@ -122,8 +122,13 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "console",
-        "4 CPUs x 1000 direct requests at once: 4000 answered, 0 wrong, 0 missing",
-        "CPU_ON started 3 CPUs through the SPMC's secondary entry; 4000 concurrent requests answered",
+        "4 CPUs x 10000 direct requests at once: 40000 answered, 0 wrong, 0 missing",
+        "stress: CPU_ON started 3 CPUs through the SPMC's secondary entry; 4 x 10,000 concurrent requests, every one answered correctly",
+    ),
+    (
+        "console",
+        "meanwhile 100 of 100 MEM_SHARE rounds shared, written by 0x8001, checked and reclaimed (0 failed",
+        "stress: meanwhile the boot CPU shared its memory 100 times, the partition wrote it, the pattern was checked and the memory reclaimed",
     ),
     (
         "console",

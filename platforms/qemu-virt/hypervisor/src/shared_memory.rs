@@ -14,6 +14,7 @@
 //! `map_with_spmc`) and forwards the call.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use ffa_core::memory::{AccessPermissions, AddressRange, DataAccess, InstructionAccess, PAGE_SIZE};
 use ffa_core::{EndpointId, FfaError};
@@ -41,9 +42,13 @@ unsafe impl Sync for Page {}
 static TRANSMIT: Page = Page(UnsafeCell::new([0; MAILBOX_SIZE]));
 static RECEIVE: Page = Page(UnsafeCell::new([0; MAILBOX_SIZE]));
 
-/// Maps the hypervisor's RX/TX pages with the SPMC (FFA_RXTX_MAP_64, endpoint 0). The
-/// hypervisor runs with its MMU off, so their addresses are physical.
+/// Maps the hypervisor's RX/TX pages with the SPMC (FFA_RXTX_MAP_64, endpoint 0), once: later
+/// calls report the first one's success. The hypervisor runs with its MMU off, so their
+/// addresses are physical.
 pub fn map_with_spmc() -> Result<(), u64> {
+    if MAPPED.load(Ordering::Acquire) {
+        return Ok(());
+    }
     let mut registers = [0u64; 18];
     registers[0] = FFA_RXTX_MAP_64;
     registers[1] = TRANSMIT.0.get() as u64;
@@ -51,10 +56,25 @@ pub fn map_with_spmc() -> Result<(), u64> {
     registers[3] = 1;
     let reply = smc(registers);
     match reply[0] {
-        FFA_SUCCESS_32 | FFA_SUCCESS_64 => Ok(()),
+        FFA_SUCCESS_32 | FFA_SUCCESS_64 => {
+            MAPPED.store(true, Ordering::Release);
+            Ok(())
+        }
         _ => Err(reply[2]),
     }
 }
+
+/// Runs `write` on the TX page (the stress phase's descriptors, written before the forwarder
+/// exists).
+pub fn with_transmit<R>(write: impl FnOnce(&mut [u8]) -> R) -> R {
+    // SAFETY: called only by the boot CPU before the forwarder (the page's other writer) is
+    // built, so nothing else reaches the page while the slice lives; the SPMC reads it only
+    // during a call, after the closure has returned.
+    write(unsafe { &mut *TRANSMIT.0.get() })
+}
+
+/// Whether the buffers are mapped with the SPMC (`map_with_spmc` succeeded once).
+static MAPPED: AtomicBool = AtomicBool::new(false);
 
 /// The VMs' stage-2 tables as the forwarder's memory platform.
 #[derive(Debug)]

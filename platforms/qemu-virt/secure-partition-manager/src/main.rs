@@ -208,11 +208,11 @@ fn normal_world_endpoints() -> [EndpointDescription; 3] {
 }
 
 /// The ledger's memory map: each partition owns its 2 MiB block of secure RAM; each VM of the
-/// normal world owns its RAM (board `GUESTS`, 16 MiB of DRAM each), non-secure. Nothing else
-/// can be shared through the SPMC.
+/// normal world owns its RAM (board `GUESTS`, 16 MiB of DRAM each) and the hypervisor
+/// (endpoint 0) its image region, all non-secure. Nothing else can be shared through the SPMC.
 fn memory_map(
     partitions: &[Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS],
-) -> heapless::Vec<MemoryRegionDescription, { MAXIMUM_PARTITIONS + 2 }> {
+) -> heapless::Vec<MemoryRegionDescription, { MAXIMUM_PARTITIONS + 3 }> {
     const PAGES_PER_PARTITION: u32 = (stage2::PARTITION_BLOCK / 4096) as u32;
     const PAGES_PER_GUEST: u32 = (16 << 20) / 4096;
     let mut regions = heapless::Vec::new();
@@ -225,6 +225,14 @@ fn memory_map(
             read_only: false,
         });
     }
+    let (hypervisor_base, hypervisor_size) = platform_common::board::HYPERVISOR_MEMORY;
+    let _ = regions.push(MemoryRegionDescription {
+        owner: EndpointId(0),
+        base: hypervisor_base,
+        page_count: (hypervisor_size / 4096) as u32,
+        kind: MemoryKind::Normal { secure: false },
+        read_only: false,
+    });
     for guest in platform_common::board::GUESTS {
         let _ = regions.push(MemoryRegionDescription {
             owner: EndpointId(guest.id as u16),
