@@ -314,7 +314,7 @@ impl<const LEVEL2: usize, const LEVEL3: usize> Stage2<LEVEL2, LEVEL3> {
             level3.set(((here >> 12) & 511) as usize, 0);
             offset += PAGE_SIZE;
         }
-        tlb::invalidate(scope, ipa, size);
+        tlb::invalidate(scope, self.base(), ipa, size);
         Ok(())
     }
 
@@ -385,7 +385,7 @@ impl<const LEVEL2: usize, const LEVEL3: usize> Stage2<LEVEL2, LEVEL3> {
             level3.set(page, (base + page as u64 * PAGE_SIZE) | PAGE | attributes);
         }
         level2.set(index, 0);
-        tlb::invalidate(scope, ipa & !(BLOCK_SIZE - 1), BLOCK_SIZE);
+        tlb::invalidate(scope, self.base(), ipa & !(BLOCK_SIZE - 1), BLOCK_SIZE);
         level2.set(index, level3.address() | TABLE);
         tlb::publish();
         Ok(())
@@ -415,16 +415,17 @@ pub mod tlb {
 
     /// Drops every CPU's cached translations of `size` bytes at `ipa` for `scope`, and the
     /// combined stage-1+2 entries of its VMID (the guest's stage 1 may have cached them).
-    /// Selects the scope's VMID in VTTBR_EL2 for the operations and puts the previous value
-    /// back afterwards.
-    pub fn invalidate(scope: TlbScope, ipa: u64, size: u64) {
+    /// For the operations this CPU's VTTBR_EL2 (and, for a secure scope, VSTTBR_EL2) select
+    /// the scope's VMID and the tables at `base`, so that a speculative walk meanwhile can only
+    /// fill entries the tables themselves give; the previous values are put back afterwards.
+    pub fn invalidate(scope: TlbScope, base: u64, ipa: u64, size: u64) {
         let previous = crate::read_sysreg!("vttbr_el2");
-        // The VMID is all TLBI IPAS2E1IS and VMALLE1IS look at: the base address field may
-        // keep pointing at the previous tables.
-        crate::write_sysreg!(
-            "vttbr_el2",
-            (previous & !(0xFFFF << 48)) | (u64::from(scope.vmid) << 48)
-        );
+        // VSTTBR_EL2 exists only with FEAT_SEL2, in the secure state.
+        let previous_secure = if scope.secure { crate::read_sysreg!("s3_4_c2_c6_0") } else { 0 };
+        crate::write_sysreg!("vttbr_el2", (u64::from(scope.vmid) << 48) | base);
+        if scope.secure {
+            crate::write_sysreg!("s3_4_c2_c6_0", base);
+        }
         let pages = size / 4096;
         #[cfg(target_arch = "aarch64")]
         // SAFETY: barriers and TLB invalidations only; no memory is touched. The ISB makes
@@ -452,6 +453,9 @@ pub mod tlb {
         #[cfg(not(target_arch = "aarch64"))]
         let _ = (ipa, pages);
         crate::write_sysreg!("vttbr_el2", previous);
+        if scope.secure {
+            crate::write_sysreg!("s3_4_c2_c6_0", previous_secure);
+        }
         #[cfg(target_arch = "aarch64")]
         // SAFETY: a barrier only.
         unsafe {
