@@ -167,6 +167,11 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "console",
+        "test-vm 1: MEM_SHARE of memory outside the VM's RAM (its console page, an IPA past its RAM): DENIED: ok",
+        "demo: the hypervisor's walk of the VM's stage-2 refuses to share what is not the VM's RAM (DENIED)",
+    ),
+    (
+        "console",
         "hypervisor: VM 1 stage-2 fault at IPA",
         "demo: the hypervisor saw VM 1 touch the page it had lent (stage-2 fault reported, access skipped)",
     ),

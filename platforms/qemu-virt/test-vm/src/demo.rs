@@ -148,6 +148,7 @@ pub fn run(console: &mut Pl011) {
     if id == 1 {
         direct_messages(console, &mut driver, id, uuid);
         share(console, &mut driver, id);
+        share_outside(console, &mut driver, id);
         lend(console, &mut driver, id);
     }
     fenced(console, &mut driver, id);
@@ -242,6 +243,33 @@ fn share(console: &mut Pl011, driver: &mut VmDriver, id: u16) {
         id,
         "MEM_SHARE of 2 ranges (4 pages, 2 pages apart) to 0x8001",
         "partition wrote the pattern, VM read it back, pages between untouched, reclaimed",
+        result,
+    );
+}
+
+/// MEM_SHARE of pages that are not the VM's RAM (the console page, an IPA past its RAM): the
+/// hypervisor's walk of the VM's stage-2 refuses both with DENIED.
+fn share_outside(console: &mut Pl011, driver: &mut VmDriver, id: u16) {
+    const CONSOLE_PAGE: u64 = 0x0900_0000;
+    const PAST_RAM: u64 = 0x4000_0000 + (16 << 20);
+    let receivers = [Receiver { id: PARTITION, permissions: AccessPermissions::READ_WRITE }];
+    let mut result = Ok(());
+    for address in [CONSOLE_PAGE, PAST_RAM] {
+        let ranges = [PageRange { address, page_count: 1 }];
+        match driver.memory_send(&MemorySend::share(&receivers, &ranges)) {
+            Err(error) if error.kind == ErrorKind::Ffa(FfaError::Denied) => {}
+            Err(error) => result = Err(failed("refused with another error")(error)),
+            Ok(handle) => {
+                let _ = driver.memory_reclaim(handle, false);
+                result = Err("the share was accepted".into());
+            }
+        }
+    }
+    verdict(
+        console,
+        id,
+        "MEM_SHARE of memory outside the VM's RAM (its console page, an IPA past its RAM)",
+        "DENIED",
         result,
     );
 }
