@@ -6,6 +6,7 @@ pub mod boot_directory;
 pub mod el1_context;
 pub mod entry;
 pub mod exception_class;
+pub mod grantable;
 pub mod guest;
 pub mod logger;
 pub mod mmio;

@@ -2,29 +2,21 @@
 //!
 //! Partitions see memory they retrieve at IPA = PA (as under Hafnium), in their secure
 //! stage-2, with the NS bit set for normal-world memory. Before anything is mapped for a
-//! partition, the range is checked to be either partition memory (secure RAM some partition
-//! owns) or normal-world DRAM (`board::NORMAL_WORLD_MEMORY`, which holds no secure memory and
-//! none of the SPMC's): the SPMC never maps its own memory, the monitor's, or a device for a
-//! partition. The normal world's endpoints have no stage-2 here (the hypervisor keeps its VMs'),
+//! partition, the range is checked (`platform_common::grantable`) to be either partition memory
+//! (secure RAM some partition owns) or normal-world DRAM (`board::NORMAL_WORLD_MEMORY`, which
+//! holds no secure memory and none of the SPMC's): the SPMC never maps its own memory, the
+//! monitor's, or a device for a partition. The normal world's endpoints have no stage-2 here (the hypervisor keeps its VMs'),
 //! so mapping and unmapping for them changes nothing.
 
 use ffa_core::memory::{AccessPermissions, AddressRange, DataAccess, InstructionAccess, PAGE_SIZE};
 use ffa_core::{EndpointId, FfaError};
 use memory_sharing::AddressSpace;
 use platform_common::board::NORMAL_WORLD_MEMORY;
+use platform_common::grantable::{self, Grantable};
 use platform_common::stage2::{MapError, PageAccess};
 use spmc::partition_manager::{MemoryPlatform, PhysicalRun};
 
 use crate::stage2::{self, MAXIMUM_PARTITIONS, PARTITION_BLOCK};
-
-/// Where a physical range is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
-    /// Inside partition memory (secure).
-    Partition,
-    /// Inside normal-world DRAM.
-    NormalWorld,
-}
 
 /// The partitions' stage-2 tables as the core's memory platform.
 #[derive(Debug)]
@@ -46,25 +38,21 @@ impl PartitionStage2 {
         })
     }
 
-    /// Checks `range` is partition memory or normal-world DRAM, wholly.
-    fn place(&self, range: AddressRange) -> Result<(u64, u64, Place), FfaError> {
+    /// Checks `range` is partition memory or normal-world DRAM, wholly (DENIED otherwise).
+    fn place(&self, range: AddressRange) -> Result<(u64, u64, Grantable), FfaError> {
         let length = u64::from(range.page_count)
             .checked_mul(PAGE_SIZE)
             .ok_or(FfaError::InvalidParameters)?;
-        let start = range.address;
-        let end = start.checked_add(length).ok_or(FfaError::InvalidParameters)?;
-        let in_partition = self
-            .partitions
-            .iter()
-            .flatten()
-            .any(|&(_, base)| start >= base && end <= base + PARTITION_BLOCK);
-        if in_partition {
-            return Ok((start, length, Place::Partition));
-        }
-        if start >= NORMAL_WORLD_MEMORY.start && end <= NORMAL_WORLD_MEMORY.end {
-            return Ok((start, length, Place::NormalWorld));
-        }
-        Err(FfaError::Denied)
+        let blocks = self.partitions.iter().flatten().map(|&(_, base)| base);
+        let place = grantable::classify(
+            range.address,
+            length,
+            blocks,
+            PARTITION_BLOCK,
+            &NORMAL_WORLD_MEMORY,
+        )
+        .ok_or(FfaError::Denied)?;
+        Ok((range.address, length, place))
     }
 }
 
@@ -94,7 +82,7 @@ impl AddressSpace for PartitionStage2 {
             write: permissions.data == DataAccess::ReadWrite,
             execute: permissions.instruction == InstructionAccess::Executable
                 || (own && permissions.instruction == InstructionAccess::NotSpecified),
-            non_secure: place == Place::NormalWorld,
+            non_secure: place == Grantable::NormalWorld,
         };
         stage2::map_shared(slot, address, length, access).map_err(map_error)
     }
