@@ -27,6 +27,9 @@ pub const GUESTS: [GuestPlacement; 2] =
     [GuestPlacement { ram: 0x4100_0000, id: 1 }, GuestPlacement { ram: 0x4200_0000, id: 2 }];
 /// The console a VM reaches at IPA 0x0900_0000.
 pub const GUEST_CONSOLE: u64 = CONSOLE_UART as u64;
+/// The hypervisor's own memory (its 2 MiB image region): the SPMC's memory map lists it as
+/// endpoint 0's, so the hypervisor can share pages of it with partitions.
+pub const HYPERVISOR_MEMORY: (u64, u64) = (0x4020_0000, 2 << 20);
 /// Whether PSCI CPU_ON can start secondary CPUs (they wait in the monitor's holding pen).
 pub const SECONDARY_CPUS: bool = true;
 
