@@ -66,9 +66,13 @@ fn check_request(request: &SendRequest<'_>) -> Result<(), FfaError> {
         access.permissions.check_send(call)?;
         *slot = access.receiver.0;
     }
-    let used = ids.get_mut(..count).ok_or(FfaError::InvalidParameters)?;
-    used.sort_unstable();
-    if used.windows(2).any(|pair| pair.first() == pair.get(1)) {
+    let used = ids.get(..count).ok_or(FfaError::InvalidParameters)?;
+    // At most MAX_RECEIVERS entries: every pair is compared (no sort, whose generic code is
+    // large in firmware images).
+    let repeated = used.iter().enumerate().any(|(index, id)| {
+        used.get(index + 1..).is_some_and(|later| later.contains(id))
+    });
+    if repeated {
         return Err(FfaError::InvalidParameters);
     }
     Ok(())

@@ -68,16 +68,20 @@ pub(crate) fn decode_access_descriptor(
 /// Rejects a receiver list that names an endpoint twice (INVALID_PARAMETERS, reference §7.10
 /// rule 3). `ids` must hold at most [`MAX_RECEIVERS`] entries.
 pub(crate) fn check_no_duplicates(ids: impl Iterator<Item = u16>) -> Result<(), FfaError> {
-    let mut sorted = [0u16; MAX_RECEIVERS];
+    let mut ids_seen = [0u16; MAX_RECEIVERS];
     let mut count = 0usize;
     for id in ids {
-        let slot = sorted.get_mut(count).ok_or(FfaError::InvalidParameters)?;
+        let slot = ids_seen.get_mut(count).ok_or(FfaError::InvalidParameters)?;
         *slot = id;
         count += 1;
     }
-    let used = sorted.get_mut(..count).ok_or(FfaError::InvalidParameters)?;
-    used.sort_unstable();
-    if used.windows(2).any(|pair| pair.first() == pair.get(1)) {
+    let used = ids_seen.get(..count).ok_or(FfaError::InvalidParameters)?;
+    // At most MAX_RECEIVERS entries: comparing every pair is cheaper in code and time than a
+    // sort (whose generic code cost the SPMC image ~2 KB).
+    let repeated = used.iter().enumerate().any(|(index, id)| {
+        used.get(index + 1..).is_some_and(|later| later.contains(id))
+    });
+    if repeated {
         return Err(FfaError::InvalidParameters);
     }
     Ok(())

@@ -167,6 +167,39 @@ pub enum ConfigError {
     MemoryMap(EndpointId),
 }
 
+impl ConfigError {
+    /// What is wrong, in words (for firmware logs that avoid `core::fmt`).
+    pub const fn message(self) -> &'static str {
+        match self {
+            Self::TooManyEndpoints => "more endpoints than the manager's capacity",
+            Self::ContextCount(_) => "an endpoint has no execution context or more than the capacity",
+            Self::DuplicateId(_) => "two endpoints share an ID",
+            Self::WrongWorld(_) => "an endpoint's ID is in the wrong world (bit 15) or is the SPMD's",
+            Self::UnsupportedVersion(_) => "an endpoint's FF-A version has another major number",
+            Self::MissingId => "the manifest names no ID and none was assigned",
+            Self::ConflictingId(_) => "the manifest's ID differs from the assigned one",
+            Self::TooManyUuids(_) => "an endpoint names more UUIDs than the capacity",
+            Self::MemoryMap(_) => {
+                "a memory region overlaps another, is malformed, does not fit the pools, or has an unknown owner"
+            }
+        }
+    }
+
+    /// The endpoint the problem is about, when there is one.
+    pub const fn endpoint(self) -> Option<EndpointId> {
+        match self {
+            Self::ContextCount(id)
+            | Self::DuplicateId(id)
+            | Self::WrongWorld(id)
+            | Self::UnsupportedVersion(id)
+            | Self::ConflictingId(id)
+            | Self::TooManyUuids(id)
+            | Self::MemoryMap(id) => Some(id),
+            Self::TooManyEndpoints | Self::MissingId => None,
+        }
+    }
+}
+
 impl From<ConfigError> for FfaError {
     fn from(error: ConfigError) -> Self {
         match error {

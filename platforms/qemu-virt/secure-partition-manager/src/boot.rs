@@ -100,7 +100,7 @@ fn read_partition(base: u64) -> Result<PartitionPackage, BootError> {
     let manifest = PartitionManifest::parse(package.manifest).map_err(|problem| error(&problem))?;
     let id = manifest.id.ok_or_else(|| error(&"partition manifest: no id"))?;
     let description = EndpointDescription::from_manifest(&manifest, None).map_err(|problem| {
-        error(&format_args!("partition manifest of {:#x}: {problem:?}", id.value()))
+        error(&format_args!("partition manifest of {:#x}: {}", id.value(), problem.message()))
     })?;
     // TF-A's partitions state the entry from the package base (0x4000 = sptool's image offset);
     // without the property the image's first byte is the entry.

@@ -342,9 +342,9 @@ fn set_up(manifest: u64) -> &'static Manager {
         Ok(manager) => MANAGER.call_once(|| manager),
         Err(problem) => {
             defmt::error!(
-                "spmc: the partitions' configuration is not usable: {=str}",
-                platform_common::text::TextBuffer::<96>::format(&format_args!("{problem:?}"))
-                    .as_str()
+                "spmc: the partitions' configuration is not usable: {=str} (endpoint {=u16:#x})",
+                problem.message(),
+                problem.endpoint().map_or(0, |id| id.0)
             );
             platform_common::semihosting::exit(4)
         }
