@@ -111,7 +111,10 @@ impl fmt::Display for PackageProblem {
             Self::OutOfBounds { end, length } => {
                 write!(formatter, "ends at {end:#x}, past the package end {length:#x}")
             }
-            Self::Overlaps { with } => write!(formatter, "overlaps {with}"),
+            Self::Overlaps { with } => {
+                formatter.write_str("overlaps ")?;
+                formatter.write_str(with)
+            }
         }
     }
 }
@@ -130,7 +133,9 @@ pub struct PackageError {
 
 impl fmt::Display for PackageError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}: {}", self.field, self.problem)
+        formatter.write_str(self.field)?;
+        formatter.write_str(": ")?;
+        fmt::Display::fmt(&self.problem, formatter)
     }
 }
 

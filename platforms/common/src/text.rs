@@ -15,6 +15,13 @@ impl<const N: usize> TextBuffer<N> {
         buffer
     }
 
+    /// A buffer holding `text` (cut to `N` bytes at a character boundary); no formatting code.
+    pub fn from_text(text: &str) -> Self {
+        let mut buffer = Self { bytes: [0; N], length: 0 };
+        let _ = core::fmt::Write::write_str(&mut buffer, text);
+        buffer
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         let bytes = self.bytes.get(..self.length).unwrap_or_default();
@@ -52,5 +59,7 @@ mod tests {
         assert_eq!(TextBuffer::<4>::format(&"abcdef").as_str(), "abcd");
         // "é" is two bytes; a 2-byte buffer after "a" can hold only its first byte.
         assert_eq!(TextBuffer::<2>::format(&"aé").as_str(), "a");
+        assert_eq!(TextBuffer::<4>::from_text("abcdef").as_str(), "abcd");
+        assert_eq!(TextBuffer::<2>::from_text("aé").as_str(), "a");
     }
 }

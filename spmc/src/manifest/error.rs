@@ -168,7 +168,9 @@ impl fmt::Display for Problem {
         match *self {
             Self::Missing => formatter.write_str("missing"),
             Self::WrongType { expected, length } => {
-                write!(formatter, "expected {}, found {length} bytes", expected.describe())
+                formatter.write_str("expected ")?;
+                formatter.write_str(expected.describe())?;
+                write!(formatter, ", found {length} bytes")
             }
             Self::OutOfRange { value } => write!(formatter, "value {value:#x} out of range"),
             Self::Zero => formatter.write_str("must not be zero"),
@@ -177,13 +179,19 @@ impl fmt::Display for Problem {
             }
             Self::UnknownBits { bits } => write!(formatter, "undefined bits {bits:#x} set"),
             Self::TooMany { capacity } => write!(formatter, "more than {capacity} entries"),
-            Self::Conflicts { with } => write!(formatter, "conflicts with {with}"),
+            Self::Conflicts { with } => {
+                formatter.write_str("conflicts with ")?;
+                formatter.write_str(with)
+            }
             Self::DanglingReference { phandle } => {
                 write!(formatter, "phandle {phandle:#x} does not name an allowed node")
             }
             Self::Overflow => formatter.write_str("address range overflows"),
             Self::Invalid(reason) => formatter.write_str(reason),
-            Self::Malformed(reason) => write!(formatter, "malformed device tree: {reason}"),
+            Self::Malformed(reason) => {
+                formatter.write_str("malformed device tree: ")?;
+                formatter.write_str(reason)
+            }
         }
     }
 }
@@ -210,7 +218,12 @@ impl ManifestError {
 
 impl fmt::Display for ManifestError {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(formatter, "{}: {}: {}", self.node, self.property, self.problem)
+        // Plain writes rather than `{}` for the strings: no padding code in firmware images.
+        formatter.write_str(self.node.as_str())?;
+        formatter.write_str(": ")?;
+        formatter.write_str(self.property)?;
+        formatter.write_str(": ")?;
+        fmt::Display::fmt(&self.problem, formatter)
     }
 }
 

@@ -9,7 +9,7 @@ use ffa_core::{Call, EndpointId, FfaError, SuccessArgs, Version};
 use super::notification_state::{SenderWorld, RX_BUFFER_FULL};
 use super::notifications::Peer;
 use super::state::Scheduler;
-use super::{Caller, Delivery, EndpointMemory, PartitionManager, Role};
+use super::{CallKinds, Caller, Delivery, EndpointMemory, PartitionManager, Role};
 use crate::manifest::MessagingMethod;
 
 /// The most an indirect message (header and payload) may take: one 4 KiB page (reference §9).
@@ -145,7 +145,12 @@ impl<
                 }
             }
             Peer::Remote => match self.settings.role {
-                Role::Forwarder => return Ok(Sent::Forward(sender)),
+                Role::Forwarder => {
+                    if !self.policy.allows(sender, receiver, CallKinds::INDIRECT_MESSAGES) {
+                        return Err(FfaError::Denied);
+                    }
+                    return Ok(Sent::Forward(sender));
+                }
                 // A partition's message to a known normal-world endpoint; the normal world's
                 // own messages to itself are not the SPMC's business.
                 Role::Spmc => {

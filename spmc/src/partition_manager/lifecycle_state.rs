@@ -88,7 +88,8 @@ pub struct VmLifecycleReport<const ENDPOINTS: usize> {
     /// still holds them (local records and transactions forwarded to the SPMC).
     pub outstanding_transactions: usize,
     /// Teardown: the VM's buffers are still mapped at the SPMC (registered with
-    /// [`PartitionManager::register_vm_mailbox`]; FFA_RXTX_UNMAP for the VM has not succeeded
+    /// [`PartitionManager::register_vm_mailbox`](super::PartitionManager::register_vm_mailbox);
+    /// FFA_RXTX_UNMAP for the VM has not succeeded
     /// yet).
     pub mapped_at_spmc: bool,
 }

@@ -13,7 +13,7 @@ use memory_sharing::Ledger;
 use super::memory::{buffer_size, FragmentedSend, MemoryState, Progress, COPY_SIZE};
 use super::memory_descriptor::{layout_of, CONSTITUENT_SIZE};
 use super::translation::{MemoryPlatform, RangeBatch};
-use super::{Caller, EndpointDescription, EndpointMemory, PartitionManager, Role};
+use super::{CallKinds, Caller, EndpointDescription, EndpointMemory, PartitionManager, Role};
 
 /// Where a checked transaction's borrowers are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,12 @@ impl<
             };
             if !known {
                 return Err(FfaError::InvalidParameters);
+            }
+            if self.settings.role == Role::Forwarder
+                && caller.local
+                && !self.policy.allows(caller.context.endpoint, borrower, CallKinds::MEMORY)
+            {
+                return Err(FfaError::Denied);
             }
             other_world = true;
         }

@@ -22,6 +22,7 @@ mod notification_info;
 mod notification_state;
 mod notifications;
 mod partition_info;
+mod policy;
 mod setup;
 mod state;
 mod teardown;
@@ -36,6 +37,7 @@ pub use lifecycle_state::{PartitionProgress, PartitionStatus, VmEvent, VmLifecyc
 pub use mailbox::EndpointMemory;
 pub use memory::{MemoryActivity, MemoryRegionDescription, MemorySharing};
 pub use notification_state::InterruptRequests;
+pub use policy::{CallKinds, Policy, PolicyRule, MAX_POLICY_RULES};
 pub use translation::{MemoryPlatform, NoMemorySharing, PhysicalRun};
 
 #[doc(hidden)]
@@ -95,6 +97,9 @@ pub struct PartitionManager<
     /// Forwarder: local VMs destroyed with [`Self::destroy_vm`] (by position in `local`); read
     /// without a lock, written under the scheduler lock.
     destroyed: [AtomicBool; ENDPOINTS],
+    /// Forwarder: which VMs may reach which partitions ([`Self::set_policy`]; allows all by
+    /// default). Read without a lock: it only changes through `&mut self`.
+    policy: Policy,
 }
 
 /// The context a call came from, resolved against the state.
@@ -165,6 +170,7 @@ impl<
             message_page: Mutex::new(MessagePage::new()),
             notifications: Mutex::new(Notifications::new(configuration.local)),
             destroyed: core::array::from_fn(|_| AtomicBool::new(false)),
+            policy: Policy::allow_all(),
         })
     }
 
@@ -278,6 +284,36 @@ impl<
         Ok(self.give_back(&mut scheduler, return_to, cpu, interrupt))
     }
 
+    /// Forwarder: installs the policy of which VMs may reach which partitions (see
+    /// [`Policy`]); before the manager serves calls (it takes `&mut self`).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// The policy in force (allows all unless [`Self::set_policy`] said otherwise).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Forwarder: DENIED when the policy refuses a local VM's call, named in registers, to a
+    /// partition (direct requests, notification binds and sets; FFA_MSG_SEND2 and memory
+    /// sends are checked where their buffers name the partition).
+    fn policy_refusal(&self, caller: &Caller, call: &Call) -> Option<FfaError> {
+        if self.settings.role != Role::Forwarder || !caller.local {
+            return None;
+        }
+        let (partition, kind) = match call {
+            Call::MsgSendDirectReq(message) => (message.destination, CallKinds::DIRECT_MESSAGES),
+            Call::MsgSendDirectReq2(message) => (message.destination, CallKinds::DIRECT_MESSAGES),
+            Call::NotificationBind { sender, .. } => (*sender, CallKinds::NOTIFICATIONS),
+            Call::NotificationSet { receiver, .. } => (*receiver, CallKinds::NOTIFICATIONS),
+            _ => return None,
+        };
+        let refused =
+            partition.is_secure() && !self.policy.allows(caller.context.endpoint, partition, kind);
+        refused.then_some(FfaError::Denied)
+    }
+
     /// The single call entry point: `from` made an FF-A call (or, for the other world, a call
     /// or the result of a call forwarded to it) with x0-x17 = `registers`. Returns what runs
     /// next. Every input has a defined result; nothing panics.
@@ -325,6 +361,9 @@ impl<
                 return Self::reply(&caller, Return::error(error));
             }
         };
+        if let Some(refusal) = self.policy_refusal(&caller, &call) {
+            return Self::reply(&caller, Return::error(refusal));
+        }
         // Forwarder: a VM's RX buffer registered with the SPMC is taken from it first.
         if caller.local
             && Self::writes_own_rx(&call)

@@ -148,8 +148,9 @@ pub fn build() -> Result<Built, SetupError> {
         .storage(),
         regions: &regions,
     };
-    let manager = Manager::with_memory_sharing(&configuration, VmMailboxes::new(), sharing)
+    let mut manager = Manager::with_memory_sharing(&configuration, VmMailboxes::new(), sharing)
         .map_err(|_| SetupError::Configuration)?;
+    manager.set_policy(crate::policy::policy());
     Ok(Built { manager, buffers_refused })
 }
 

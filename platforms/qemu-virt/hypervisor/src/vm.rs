@@ -8,7 +8,6 @@
 use core::fmt::Write;
 
 use crate::forwarder::{self, Manager};
-use crate::policy;
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 use platform_common::guest::{self, GuestRegisters};
@@ -37,8 +36,6 @@ const PSCI_VERSION: u64 = 0x8400_0000;
 const PSCI_CPU_OFF: u64 = 0x8400_0002;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
-const FFA_ERROR: u64 = 0x8400_0060;
-const DENIED: u64 = 0xFFFF_FFFA;
 const EC_DATA_ABORT_LOWER: u64 = 0x24;
 
 /// Two VMs, each with one 16 MiB block of RAM and the console page; memory sharing splits
@@ -116,10 +113,6 @@ impl Vm {
             PSCI_SYSTEM_OFF | PSCI_CPU_OFF => {
                 self.release(manager);
                 return None;
-            }
-            function if function_is_ffa(function) && !policy::allows(self.id, call) => {
-                reply[0] = FFA_ERROR;
-                reply[2] = DENIED;
             }
             function if function_is_ffa(function) => {
                 let context = forwarder::context_of(self.id);

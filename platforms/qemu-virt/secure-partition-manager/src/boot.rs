@@ -38,6 +38,11 @@ fn error(what: &dyn core::fmt::Display) -> BootError {
     BootError::format(what)
 }
 
+/// A boot error that is a fixed sentence (no formatting code involved).
+fn message(text: &str) -> BootError {
+    BootError::from_text(text)
+}
+
 /// # Safety
 /// `address..address + length` must be readable memory the loader filled, unchanged while
 /// the returned slice is used.
@@ -58,11 +63,11 @@ unsafe fn device_tree_at(address: u64) -> Result<&'static [u8], BootError> {
             .map(u32::from_be_bytes)
     };
     if word(0) != Some(FDT_MAGIC) {
-        return Err(error(&"no device tree at the core manifest address"));
+        return Err(message("no device tree at the core manifest address"));
     }
     let size = word(4).unwrap_or(0) as usize;
     if size > MAXIMUM_DEVICE_TREE {
-        return Err(error(&"core manifest larger than 64 KiB"));
+        return Err(message("core manifest larger than 64 KiB"));
     }
     // SAFETY: the header says the tree is `size` bytes long and the caller guarantees it is there.
     Ok(unsafe { memory(address, size) })
@@ -86,7 +91,7 @@ unsafe fn package_at(base: u64) -> Result<SpPackage<'static>, BootError> {
     };
     let length = end(2, 3).max(end(4, 5)).unwrap_or(0).max(SP_PACKAGE_HEADER);
     if length > MAXIMUM_PACKAGE {
-        return Err(error(&"an SP package claims to be larger than its 2 MiB block"));
+        return Err(message("an SP package claims to be larger than its 2 MiB block"));
     }
     // SAFETY: the package's header places all of it within `length` bytes of `base`, which the
     // loader filled (checked against the 2 MiB block above).
@@ -98,9 +103,12 @@ fn read_partition(base: u64) -> Result<PartitionPackage, BootError> {
     // SAFETY: `base` comes from the core manifest, which names where the loader put packages.
     let package = unsafe { package_at(base) }?;
     let manifest = PartitionManifest::parse(package.manifest).map_err(|problem| error(&problem))?;
-    let id = manifest.id.ok_or_else(|| error(&"partition manifest: no id"))?;
+    let id = manifest.id.ok_or_else(|| message("partition manifest: no id"))?;
     let description = EndpointDescription::from_manifest(&manifest, None).map_err(|problem| {
-        error(&format_args!("partition manifest of {:#x}: {}", id.value(), problem.message()))
+        let mut text = error(&format_args!("partition manifest of {:#x}: ", id.value()));
+        // A plain write: `{}` of a string would link the padding code (size budget).
+        let _ = core::fmt::Write::write_str(&mut text, problem.message());
+        text
     })?;
     // TF-A's partitions state the entry from the package base (0x4000 = sptool's image offset);
     // without the property the image's first byte is the entry.
@@ -125,8 +133,8 @@ pub fn find_partitions<const MAXIMUM: usize>(
     let tree = unsafe { device_tree_at(core_manifest) }?;
     let manifest = SpmcManifest::parse(tree).map_err(|problem| error(&problem))?;
     if manifest.partition_packages.is_empty() {
-        return Err(error(
-            &"core manifest: no partition packages (hypervisor/vmN with is_ffa_partition)",
+        return Err(message(
+            "core manifest: no partition packages (hypervisor/vmN with is_ffa_partition)",
         ));
     }
     let mut found: [Option<PartitionPackage>; MAXIMUM] = core::array::from_fn(|_| None);
@@ -134,7 +142,7 @@ pub fn find_partitions<const MAXIMUM: usize>(
         *slot = Some(read_partition(base)?);
     }
     if manifest.partition_packages.len() > MAXIMUM {
-        return Err(error(&"core manifest: more partitions than this SPMC supports"));
+        return Err(message("core manifest: more partitions than this SPMC supports"));
     }
     Ok(found)
 }
