@@ -7,6 +7,7 @@ mod conformance;
 mod defmt_stream;
 mod fuzz;
 mod images;
+mod linux;
 mod progress;
 mod qemu;
 mod shell;
@@ -29,6 +30,8 @@ commands:
   bench        benchmarks (filled in by the crates as they land)
   fuzz         bounded fuzzing runs                   [--seconds N]
   doc          API docs and the book (docs/)
+  linux        build a Linux 6.12 guest (kernel, initramfs) and boot it on our stack; it must
+               find FF-A, probe OP-TEE and pass its TEE test   [--build-only] [--verbose]
 ";
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         "bench" => tasks::bench(rest),
         "fuzz" => tasks::fuzz(rest),
         "doc" => tasks::doc(rest),
+        "linux" => linux::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

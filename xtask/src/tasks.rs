@@ -55,7 +55,7 @@ pub fn build(arguments: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn decoder_for(built: &BuiltImages) -> Result<LogDecoder, String> {
+pub(crate) fn decoder_for(built: &BuiltImages) -> Result<LogDecoder, String> {
     let mut images = Vec::new();
     for path in &built.elves {
         let name =
@@ -425,6 +425,9 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
+    });
+    stage("Linux 6.12 guest: FF-A driver, OP-TEE driver, TEE test (cargo xtask linux)", &mut || {
+        crate::linux::test_stage()
     });
     stage("fuzz smoke run (every cargo-fuzz target, 5 s each)", &mut || {
         crate::fuzz::run(FUZZ_SMOKE_SECONDS)
