@@ -7,6 +7,7 @@ mod context;
 mod dispatch;
 mod entry;
 mod fatal;
+mod gic;
 mod loader;
 mod psci;
 mod world;
@@ -80,6 +81,7 @@ extern "C" fn monitor_main() -> ! {
     defmt::info!("el3-monitor: running at EL{=u64}, {=usize} CPUs supported", level, CPU_COUNT);
     let _ = writeln!(console(), "el3-monitor: hello from EL{level} on {}", board::NAME);
     configure_el3();
+    gic::give_interrupts_to_the_normal_world();
 
     let images = match loader::load_all() {
         Ok(images) => images,
