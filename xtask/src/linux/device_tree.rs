@@ -19,8 +19,9 @@ pub const INITRAMFS_OFFSET: u64 = 64 << 20;
 
 const GIC_DISTRIBUTOR: u64 = 0x0800_0000;
 const GIC_REDISTRIBUTOR: u64 = 0x080A_0000;
-/// One redistributor (RD_base + SGI_base frames): the boot CPU's, the only one the guest uses.
-const GIC_REDISTRIBUTOR_SIZE: u64 = 0x2_0000;
+/// Every CPU's redistributor (RD_base + SGI_base, 128 KiB each; QEMU runs with `-smp 4`):
+/// the guest uses the boot CPU's only, but Linux reads each frame until the one marked Last.
+const GIC_REDISTRIBUTOR_SIZE: u64 = 4 * 0x2_0000;
 const UART: u64 = 0x0900_0000;
 const GIC_PHANDLE: u32 = 1;
 const CLOCK_PHANDLE: u32 = 2;

@@ -45,8 +45,6 @@ done
 ls /dev/tee* 2>/dev/null | sed 's/^/init: found /'
 /bin/tee-test
 echo "init: tee-test exit status $?"
-echo "init: kernel messages about FF-A and OP-TEE:"
-dmesg | grep -i -E 'ffa|optee|tee' | sed 's/^/init: dmesg: /'
 echo "init: powering off"
 poweroff -f
 "#;

@@ -8,7 +8,7 @@
 //!   (outside the hypervisor's, the test VMs' and the secure world's memory), through its own
 //!   stage-2 and VMID.
 //! - Devices are passed through, which is simplest for one guest: the PL011 console, the GICv3
-//!   distributor and the boot CPU's redistributor (the guest's interrupts go straight to EL1:
+//!   distributor and the redistributors (the guest's interrupts go straight to EL1:
 //!   HCR_EL2.IMO/FMO stay clear) and the architected timer (CNTHCTL_EL2 lets EL1 use the
 //!   physical counter and timer; Linux at EL1 uses the virtual timer, CNTVOFF_EL2 = 0).
 //! - EL2 controls from docs/qemu-virt notes: HCR_EL2.APK/API, CPTR_EL2 not trapping FP/SIMD,
@@ -43,7 +43,8 @@ const UART: u64 = 0x0900_0000;
 const GIC_DISTRIBUTOR: u64 = 0x0800_0000;
 const GIC_DISTRIBUTOR_SIZE: u64 = 0x1_0000;
 const GIC_REDISTRIBUTOR: u64 = 0x080A_0000;
-const GIC_REDISTRIBUTOR_SIZE: u64 = 0x2_0000;
+/// All four CPUs' redistributors: Linux reads every frame until the one marked Last.
+const GIC_REDISTRIBUTOR_SIZE: u64 = 4 * 0x2_0000;
 /// VMIDs 1 and 2 belong to the test VMs' tables.
 const VMID: u64 = 3;
 
