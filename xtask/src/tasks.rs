@@ -17,6 +17,7 @@ const IMAGE_TAGS: &[(&str, u8)] = &[
     ("secure-partition-manager", 2),
     ("test-partition", 3),
     ("test-partition-2", 4),
+    ("optee-test-partition", 5),
 ];
 
 fn option_value<'a>(arguments: &'a [String], name: &str) -> Option<&'a str> {
