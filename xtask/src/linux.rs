@@ -36,9 +36,26 @@ pub const EXPECTATIONS: &[(&str, &str)] = &[
     ("tee-test: PASS open /dev/tee0", "userspace opened the TEE device"),
     ("tee-test: PASS TEE_IOC_SHM_ALLOC", "allocated shared memory (FFA_MEM_SHARE)"),
     ("tee-test: PASS TEE_IOC_SHM_REGISTER", "registered user memory (FFA_MEM_SHARE)"),
-    ("tee-test: done, 0 failures", "every userspace step passed (memory released: FFA_MEM_RECLAIM)"),
+    (
+        "tee-test: done, 0 failures",
+        "every userspace step passed (memory released: FFA_MEM_RECLAIM)",
+    ),
+    (
+        "0 outstanding; forwarder: 0 live in the secure world",
+        "every share was reclaimed: nothing left shared in the forwarder's ledger",
+    ),
     ("hypervisor: Linux guest ended: PoweredOff", "the guest powered off through PSCI"),
 ];
+
+/// The hypervisor's closing count, `memory transactions: N shared, M reclaimed, ...`:
+/// (shared, reclaimed).
+fn memory_transactions(console: &str) -> Option<(u32, u32)> {
+    let line = console.lines().find_map(|line| line.split("memory transactions: ").nth(1))?;
+    let mut words = line.split(|character: char| character == ',' || character == ' ');
+    let shared = words.next()?.parse().ok()?;
+    let reclaimed = line.split(", ").nth(1)?.split(' ').next()?.parse().ok()?;
+    Some((shared, reclaimed))
+}
 
 fn ensure_host_tools() -> Result<(), String> {
     let mut missing: Vec<&str> = Vec::new();
@@ -72,7 +89,9 @@ pub fn build_guest() -> Result<GuestFiles, String> {
     let cache = kernel::cache_directory();
     let initramfs = initramfs::build(&cache)?;
     let read_length = |path: &Path| {
-        std::fs::metadata(path).map(|data| data.len()).map_err(|error| format!("{}: {error}", path.display()))
+        std::fs::metadata(path)
+            .map(|data| data.len())
+            .map_err(|error| format!("{}: {error}", path.display()))
     };
     let image = std::fs::read(&kernel).map_err(|error| format!("{}: {error}", kernel.display()))?;
     let footprint = kernel_footprint(&image)
@@ -129,6 +148,13 @@ pub fn check(outcome: &qemu::Outcome) -> Vec<String> {
             failures.push(format!("missing `{text}` on the console ({meaning})"));
         }
     }
+    // The OP-TEE driver's message buffer, the test's allocation and its registration.
+    match memory_transactions(&outcome.console) {
+        Some((shared, reclaimed)) if shared >= 3 && shared == reclaimed => {}
+        other => failures.push(format!(
+            "memory transactions (shared, reclaimed) = {other:?}: expected at least 3 shares, all reclaimed"
+        )),
+    }
     failures
 }
 
@@ -148,7 +174,11 @@ pub fn boot(echo: bool) -> Result<qemu::Outcome, String> {
     };
     let step = Step::start(&format!(
         "booting QEMU virt with the Linux guest{}",
-        if echo { "" } else { " (console in platforms/target/qemu-linux/console.txt; --verbose shows it)" }
+        if echo {
+            ""
+        } else {
+            " (console in platforms/target/qemu-linux/console.txt; --verbose shows it)"
+        }
     ));
     let outcome = qemu::boot_with(&run, &loader_arguments(&files), &mut decoder)?;
     step.done();
@@ -169,7 +199,11 @@ fn report(outcome: &qemu::Outcome, failures: &[String]) {
         let ok = !failures.iter().any(|failure| failure.contains(text));
         println!("  [{}] {meaning}", if ok { "ok" } else { "FAILED" });
     }
-    println!("  QEMU exit code {:?} after {:.1}s", outcome.exit_code, outcome.elapsed.as_secs_f64());
+    println!(
+        "  QEMU exit code {:?} after {:.1}s",
+        outcome.exit_code,
+        outcome.elapsed.as_secs_f64()
+    );
 }
 
 /// The check `cargo xtask test` runs: boot the guest, require every expectation.
@@ -220,6 +254,13 @@ mod tests {
         header[56..60].copy_from_slice(b"ARM\x64");
         assert_eq!(kernel_footprint(&header), Some(0x12_3000));
         assert_eq!(kernel_footprint(&header[..40]), None);
+    }
+
+    #[test]
+    fn the_memory_count_is_read_from_the_hypervisor_line() {
+        let console = "x\nhypervisor: Linux guest: memory transactions: 3 shared, 2 reclaimed, 0 refused, 1 outstanding; forwarder: 1 live in the secure world\n";
+        assert_eq!(memory_transactions(console), Some((3, 2)));
+        assert_eq!(memory_transactions("nothing"), None);
     }
 
     #[test]

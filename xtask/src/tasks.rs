@@ -427,9 +427,10 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
                 .join("\n"))
         }
     });
-    stage("Linux 6.12 guest: FF-A driver, OP-TEE driver, TEE test (cargo xtask linux)", &mut || {
-        crate::linux::test_stage()
-    });
+    stage(
+        "Linux 6.12 guest: FF-A driver, OP-TEE driver, TEE test (cargo xtask linux)",
+        &mut || crate::linux::test_stage(),
+    );
     stage("fuzz smoke run (every cargo-fuzz target, 5 s each)", &mut || {
         crate::fuzz::run(FUZZ_SMOKE_SECONDS)
     });

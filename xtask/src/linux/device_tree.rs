@@ -70,7 +70,9 @@ pub fn build(initramfs_size: u64) -> Result<Vec<u8>, String> {
     writer.end_node(cpus).map_err(fail)?;
 
     let psci = writer.begin_node("psci").map_err(fail)?;
-    writer.property_string_list("compatible", vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()]).map_err(fail)?;
+    writer
+        .property_string_list("compatible", vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()])
+        .map_err(fail)?;
     writer.property_string("method", "hvc").map_err(fail)?;
     writer.end_node(psci).map_err(fail)?;
 
@@ -108,11 +110,15 @@ pub fn build(initramfs_size: u64) -> Result<Vec<u8>, String> {
     writer.end_node(clock).map_err(fail)?;
 
     let uart = writer.begin_node(&format!("pl011@{UART:x}")).map_err(fail)?;
-    writer.property_string_list("compatible", vec!["arm,pl011".into(), "arm,primecell".into()]).map_err(fail)?;
+    writer
+        .property_string_list("compatible", vec!["arm,pl011".into(), "arm,primecell".into()])
+        .map_err(fail)?;
     writer.property_array_u64("reg", &[UART, 0x1000]).map_err(fail)?;
     writer.property_array_u32("interrupts", &[SPI, 1, LEVEL_HIGH]).map_err(fail)?;
     writer.property_array_u32("clocks", &[CLOCK_PHANDLE, CLOCK_PHANDLE]).map_err(fail)?;
-    writer.property_string_list("clock-names", vec!["uartclk".into(), "apb_pclk".into()]).map_err(fail)?;
+    writer
+        .property_string_list("clock-names", vec!["uartclk".into(), "apb_pclk".into()])
+        .map_err(fail)?;
     writer.end_node(uart).map_err(fail)?;
 
     writer.end_node(root).map_err(fail)?;

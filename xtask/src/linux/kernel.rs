@@ -188,10 +188,9 @@ pub fn build() -> Result<PathBuf, String> {
         std::fs::read(&fragment).map_err(|error| format!("{}: {error}", fragment.display()))?;
     let cache = cache_directory();
     std::fs::create_dir_all(&cache).map_err(|error| format!("{}: {error}", cache.display()))?;
-    let package_version = shell::output(
-        Command::new("dpkg-query").args(["-W", "-f=${Version}", SOURCE_PACKAGE]),
-    )
-    .unwrap_or_default();
+    let package_version =
+        shell::output(Command::new("dpkg-query").args(["-W", "-f=${Version}", SOURCE_PACKAGE]))
+            .unwrap_or_default();
     let hash = format!(
         "{:016x}",
         stable_hash(&[&fragment_text, package_version.as_bytes(), CROSS_COMPILE.as_bytes()])
@@ -200,10 +199,7 @@ pub fn build() -> Result<PathBuf, String> {
     let image = build.join("arch/arm64/boot/Image");
     let stamp = build.join(STAMP);
     if image.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|text| text.trim() == hash) {
-        println!(
-            "==> kernel: cached build for this fragment (hash {hash}) at {}",
-            image.display()
-        );
+        println!("==> kernel: cached build for this fragment (hash {hash}) at {}", image.display());
         return Ok(image);
     }
     let source = unpack(&cache)?;
@@ -233,7 +229,8 @@ mod tests {
     fn a_configuration_without_ffa_is_refused() {
         let complete = REQUIRED.join("\n");
         assert!(missing_options(&complete).is_empty());
-        let without = complete.replace("CONFIG_ARM_FFA_TRANSPORT=y", "# CONFIG_ARM_FFA_TRANSPORT is not set");
+        let without =
+            complete.replace("CONFIG_ARM_FFA_TRANSPORT=y", "# CONFIG_ARM_FFA_TRANSPORT is not set");
         assert_eq!(missing_options(&without), vec!["CONFIG_ARM_FFA_TRANSPORT=y"]);
     }
 }

@@ -23,6 +23,7 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::forwarder::{self, Manager};
+use crate::linux_memory::MemoryAccount;
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 use platform_common::guest::{self, GuestRegisters};
@@ -78,6 +79,7 @@ const MIGRATION_NOT_NEEDED: u64 = 2;
 const NOT_SUPPORTED: u64 = u64::MAX;
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
 const FFA_ERROR: u64 = 0x8400_0060;
+const FFA_FEATURES: u64 = 0x8400_0064;
 const FFA_NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
 
 /// The guest's tables: two level-2 tables (device GiB, RAM GiB), two level-3 tables (the
@@ -141,8 +143,13 @@ fn map_memory() -> Option<()> {
 /// What PSCI_FEATURES says about `function`: 0 for what is answered here.
 fn psci_feature(function: u64) -> u64 {
     match function {
-        SMCCC_VERSION | PSCI_VERSION | PSCI_FEATURES | PSCI_SYSTEM_OFF | PSCI_SYSTEM_RESET
-        | PSCI_CPU_OFF | PSCI_MIGRATE_INFO_TYPE => 0,
+        SMCCC_VERSION
+        | PSCI_VERSION
+        | PSCI_FEATURES
+        | PSCI_SYSTEM_OFF
+        | PSCI_SYSTEM_RESET
+        | PSCI_CPU_OFF
+        | PSCI_MIGRATE_INFO_TYPE => 0,
         _ => NOT_SUPPORTED,
     }
 }
@@ -165,7 +172,13 @@ enum Reply {
 }
 
 /// Answers one call; `Err` ends the run.
-fn answer(manager: &Manager, id: u64, call: &[u64; 18]) -> Result<Reply, Ending> {
+fn answer(
+    manager: &Manager,
+    id: u64,
+    call: &[u64; 18],
+    account: &mut MemoryAccount,
+    console: &mut Pl011,
+) -> Result<Reply, Ending> {
     let value = match call[0] {
         SMCCC_VERSION => SMCCC_VERSION_1_2,
         SMCCC_ARCH_FEATURES => NOT_SUPPORTED,
@@ -185,6 +198,15 @@ fn answer(manager: &Manager, id: u64, call: &[u64; 18]) -> Result<Reply, Ending>
                     error[2] = FFA_NOT_SUPPORTED;
                     error
                 });
+            account.observe(call, &registers);
+            // FFA_FEATURES answers NOT_SUPPORTED for every optional feature Linux asks about.
+            if registers[0] == FFA_ERROR && call[0] != FFA_FEATURES {
+                let _ = writeln!(
+                    console,
+                    "hypervisor: Linux guest: FF-A call {:#x} -> FFA_ERROR {}",
+                    call[0], registers[2] as u32 as i32
+                );
+            }
             return Ok(Reply::Registers(registers));
         }
         _ => NOT_SUPPORTED,
@@ -221,6 +243,7 @@ pub fn run(manager: &Manager, id: u64, console: &mut Pl011) -> Ending {
     unsafe {
         core::arch::asm!("dsb ishst", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack))
     };
+    let mut account = MemoryAccount::default();
     let mut registers = GuestRegisters::default();
     registers.elr = RAM_IPA + KERNEL_OFFSET;
     registers.spsr = SPSR_EL1H_MASKED;
@@ -237,7 +260,7 @@ pub fn run(manager: &Manager, id: u64, console: &mut Pl011) -> Ending {
                 }
                 let mut call = [0u64; 18];
                 call.copy_from_slice(&registers.x[..18]);
-                match answer(manager, id, &call) {
+                match answer(manager, id, &call, &mut account, console) {
                     Ok(Reply::Value(value)) => registers.x[0] = value,
                     Ok(Reply::Registers(reply)) => registers.x[..18].copy_from_slice(&reply),
                     Err(ending) => break ending,
@@ -254,6 +277,16 @@ pub fn run(manager: &Manager, id: u64, console: &mut Pl011) -> Ending {
             }
         }
     };
+    let activity = manager.memory_activity();
+    let _ = writeln!(
+        console,
+        "hypervisor: Linux guest: memory transactions: {} shared, {} reclaimed, {} refused, {} outstanding; forwarder: {} live in the secure world",
+        account.shared,
+        account.reclaimed,
+        account.refused,
+        account.outstanding(),
+        activity.forwarded
+    );
     release(manager, id);
     ACTIVE.store(false, Ordering::Release);
     write_sysreg!("hcr_el2", 0);

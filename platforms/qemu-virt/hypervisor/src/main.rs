@@ -13,6 +13,7 @@ platform_common::simple_entry!();
 
 mod forwarder;
 mod linux_guest;
+mod linux_memory;
 mod mailbox;
 mod vm;
 
