@@ -51,7 +51,7 @@ pub const EXPECTATIONS: &[(&str, &str)] = &[
 /// (shared, reclaimed).
 fn memory_transactions(console: &str) -> Option<(u32, u32)> {
     let line = console.lines().find_map(|line| line.split("memory transactions: ").nth(1))?;
-    let mut words = line.split(|character: char| character == ',' || character == ' ');
+    let mut words = line.split([',', ' ']);
     let shared = words.next()?.parse().ok()?;
     let reclaimed = line.split(", ").nth(1)?.split(' ').next()?.parse().ok()?;
     Some((shared, reclaimed))

@@ -21,7 +21,7 @@ pub struct Archive {
 }
 
 fn pad_to_four(bytes: &mut Vec<u8>) {
-    while bytes.len() % 4 != 0 {
+    while !bytes.len().is_multiple_of(4) {
         bytes.push(0);
     }
 }

@@ -56,7 +56,7 @@ pub fn cache_directory() -> PathBuf {
         .filter(|value| !value.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| std::env::temp_dir());
+        .unwrap_or_else(std::env::temp_dir);
     base.join("ffa-rs").join("linux-6.12")
 }
 
@@ -159,7 +159,7 @@ fn compile(source: &Path, build: &Path) -> Result<(), String> {
             let trimmed = line.trim_start();
             if trimmed.starts_with("CC ") || trimmed.starts_with("AS ") {
                 compiled += 1;
-                if compiled % 100 == 0 {
+                if compiled.is_multiple_of(100) {
                     println!(
                         "    {compiled} files compiled, {:.0}s: {}",
                         started.elapsed().as_secs_f64(),

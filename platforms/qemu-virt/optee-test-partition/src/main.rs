@@ -103,7 +103,7 @@ fn yielding_call(
     };
     let first = ranges[0];
     let fits = retrieved.range_count > 0
-        && offset % 4 == 0
+        && offset.is_multiple_of(4)
         && offset + message::HEADER_BYTES <= u64::from(first.page_count) * PAGE_BYTES;
     let status = if fits {
         // SAFETY: the message lies inside the first range of memory we just retrieved and
