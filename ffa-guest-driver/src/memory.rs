@@ -219,6 +219,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             receivers: send.receivers,
             ranges: send.ranges,
             total_pages,
+            access_descriptor_size: transaction_descriptor::access_descriptor_size(self.version()),
         };
         let total_length = descriptor
             .total_length()
@@ -321,9 +322,12 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
             permissions: request.permissions.to_byte(),
             ..Default::default()
         };
+        let access_size = transaction_descriptor::access_descriptor_size(self.version());
         let length = self
             .mapped(function)?
-            .with_tx(|tx| transaction_descriptor::write_retrieve_request(header, access, tx))
+            .with_tx(|tx| {
+                transaction_descriptor::write_retrieve_request(header, access, access_size, tx)
+            })
             .ok_or(DriverError::new(function, ErrorKind::InvalidArgument("TX buffer too small")))?;
         let transaction = MemoryTransaction {
             total_length: length as u32,

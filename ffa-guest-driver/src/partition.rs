@@ -88,6 +88,64 @@ fn answer_framework<H: RequestHandler>(
     })
 }
 
+/// Answers one message delivered to partition `own` with `handler`, as [`Driver::serve`] does:
+/// the direct response to send, or FFA_MSG_WAIT when the message needs none (FFA_RUN,
+/// FFA_INTERRUPT, after `woken`). A message a partition cannot be sent is an error.
+pub fn answer_message<H: RequestHandler>(
+    own: EndpointId,
+    handler: &mut H,
+    incoming: Call,
+) -> Result<Call> {
+    let wait = Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false };
+    Ok(match incoming {
+        Call::MsgSendDirectReq(DirectMessage { source, body, .. }) => {
+            let body = match body {
+                DirectBody::Partition32(payload) => {
+                    DirectBody::Partition32(handler.direct_request_32(source, payload))
+                }
+                DirectBody::Partition64(payload) => {
+                    DirectBody::Partition64(handler.direct_request_64(source, payload))
+                }
+                DirectBody::Framework32(message) | DirectBody::Framework64(message) => {
+                    let response = answer_framework(handler, message).ok_or(DriverError::new(
+                        FunctionId::MsgWait32,
+                        ErrorKind::MalformedResponse("framework message is not a request"),
+                    ))?;
+                    if body.is_64bit() {
+                        DirectBody::Framework64(response)
+                    } else {
+                        DirectBody::Framework32(response)
+                    }
+                }
+            };
+            Call::MsgSendDirectResp(DirectMessage { source: own, destination: source, body })
+        }
+        Call::MsgSendDirectReq2(DirectMessage2 { source, uuid, payload, .. }) => {
+            let payload = handler.direct_request2(source, uuid, payload);
+            Call::MsgSendDirectResp2(DirectMessage2 {
+                source: own,
+                destination: source,
+                uuid: Uuid::NIL,
+                payload,
+            })
+        }
+        Call::Run { .. } => {
+            handler.woken(Wakeup::Run);
+            wait
+        }
+        Call::Interrupt { interrupt_id, .. } => {
+            handler.woken(Wakeup::Interrupt(interrupt_id));
+            wait
+        }
+        other => {
+            return Err(DriverError::new(
+                FunctionId::MsgWait32,
+                ErrorKind::UnexpectedResponse(other.function_id().value()),
+            ))
+        }
+    })
+}
+
 impl<C: Conduit, B: Buffers> Driver<C, B> {
     /// Sends `call` and decodes what the partition manager delivers next as a call.
     fn deliver(&mut self, call: Call) -> Result<Call> {
@@ -105,57 +163,12 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
         }
     }
 
-    /// Answers one delivered message; `None` means wait for the next one.
-    fn answer<H: RequestHandler>(&self, handler: &mut H, incoming: Call) -> Result<Option<Call>> {
-        let own = self.id();
-        Ok(Some(match incoming {
-            Call::MsgSendDirectReq(DirectMessage { source, body, .. }) => {
-                let body = match body {
-                    DirectBody::Partition32(payload) => {
-                        DirectBody::Partition32(handler.direct_request_32(source, payload))
-                    }
-                    DirectBody::Partition64(payload) => {
-                        DirectBody::Partition64(handler.direct_request_64(source, payload))
-                    }
-                    DirectBody::Framework32(message) | DirectBody::Framework64(message) => {
-                        let response =
-                            answer_framework(handler, message).ok_or(DriverError::new(
-                                FunctionId::MsgWait32,
-                                ErrorKind::MalformedResponse("framework message is not a request"),
-                            ))?;
-                        if body.is_64bit() {
-                            DirectBody::Framework64(response)
-                        } else {
-                            DirectBody::Framework32(response)
-                        }
-                    }
-                };
-                Call::MsgSendDirectResp(DirectMessage { source: own, destination: source, body })
-            }
-            Call::MsgSendDirectReq2(DirectMessage2 { source, uuid, payload, .. }) => {
-                let payload = handler.direct_request2(source, uuid, payload);
-                Call::MsgSendDirectResp2(DirectMessage2 {
-                    source: own,
-                    destination: source,
-                    uuid: Uuid::NIL,
-                    payload,
-                })
-            }
-            Call::Run { .. } => {
-                handler.woken(Wakeup::Run);
-                return Ok(None);
-            }
-            Call::Interrupt { interrupt_id, .. } => {
-                handler.woken(Wakeup::Interrupt(interrupt_id));
-                return Ok(None);
-            }
-            other => {
-                return Err(DriverError::new(
-                    FunctionId::MsgWait32,
-                    ErrorKind::UnexpectedResponse(other.function_id().value()),
-                ))
-            }
-        }))
+    /// Sends `reply` (FFA_MSG_WAIT, or the response [`answer_message`] built) and returns the
+    /// next message the partition manager delivers. With [`answer_message`], the steps of
+    /// [`Self::serve`] for a partition whose handler uses the driver while it answers (to
+    /// retrieve memory, say), which `serve` cannot lend it.
+    pub fn next_message(&mut self, reply: Call) -> Result<Call> {
+        self.deliver(reply)
     }
 
     /// The partition's main loop: FFA_MSG_WAIT, then answer each direct request (partition or
@@ -166,7 +179,7 @@ impl<C: Conduit, B: Buffers> Driver<C, B> {
         let wait = Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false };
         let mut incoming = self.deliver(wait)?;
         loop {
-            let reply = self.answer(handler, incoming)?.unwrap_or(wait);
+            let reply = answer_message(self.id(), handler, incoming)?;
             incoming = self.deliver(reply)?;
         }
     }

@@ -70,6 +70,29 @@ const _: () = assert!(size_of::<RelinquishDescriptor>() == 16);
 
 pub(crate) const HEADER_SIZE: usize = 48;
 pub(crate) const ACCESS_DESCRIPTOR_SIZE: usize = 16;
+/// Reference §7.5: from v1.2 an endpoint memory access descriptor ends with 16 bytes of
+/// implementation-defined value (written as zeros), 32 bytes in all.
+pub(crate) const ACCESS_DESCRIPTOR_SIZE_V1_2: usize = 32;
+
+/// The access descriptor size the layout of `version` uses.
+pub(crate) fn access_descriptor_size(version: ffa_core::Version) -> usize {
+    if version >= ffa_core::Version::V1_2 {
+        ACCESS_DESCRIPTOR_SIZE_V1_2
+    } else {
+        ACCESS_DESCRIPTOR_SIZE
+    }
+}
+
+/// Writes `access` and zeros up to `size` bytes at the start of `out`.
+fn write_access(
+    access: &EndpointMemoryAccessDescriptor,
+    size: usize,
+    out: &mut [u8],
+) -> Option<()> {
+    let slot = out.get_mut(..size)?;
+    slot.fill(0);
+    access.write_to_prefix(slot).ok()
+}
 pub(crate) const COMPOSITE_SIZE: usize = 16;
 pub(crate) const CONSTITUENT_SIZE: usize = 16;
 
@@ -80,12 +103,14 @@ pub(crate) struct SendDescriptor<'a> {
     pub(crate) receivers: &'a [Receiver],
     pub(crate) ranges: &'a [PageRange],
     pub(crate) total_pages: u32,
+    /// Bytes per access descriptor (by the negotiated version).
+    pub(crate) access_descriptor_size: usize,
 }
 
 impl SendDescriptor<'_> {
     /// Offset of the composite descriptor: after the header and the access descriptors.
     pub(crate) fn composite_offset(&self) -> usize {
-        HEADER_SIZE + ACCESS_DESCRIPTOR_SIZE * self.receivers.len()
+        HEADER_SIZE + self.access_descriptor_size * self.receivers.len()
     }
 
     /// Bytes up to and including the composite descriptor (always in the first fragment).
@@ -106,7 +131,7 @@ impl SendDescriptor<'_> {
         if first == 0 {
             let composite_offset = u32::try_from(self.composite_offset()).ok()?;
             let mut header = self.header;
-            header.access_descriptor_size = U32::new(ACCESS_DESCRIPTOR_SIZE as u32);
+            header.access_descriptor_size = U32::new(self.access_descriptor_size as u32);
             header.access_descriptor_count = U32::new(u32::try_from(self.receivers.len()).ok()?);
             header.access_descriptor_offset = U32::new(HEADER_SIZE as u32);
             header.write_to_prefix(out).ok()?;
@@ -119,8 +144,8 @@ impl SendDescriptor<'_> {
                     composite_offset: U32::new(composite_offset),
                     reserved: U64::ZERO,
                 };
-                access.write_to_prefix(out.get_mut(length..)?).ok()?;
-                length += ACCESS_DESCRIPTOR_SIZE;
+                write_access(&access, self.access_descriptor_size, out.get_mut(length..)?)?;
+                length += self.access_descriptor_size;
             }
             let composite = CompositeMemoryRegionDescriptor {
                 total_page_count: U32::new(self.total_pages),
@@ -146,20 +171,21 @@ impl SendDescriptor<'_> {
     }
 }
 
-/// Writes a retrieve request (header and one access descriptor with no composite) into `out`;
-/// returns its length.
+/// Writes a retrieve request (header and one access descriptor of `access_size` bytes, no
+/// composite) into `out`; returns its length.
 pub(crate) fn write_retrieve_request(
     header: MemoryTransactionDescriptor,
     receiver: EndpointMemoryAccessDescriptor,
+    access_size: usize,
     out: &mut [u8],
 ) -> Option<usize> {
     let mut header = header;
-    header.access_descriptor_size = U32::new(ACCESS_DESCRIPTOR_SIZE as u32);
+    header.access_descriptor_size = U32::new(access_size as u32);
     header.access_descriptor_count = U32::new(1);
     header.access_descriptor_offset = U32::new(HEADER_SIZE as u32);
     header.write_to_prefix(out).ok()?;
-    receiver.write_to_prefix(out.get_mut(HEADER_SIZE..)?).ok()?;
-    Some(HEADER_SIZE + ACCESS_DESCRIPTOR_SIZE)
+    write_access(&receiver, access_size, out.get_mut(HEADER_SIZE..)?)?;
+    Some(HEADER_SIZE + access_size)
 }
 
 /// Writes a relinquish descriptor for one endpoint; returns its length.

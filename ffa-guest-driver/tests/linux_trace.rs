@@ -73,8 +73,12 @@ fn the_driver_works_against_the_linux_trace_firmware() {
     let buffers = TestBuffers::new(0x401a_2000, 0x401a_1000, 4096);
     let firmware =
         TraceFirmware { buffers: buffers.clone(), requests: vec![], share_descriptor: vec![] };
-    let mut driver = Driver::<TraceFirmware, TestBuffers>::new(firmware).unwrap();
-    assert_eq!(driver.version(), Version::V1_2);
+    // Linux 6.12 asked for v1.1 (the trace's FFA_VERSION x1 = 0x10001) and so used the v1.1
+    // descriptor layout (16-byte EMADs); at v1.2 EMADs are 32 bytes.
+    let mut driver =
+        Driver::<TraceFirmware, TestBuffers>::with_highest_version(firmware, Version::V1_1)
+            .unwrap();
+    assert_eq!(driver.version(), Version::V1_1);
     assert_eq!(driver.id(), EndpointId(1));
     assert!(driver.features().rxtx_map_64);
     assert_eq!(driver.features().offers(FunctionId::MsgSendDirectReq2), Some(false));

@@ -39,7 +39,8 @@ fn a_small_share_fits_one_fragment() {
     let handle = driver.memory_share(EndpointId(0x8001), &ranges).unwrap();
     let model = firmware.model();
     let transaction = &model.transactions[&handle.0];
-    assert_eq!(transaction.fragments, vec![96]);
+    // v1.2: header 48, one 32-byte EMAD, composite 16, one constituent 16.
+    assert_eq!(transaction.fragments, vec![112]);
     assert_eq!(transaction.sender, 1);
     assert_eq!(transaction.attributes, 0x2F);
     assert_eq!(transaction.receivers, vec![(0x8001, 0x02)]);
@@ -54,8 +55,8 @@ fn a_long_scatter_gather_list_is_sent_in_tx_sized_fragments() {
     let handle = driver.memory_share(EndpointId(0x8001), &ranges).unwrap();
     let model = firmware.model();
     let transaction = &model.transactions[&handle.0];
-    // 80 fixed bytes + 600 * 16 = 9680: 4096 (80 + 251 constituents) + 4096 + 1488.
-    assert_eq!(transaction.fragments, vec![4096, 4096, 1488]);
+    // 96 fixed bytes (v1.2 EMAD) + 600 * 16 = 9696: 4096 (96 + 250 constituents) + 4096 + 1504.
+    assert_eq!(transaction.fragments, vec![4096, 4096, 1504]);
     let expected: Vec<_> = ranges.iter().map(|range| (range.address, range.page_count)).collect();
     assert_eq!(transaction.ranges, expected);
     drop(model);

@@ -10,7 +10,7 @@ use common::{
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
 use ffa_core::framework_message::FrameworkMessage;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, TargetInfo, Uuid, VcpuId};
-use ffa_guest_driver::partition::{RequestHandler, Wakeup};
+use ffa_guest_driver::partition::{answer_message, RequestHandler, Wakeup};
 use ffa_guest_driver::tee::{Channel, ContiguousPool, Parameter, Transport};
 use ffa_guest_driver::{AccessPermissions, Driver, ErrorKind, PageRange};
 
@@ -141,6 +141,60 @@ fn serve_answers_requests_and_framework_messages_until_the_manager_fails() {
     assert_eq!(service.created, vec![EndpointId(7)]);
     assert_eq!(service.psci, vec![0x8400_0002]);
     assert_eq!(service.wakeups, vec![Wakeup::Interrupt(33), Wakeup::Run]);
+}
+
+/// A handler that uses the driver while it answers (what `serve` cannot lend it).
+struct Borrowing<'a> {
+    driver: &'a mut TestDriver,
+}
+
+impl RequestHandler for Borrowing<'_> {
+    fn direct_request_64(&mut self, _source: EndpointId, payload: [u64; 5]) -> [u64; 5] {
+        let id = u64::from(self.driver.id().0);
+        [payload[0] + 1, id, 0, 0, 0]
+    }
+}
+
+#[test]
+fn a_partition_loop_of_its_own_answers_as_serve_does() {
+    let firmware = Firmware::new();
+    firmware.model().caller_id = 0x8001;
+    let mut driver = TestDriver::new(firmware.clone()).unwrap();
+    let me = EndpointId(0x8001);
+    firmware.model().incoming.extend([
+        Call::MsgSendDirectReq(DirectMessage {
+            source: EndpointId(1),
+            destination: me,
+            body: DirectBody::Partition64([41, 0, 0, 0, 0]),
+        }),
+        Call::Run { target: TargetInfo { endpoint: me, vcpu: VcpuId(0) }, is_64: false },
+    ]);
+    let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
+    let mut reply = wait;
+    let mut sent = Vec::new();
+    let error = loop {
+        let incoming = match driver.next_message(reply) {
+            Ok(incoming) => incoming,
+            Err(error) => break error,
+        };
+        let own = driver.id();
+        reply = answer_message(own, &mut Borrowing { driver: &mut driver }, incoming).unwrap();
+        sent.push(reply);
+    };
+    assert_eq!(error.kind, ErrorKind::Ffa(FfaError::Aborted));
+    assert_eq!(
+        sent,
+        vec![
+            Call::MsgSendDirectResp(DirectMessage {
+                source: me,
+                destination: EndpointId(1),
+                body: DirectBody::Partition64([42, 0x8001, 0, 0, 0]),
+            }),
+            wait,
+        ]
+    );
+    // FFA_RUN needs no response: the loop waits again.
+    assert_eq!(firmware.model().responses.len(), 1);
 }
 
 fn client(firmware: &Firmware) -> TestDriver {

@@ -111,7 +111,8 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
     },
-    ImageSpec { package: "test-vm", kind: BlobKind::GuestImage, budget_bytes: 64 * 1024 },
+        // The conformance suite and ffa-guest-driver (the platform demo); the VM has 16 MiB of RAM.
+    ImageSpec { package: "test-vm", kind: BlobKind::GuestImage, budget_bytes: 128 * 1024 },
 ];
 
 /// Where a guest image is linked: the VM's RAM at IPA 0x4000_0000 (the same on every board;
@@ -221,14 +222,15 @@ fn partition_manifest(partition: &PartitionSpec, package_address: u64) -> Result
     writer.property_u32("id", partition.id).map_err(fail)?;
     writer.property_string("description", partition.package).map_err(fail)?;
     writer.property_u32("execution-ctx-count", 1).map_err(fail)?;
-    // 2 = S-EL1, 0 = AArch64, 0 = 4 KiB granule; receives and sends direct requests.
+    // 2 = S-EL1, 0 = AArch64, 0 = 4 KiB granule; receives and sends direct requests, 32/64-bit
+    // (bits 0, 1) and REQ2 (bits 9, 10).
     writer.property_u32("exception-level", 2).map_err(fail)?;
     writer.property_u32("execution-state", 0).map_err(fail)?;
     writer.property_u64("load-address", package_address).map_err(fail)?;
     writer.property_u64("entrypoint-offset", SP_IMAGE_OFFSET as u64).map_err(fail)?;
     writer.property_u32("xlat-granule", 0).map_err(fail)?;
     writer.property_u32("boot-order", 0).map_err(fail)?;
-    writer.property_u32("messaging-method", 0x3).map_err(fail)?;
+    writer.property_u32("messaging-method", 0x603).map_err(fail)?;
     writer.end_node(root).map_err(fail)?;
     writer.finish().map_err(fail)
 }

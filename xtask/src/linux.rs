@@ -103,8 +103,7 @@ pub fn build_guest() -> Result<GuestFiles, String> {
         ));
     }
     let initramfs_size = read_length(&initramfs)?;
-    // Keep at least half the guest RAM free for the kernel to run in.
-    if device_tree::INITRAMFS_OFFSET + initramfs_size > device_tree::RAM_SIZE - (32 << 20) {
+    if device_tree::INITRAMFS_OFFSET + initramfs_size > device_tree::RAM_SIZE {
         return Err(format!("the initramfs ({initramfs_size} bytes) is too big"));
     }
     let blob = device_tree::build(initramfs_size)?;
@@ -271,8 +270,8 @@ mod tests {
             device_tree: "guest.dtb".into(),
         };
         let arguments = loader_arguments(&files).join(" ");
-        assert!(arguments.contains("loader,file=guest.dtb,addr=0x50000000,force-raw=on"));
-        assert!(arguments.contains("loader,file=Image,addr=0x50200000,force-raw=on"));
-        assert!(arguments.contains("loader,file=initramfs.cpio,addr=0x54000000,force-raw=on"));
+        assert!(arguments.contains("loader,file=guest.dtb,addr=0x41100000,force-raw=on"));
+        assert!(arguments.contains("loader,file=Image,addr=0x41200000,force-raw=on"));
+        assert!(arguments.contains("loader,file=initramfs.cpio,addr=0x41a00000,force-raw=on"));
     }
 }

@@ -251,8 +251,9 @@ fn success32(words: [u32; 6]) -> Return {
     Return::success(SuccessArgs::Args32(words))
 }
 
-/// Parses a v1.1 memory transaction descriptor with plain byte offsets (the oracle for the
-/// driver's zerocopy builder).
+/// Parses a v1.1 or v1.2 memory transaction descriptor (EMADs of 16 or 32 bytes, the rest
+/// of a 32-byte EMAD zero) with plain byte offsets (the oracle for the driver's zerocopy
+/// builder).
 pub fn parse_transaction(function: FunctionId, bytes: &[u8]) -> Result<Transaction, FfaError> {
     if bytes.len() < 48 {
         return Err(FfaError::InvalidParameters);
@@ -260,7 +261,7 @@ pub fn parse_transaction(function: FunctionId, bytes: &[u8]) -> Result<Transacti
     let emad_size = read_u32(bytes, 24) as usize;
     let emad_count = read_u32(bytes, 28) as usize;
     let emad_offset = read_u32(bytes, 32) as usize;
-    if emad_size != 16
+    if !matches!(emad_size, 16 | 32)
         || emad_count == 0
         || emad_offset != 48
         || bytes[36..48].iter().any(|&b| b != 0)
@@ -270,16 +271,17 @@ pub fn parse_transaction(function: FunctionId, bytes: &[u8]) -> Result<Transacti
     let mut receivers = Vec::new();
     let mut composite = None;
     for index in 0..emad_count {
-        let at = emad_offset + 16 * index;
+        let at = emad_offset + emad_size * index;
         receivers.push((read_u16(bytes, at), bytes[at + 2]));
         let offset = read_u32(bytes, at + 4) as usize;
-        if composite.is_some_and(|previous| previous != offset) || read_u64(bytes, at + 8) != 0 {
+        let reserved = bytes[at + 8..at + emad_size].iter().any(|&byte| byte != 0);
+        if composite.is_some_and(|previous| previous != offset) || reserved {
             return Err(FfaError::InvalidParameters);
         }
         composite = Some(offset);
     }
     let composite = composite.unwrap();
-    if composite != emad_offset + 16 * emad_count {
+    if composite != emad_offset + emad_size * emad_count {
         return Err(FfaError::InvalidParameters);
     }
     let total_pages = read_u32(bytes, composite);
@@ -685,7 +687,13 @@ impl Model {
 
     fn retrieve_request(&mut self, length: usize) -> Return {
         let request = self.tx().borrow()[..length].to_vec();
-        if request.len() != 64 || read_u32(&request, 28) != 1 || read_u32(&request, 52) != 0 {
+        // One EMAD of 16 bytes (v1.1) or 32 (v1.2), no composite.
+        let emad_size = read_u32(&request, 24) as usize;
+        if !matches!(emad_size, 16 | 32)
+            || request.len() != 48 + emad_size
+            || read_u32(&request, 28) != 1
+            || read_u32(&request, 52) != 0
+        {
             return error(FfaError::InvalidParameters);
         }
         let handle = read_u64(&request, 8);

@@ -15,4 +15,5 @@ pub mod semihosting;
 pub mod smc;
 pub mod stage2;
 pub mod sysreg;
+pub mod test_commands;
 pub mod text;

@@ -1,21 +1,23 @@
 //! The Linux guest's device tree, written with `vm-fdt`, and where the guest's files go.
 //!
-//! The guest sees 128 MiB of RAM at IPA 0x4000_0000 (the hypervisor backs it with DRAM at
-//! 0x5000_0000, outside the hypervisor's, the test VMs' and the secure memory), one CPU, PSCI
-//! through HVC (so FF-A goes through HVC too: Linux's FF-A driver uses PSCI's conduit), the
-//! GICv3 distributor and the boot CPU's redistributor, the architected timer and the PL011,
-//! all passed through. Nothing in it mentions FF-A: Linux 6.12 finds FF-A by calling
-//! FFA_VERSION, not through the device tree.
+//! The guest is VM 1, with VM 1's memory: 16 MiB of RAM at IPA 0x4000_0000, backed by DRAM at
+//! 0x4100_0000 (board `GUESTS[0]`), so the hypervisor's and the SPMC's view of VM 1's memory
+//! (buffer translation, memory sharing) apply unchanged. It has one CPU, PSCI through HVC (so
+//! FF-A goes through HVC too: Linux's FF-A driver uses PSCI's conduit), and the GICv3
+//! distributor and redistributors, the architected timer and the PL011, all passed through.
+//! Nothing in it mentions FF-A: Linux 6.12 finds FF-A by calling FFA_VERSION, not through the
+//! device tree.
 
 /// The guest's RAM as the guest sees it, and where it really is.
 pub const RAM_IPA: u64 = 0x4000_0000;
-pub const RAM_SIZE: u64 = 128 << 20;
-pub const RAM_PHYSICAL: u64 = 0x5000_0000;
-/// Offsets in the guest's RAM: the device tree first (the hypervisor looks for it there), the
-/// kernel at the next 2 MiB boundary, the initramfs 64 MiB in.
-pub const DEVICE_TREE_OFFSET: u64 = 0;
+pub const RAM_SIZE: u64 = 16 << 20;
+pub const RAM_PHYSICAL: u64 = 0x4100_0000;
+/// Offsets in the guest's RAM: the device tree at 1 MiB (the hypervisor looks for it there;
+/// the first MiB holds the test VM image the monitor copies into VM 1's RAM), the kernel at
+/// 2 MiB (arm64 wants a 2 MiB aligned Image), the initramfs at 10 MiB.
+pub const DEVICE_TREE_OFFSET: u64 = 1 << 20;
 pub const KERNEL_OFFSET: u64 = 2 << 20;
-pub const INITRAMFS_OFFSET: u64 = 64 << 20;
+pub const INITRAMFS_OFFSET: u64 = 10 << 20;
 // The files go in this order, inside the RAM; arm64 wants the Image 2 MiB aligned.
 const _: () = assert!(DEVICE_TREE_OFFSET < KERNEL_OFFSET && KERNEL_OFFSET < INITRAMFS_OFFSET);
 const _: () = assert!(INITRAMFS_OFFSET < RAM_SIZE && KERNEL_OFFSET.is_multiple_of(2 << 20));

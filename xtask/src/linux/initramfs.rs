@@ -94,7 +94,7 @@ fn test_program(cache: &Path) -> Result<PathBuf, String> {
     let output = cache.join("tee-test");
     shell::run(
         Command::new(CROSS_GCC)
-            .args(["-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+            .args(["-static", "-s", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
             .arg(&output)
             .arg(&source),
     )?;

@@ -62,3 +62,7 @@ pub fn power_off() -> ! {
 pub fn reset() -> ! {
     configure(FUNCTION_REBOOT)
 }
+
+/// The hypervisor's own memory (its 2 MiB image region): the SPMC's memory map lists it as
+/// endpoint 0's, so the hypervisor can share pages of it with partitions.
+pub const HYPERVISOR_MEMORY: (u64, u64) = (0x8020_0000, 2 << 20);

@@ -31,6 +31,9 @@ pub const GUEST_CONSOLE: u64 = CONSOLE_UART as u64;
 /// its interrupts: see el3-monitor/src/gic.rs).
 pub const GIC_DISTRIBUTOR: usize = 0x0800_0000;
 pub const GIC_REDISTRIBUTOR: usize = 0x080A_0000;
+/// The hypervisor's own memory (its 2 MiB image region): the SPMC's memory map lists it as
+/// endpoint 0's, so the hypervisor can share pages of it with partitions.
+pub const HYPERVISOR_MEMORY: (u64, u64) = (0x4020_0000, 2 << 20);
 /// Whether PSCI CPU_ON can start secondary CPUs (they wait in the monitor's holding pen).
 pub const SECONDARY_CPUS: bool = true;
 

@@ -8,13 +8,16 @@
 
 use ffa_core::{EndpointId, Uuid, Version};
 use ffa_guest_driver::{Driver, PartitionInfo, SliceBuffers};
+use memory_sharing::{MemoryKind, Pools};
 use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
 use spmc::partition_manager::{
-    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts, PartitionManager,
-    Role, Transfer,
+    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts,
+    MemoryRegionDescription, MemorySharing, PartitionManager, Role, Transfer,
 };
 
 use crate::mailbox::VmMailboxes;
+use crate::shared_memory::{self, VmStage2};
+use crate::vm::GUEST_RAM_SIZE;
 use platform_common::board;
 use platform_common::smc::smc;
 
@@ -29,8 +32,14 @@ const SPMC_ID: EndpointId = EndpointId(0x8000);
 /// Partition-properties bit 3: the partition receives notifications.
 const NOTIFICATIONS: u32 = 1 << 3;
 
-/// The core with this hypervisor's capacities: one vCPU per VM.
-pub type Manager = PartitionManager<VmMailboxes, ENDPOINTS, 1, CPUS>;
+/// The core with this hypervisor's capacities: one vCPU per VM, memory sharing through the
+/// VMs' stage-2.
+pub type Manager = PartitionManager<VmMailboxes, ENDPOINTS, 1, CPUS, VmStage2>;
+
+/// The ledger's pools: memory-map regions, transactions, constituents, receivers. Built at
+/// boot, so they live in .bss.
+type LedgerPools = Pools<32, 8, 64, 16>;
+static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
 
 /// Why the forwarder could not be built.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +48,15 @@ pub enum SetupError {
     Discovery,
     /// The core refused the configuration.
     Configuration,
+}
+
+/// What the forwarder was built with.
+#[derive(Debug)]
+pub struct Built {
+    pub manager: Manager,
+    /// The SPMC's error if it refused the hypervisor's RX/TX buffers (then memory sharing
+    /// with partitions is NOT_SUPPORTED).
+    pub buffers_refused: Option<u64>,
 }
 
 /// The hypervisor's own conduit to the secure world (SMC to the EL3 monitor).
@@ -70,8 +88,10 @@ fn describe(partition: &PartitionInfo) -> EndpointDescription {
     }
 }
 
-/// Builds the forwarder: VMs from the board, partitions from FFA_PARTITION_INFO_GET_REGS.
-pub fn build() -> Result<Manager, SetupError> {
+/// Builds the forwarder: VMs from the board, partitions from FFA_PARTITION_INFO_GET_REGS,
+/// memory sharing with the VMs' RAM as the memory map and the hypervisor's RX/TX buffers
+/// mapped with the SPMC.
+pub fn build() -> Result<Built, SetupError> {
     let mut driver = Driver::<Firmware, SliceBuffers<'static>>::new(Firmware)
         .map_err(|_| SetupError::Discovery)?;
     let mut found = [PartitionInfo::EMPTY; ENDPOINTS];
@@ -108,7 +128,29 @@ pub fn build() -> Result<Manager, SetupError> {
         interrupts: FeatureInterrupts::default(),
         maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
     };
-    Manager::new(&configuration, VmMailboxes::new()).map_err(|_| SetupError::Configuration)
+    let buffers_refused = shared_memory::map_with_spmc().err();
+    let mut regions: heapless::Vec<MemoryRegionDescription, VMS> = heapless::Vec::new();
+    for guest in board::GUESTS {
+        let region = MemoryRegionDescription {
+            owner: EndpointId(guest.id as u16),
+            base: guest.ram,
+            page_count: (GUEST_RAM_SIZE / 4096) as u32,
+            kind: MemoryKind::Normal { secure: false },
+            read_only: false,
+        };
+        regions.push(region).map_err(|_| SetupError::Configuration)?;
+    }
+    let sharing = MemorySharing {
+        platform: VmStage2::new(buffers_refused.is_none()),
+        storage: spin::MutexGuard::leak(
+            LEDGER_POOLS.call_once(|| spin::Mutex::new(Pools::new())).lock(),
+        )
+        .storage(),
+        regions: &regions,
+    };
+    let manager = Manager::with_memory_sharing(&configuration, VmMailboxes::new(), sharing)
+        .map_err(|_| SetupError::Configuration)?;
+    Ok(Built { manager, buffers_refused })
 }
 
 /// The context of VM `id` (one vCPU).

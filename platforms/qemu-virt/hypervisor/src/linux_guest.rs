@@ -1,12 +1,14 @@
 //! A Linux guest at NS-EL1: a real FF-A client in place of the test VMs.
 //!
-//! `cargo xtask linux` has QEMU place three files in DRAM at `RAM_PHYSICAL` (device tree at
-//! +0, kernel Image at +2 MiB, initramfs at +64 MiB; the device tree names the initramfs). When
+//! `cargo xtask linux` has QEMU place three files in VM 1's RAM (device tree at +1 MiB,
+//! kernel Image at +2 MiB, initramfs at +10 MiB; the device tree names the initramfs). When
 //! the hypervisor finds a device tree there, it runs Linux as VM 1 instead of its test VMs:
 //!
-//! - Memory: the guest sees `RAM_SIZE` of RAM at IPA `RAM_IPA`, backed by `RAM_PHYSICAL`
-//!   (outside the hypervisor's, the test VMs' and the secure world's memory), through its own
-//!   stage-2 and VMID.
+//! - Memory: Linux *is* VM 1, with VM 1's RAM (board `GUESTS[0]`, 16 MiB seen at IPA
+//!   0x4000_0000), VM 1's stage-2 tables and VMID. So everything that knows VM 1's memory
+//!   (RX/TX buffer translation, memory sharing's IPA walk and the SPMC's ledger, which gives
+//!   VM 1 its RAM) applies to Linux unchanged. The first MiB holds the test VM's image copy the
+//!   monitor loaded; Linux does not mind.
 //! - Devices are passed through, which is simplest for one guest: the PL011 console, the GICv3
 //!   distributor and the redistributors (the guest's interrupts go straight to EL1:
 //!   HCR_EL2.IMO/FMO stay clear) and the architected timer (CNTHCTL_EL2 lets EL1 use the
@@ -20,25 +22,26 @@
 //!   test VM's. Nothing here knows about OP-TEE or any other service.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::forwarder::{self, Manager};
 use crate::linux_memory::MemoryAccount;
+use crate::vm::{self, GUEST_RAM_IPA, GUEST_RAM_SIZE};
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 use platform_common::guest::{self, GuestRegisters};
 use platform_common::pl011::Pl011;
-use platform_common::stage2::{MemoryKind, Stage2, VTCR};
+use platform_common::board;
+use platform_common::stage2::{MemoryKind, VTCR};
 use platform_common::write_sysreg;
 
-/// The guest's RAM: where it is, where the guest sees it, how big (docs/src/linux-guest.md;
-/// the xtask's `linux/device_tree.rs` writes the same numbers into the device tree).
-pub const RAM_PHYSICAL: u64 = 0x5000_0000;
-pub const RAM_IPA: u64 = 0x4000_0000;
-pub const RAM_SIZE: u64 = 128 << 20;
+/// Where the files are in the guest's RAM (the xtask's `linux/device_tree.rs` writes the same
+/// numbers into the device tree and the QEMU loaders).
+const DEVICE_TREE_OFFSET: u64 = 1 << 20;
 const KERNEL_OFFSET: u64 = 2 << 20;
 /// The flattened-device-tree magic as a little-endian load of its big-endian bytes.
 const FDT_MAGIC_LOADED: u32 = 0xEDFE_0DD0;
+/// VM 1: its board slot.
+const SLOT: usize = 0;
 
 const UART: u64 = 0x0900_0000;
 const GIC_DISTRIBUTOR: u64 = 0x0800_0000;
@@ -46,8 +49,6 @@ const GIC_DISTRIBUTOR_SIZE: u64 = 0x1_0000;
 const GIC_REDISTRIBUTOR: u64 = 0x080A_0000;
 /// All four CPUs' redistributors: Linux reads every frame until the one marked Last.
 const GIC_REDISTRIBUTOR_SIZE: u64 = 4 * 0x2_0000;
-/// VMIDs 1 and 2 belong to the test VMs' tables.
-const VMID: u64 = 3;
 
 const EC_HVC64: u64 = ESR_EL2::EC::Value::HVC64 as u64;
 const EC_SMC64: u64 = ESR_EL2::EC::Value::SMC64 as u64;
@@ -82,13 +83,6 @@ const FFA_ERROR: u64 = 0x8400_0060;
 const FFA_FEATURES: u64 = 0x8400_0064;
 const FFA_NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
 
-/// The guest's tables: two level-2 tables (device GiB, RAM GiB), two level-3 tables (the
-/// console's and the GIC's 2 MiB blocks).
-static TABLES: Stage2<2, 2> = Stage2::new();
-/// Set while the Linux guest owns VM 1's endpoint ID (the mailbox translates its IPAs).
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-static GUEST_ID: core::sync::atomic::AtomicU16 = core::sync::atomic::AtomicU16::new(0);
-
 /// How the guest's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -102,21 +96,19 @@ pub enum Ending {
     NotStarted,
 }
 
-/// Whether `cargo xtask linux` placed a guest in DRAM for this run.
-pub fn present() -> bool {
-    // SAFETY: DRAM that nothing else uses (docs/src/memory-map.md); QEMU zeroes it at start
-    // unless a loader wrote the guest there. The hypervisor runs with its MMU off.
-    unsafe { core::ptr::read_volatile(RAM_PHYSICAL as *const u32) == FDT_MAGIC_LOADED }
+/// VM 1's RAM (physical).
+fn ram_physical() -> u64 {
+    board::GUESTS[SLOT].ram
 }
 
-/// The physical address of `length` bytes at `ipa` in the Linux guest's RAM, if `endpoint` is
-/// the running Linux guest and the range is inside its RAM.
-pub fn translate(endpoint: u16, ipa: u64, length: u64) -> Option<u64> {
-    if !ACTIVE.load(Ordering::Acquire) || GUEST_ID.load(Ordering::Relaxed) != endpoint {
-        return None;
+/// Whether `cargo xtask linux` placed a guest in VM 1's RAM for this run.
+pub fn present() -> bool {
+    // SAFETY: VM 1's RAM, which no VM uses yet; QEMU zeroes it at start unless a loader wrote
+    // the guest's device tree there. The hypervisor runs with its MMU off.
+    unsafe {
+        core::ptr::read_volatile((ram_physical() + DEVICE_TREE_OFFSET) as *const u32)
+            == FDT_MAGIC_LOADED
     }
-    let offset = ipa.checked_sub(RAM_IPA)?;
-    (offset.checked_add(length)? <= RAM_SIZE).then_some(RAM_PHYSICAL + offset)
 }
 
 fn function_is_ffa(function: u64) -> bool {
@@ -125,15 +117,16 @@ fn function_is_ffa(function: u64) -> bool {
 }
 
 fn map_memory() -> Option<()> {
-    // SAFETY: built once, before the guest runs; RAM_PHYSICAL.. is DRAM set aside for this
-    // guest, and the devices are the board's console UART and GIC, passed through.
+    let tables = vm::tables(SLOT)?;
+    // SAFETY: built once, before the guest runs (no test VM runs with it); the RAM is VM 1's,
+    // and the devices are the board's console UART and GIC, passed through.
     unsafe {
-        TABLES.map(RAM_IPA, RAM_PHYSICAL, RAM_SIZE, MemoryKind::Memory).ok()?;
-        TABLES.map(UART, platform_common::board::GUEST_CONSOLE, 4096, MemoryKind::Device).ok()?;
-        TABLES
+        tables.map(GUEST_RAM_IPA, ram_physical(), GUEST_RAM_SIZE, MemoryKind::Memory).ok()?;
+        tables.map(UART, board::GUEST_CONSOLE, 4096, MemoryKind::Device).ok()?;
+        tables
             .map(GIC_DISTRIBUTOR, GIC_DISTRIBUTOR, GIC_DISTRIBUTOR_SIZE, MemoryKind::Device)
             .ok()?;
-        TABLES
+        tables
             .map(GIC_REDISTRIBUTOR, GIC_REDISTRIBUTOR, GIC_REDISTRIBUTOR_SIZE, MemoryKind::Device)
             .ok()?;
     }
@@ -219,20 +212,21 @@ pub fn run(manager: &Manager, id: u64, console: &mut Pl011) -> Ending {
     if map_memory().is_none() || manager.start(forwarder::context_of(id), 0).is_err() {
         return Ending::NotStarted;
     }
-    GUEST_ID.store(id as u16, Ordering::Relaxed);
-    ACTIVE.store(true, Ordering::Release);
     let _ = writeln!(
         console,
-        "hypervisor: Linux guest: starting as VM {id}: {} MiB RAM at IPA {RAM_IPA:#x} (PA {RAM_PHYSICAL:#x}), kernel at IPA {:#x}, device tree at IPA {RAM_IPA:#x}",
-        RAM_SIZE >> 20,
-        RAM_IPA + KERNEL_OFFSET
+        "hypervisor: Linux guest: starting as VM {id}: {} MiB RAM at IPA {GUEST_RAM_IPA:#x} (PA {:#x}), kernel at IPA {:#x}, device tree at IPA {:#x}",
+        GUEST_RAM_SIZE >> 20,
+        ram_physical(),
+        GUEST_RAM_IPA + KERNEL_OFFSET,
+        GUEST_RAM_IPA + DEVICE_TREE_OFFSET
     );
     console.flush();
     let mut el1 = El1Registers::ZERO;
     el1.sctlr = SCTLR_EL1_RESET;
     el1.restore();
     write_sysreg!("vtcr_el2", VTCR);
-    write_sysreg!("vttbr_el2", (VMID << 48) | TABLES.base());
+    let Some(tables) = vm::tables(SLOT) else { return Ending::NotStarted };
+    write_sysreg!("vttbr_el2", (u64::from(vm::vmid(SLOT)) << 48) | tables.base());
     write_sysreg!("cptr_el2", CPTR_LINUX);
     write_sysreg!("cnthctl_el2", CNTHCTL_LINUX);
     write_sysreg!("cntvoff_el2", 0);
@@ -245,9 +239,9 @@ pub fn run(manager: &Manager, id: u64, console: &mut Pl011) -> Ending {
     };
     let mut account = MemoryAccount::default();
     let mut registers = GuestRegisters::default();
-    registers.elr = RAM_IPA + KERNEL_OFFSET;
+    registers.elr = GUEST_RAM_IPA + KERNEL_OFFSET;
     registers.spsr = SPSR_EL1H_MASKED;
-    registers.x[0] = RAM_IPA;
+    registers.x[0] = GUEST_RAM_IPA + DEVICE_TREE_OFFSET;
     let ending = loop {
         // SAFETY: VTTBR_EL2 points at the guest's stage-2, which maps only its RAM and the
         // passed-through devices; its registers hold its entry or the state it trapped in.
@@ -288,7 +282,6 @@ pub fn run(manager: &Manager, id: u64, console: &mut Pl011) -> Ending {
         activity.forwarded
     );
     release(manager, id);
-    ACTIVE.store(false, Ordering::Release);
     write_sysreg!("hcr_el2", 0);
     ending
 }

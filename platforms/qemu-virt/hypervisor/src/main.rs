@@ -1,11 +1,13 @@
 //! The NS-EL2 hypervisor for QEMU virt.
 //!
-//! Bring-up stage: it runs the normal world's side of the platform checks. It negotiates the
-//! FF-A version, asks its ID, sends direct requests to partition 0x8001 and counts what a round
-//! trip costs with the generic counter; then starts the other CPUs with PSCI CPU_ON, has all
-//! four send direct requests at once (a busy partition answers BUSY and the request is
-//! retried), turns the secondaries off again and powers off. Guest VMs and the spmc crate's
-//! forwarder role replace this sequence.
+//! It runs the normal world's side of the platform checks. It negotiates the FF-A version, asks
+//! its ID, sends direct requests to partition 0x8001 and counts what a round trip costs with
+//! the generic counter; then the stress phase: it starts the other CPUs with PSCI CPU_ON, has
+//! all four send 10,000 direct requests each at once (a busy partition answers BUSY and the
+//! request is retried) while the boot CPU also shares, has written, checks and reclaims pages
+//! of its own memory 100 times (`stress.rs`), and turns the secondaries off again. Then it
+//! checks fault isolation, runs the test VMs through the spmc crate's forwarder role
+//! (`forwarder.rs`, `vm.rs`) and powers off.
 #![no_std]
 #![no_main]
 
@@ -15,6 +17,9 @@ mod forwarder;
 mod linux_guest;
 mod linux_memory;
 mod mailbox;
+mod policy;
+mod shared_memory;
+mod stress;
 mod vm;
 
 use core::fmt::Write;
@@ -46,13 +51,20 @@ const CPUS: usize = 4;
 /// CNTFRQ under `cargo xtask bench --qemu`'s instruction-counting run.
 const INSTRUCTION_COUNTING_FREQUENCY: u64 = 1_000_000_000;
 /// How long the boot CPU waits for the others, in seconds of generic-counter time.
-const SECONDARY_DEADLINE_SECONDS: u64 = 20;
+const SECONDARY_DEADLINE_SECONDS: u64 = 40;
+/// Direct requests each CPU sends in the stress phase.
+const STRESS_REQUESTS: u64 = 10_000;
+/// Share rounds the boot CPU runs among its requests in the stress phase.
+const SHARE_ROUNDS: u64 = 100;
 
 /// Per CPU: (requests answered correctly, wrong answers, BUSY retries), and how many finished.
 static ANSWERED: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
 static WRONG: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
 static BUSY_RETRIES: [AtomicU64; CPUS] = [const { AtomicU64::new(0) }; CPUS];
 static FINISHED: AtomicU64 = AtomicU64::new(0);
+/// Share rounds of the stress phase: completed (shared, written, checked, reclaimed), failed.
+static SHARES_DONE: AtomicU64 = AtomicU64::new(0);
+static SHARES_FAILED: AtomicU64 = AtomicU64::new(0);
 
 /// Counter ticks of each of the boot CPU's timed round trips (only the boot CPU writes it,
 /// before any other CPU starts).
@@ -72,10 +84,11 @@ core::arch::global_asm!(
     .section .text, "ax"
     .global hypervisor_secondary_start
 hypervisor_secondary_start:
-    // x0 = context ID = this CPU's index; 16 KiB of stack per CPU.
-    ldr     x1, =__stack_top
+    // x0 = context ID = this CPU's index (1-3); its 16 KiB of stack are the index-th from
+    // the bottom of the stack area (the boot CPU uses the rest, from the top).
+    ldr     x1, =__stack_bottom
     mov     x2, #16384
-    msub    x1, x0, x2, x1
+    madd    x1, x0, x2, x1
     mov     sp, x1
     bl      secondary_main
     b       .
@@ -83,7 +96,7 @@ hypervisor_secondary_start:
 "#
 );
 
-fn call(registers: &[u64]) -> [u64; 18] {
+pub(crate) fn call(registers: &[u64]) -> [u64; 18] {
     let mut all = [0u64; 18];
     for (slot, value) in all.iter_mut().zip(registers) {
         *slot = *value;
@@ -115,7 +128,15 @@ fn run_guests(console: &mut Pl011) {
     // The core is large: it lives in a static, never on a CPU's 16 KiB stack.
     static FORWARDER: spin::Once<forwarder::Manager> = spin::Once::new();
     let manager = match forwarder::build() {
-        Ok(manager) => FORWARDER.call_once(|| manager),
+        Ok(built) => {
+            if let Some(error) = built.buffers_refused {
+                let _ = writeln!(
+                    console,
+                    "hypervisor: the SPMC refused the hypervisor's RX/TX buffers ({error:#x}): no memory sharing with partitions"
+                );
+            }
+            FORWARDER.call_once(|| built.manager)
+        }
         Err(problem) => {
             let _ = writeln!(console, "hypervisor: cannot set up the FF-A forwarder: {problem:?}");
             return;
@@ -177,15 +198,16 @@ fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
-fn console() -> Pl011 {
+pub(crate) fn console() -> Pl011 {
     // SAFETY: on QEMU virt this is the non-secure PL011, the console; lines from several CPUs
     // may interleave, which is harmless.
     unsafe { Pl011::new(CONSOLE_UART) }
 }
 
-/// Sends `count` direct requests from `cpu`, retrying those answered BUSY, and records results.
-fn request_burst(cpu: usize, count: u64) {
-    for value in 0..count {
+/// Sends direct requests with payloads `values` from `cpu`, retrying those answered BUSY, and
+/// records results.
+fn request_burst(cpu: usize, values: core::ops::Range<u64>) {
+    for value in values {
         loop {
             let reply = direct_request(value);
             if reply[0] == FFA_ERROR && reply[2] == BUSY {
@@ -202,7 +224,7 @@ fn request_burst(cpu: usize, count: u64) {
 /// A CPU started by PSCI CPU_ON: a burst of requests, then CPU_OFF.
 #[no_mangle]
 extern "C" fn secondary_main(cpu: usize) -> ! {
-    request_burst(cpu.min(CPUS - 1), ROUND_TRIPS);
+    request_burst(cpu.min(CPUS - 1), 0..STRESS_REQUESTS);
     FINISHED.fetch_add(1, Ordering::AcqRel);
     call(&[PSCI_CPU_OFF]);
     let _ = writeln!(console(), "hypervisor: cpu {cpu}: PSCI CPU_OFF returned");
@@ -225,7 +247,24 @@ fn all_cpus(console: &mut Pl011) {
         result == 0
     });
     let started = started.count() as u64;
-    request_burst(0, ROUND_TRIPS);
+    // The boot CPU interleaves share rounds with its requests while the others send theirs.
+    let chunk = STRESS_REQUESTS / SHARE_ROUNDS;
+    let mut share_busy = 0;
+    for round in 0..SHARE_ROUNDS {
+        request_burst(0, round * chunk..(round + 1) * chunk);
+        match stress::round(0x5EED + round as u32, &mut share_busy) {
+            Ok(()) => SHARES_DONE.fetch_add(1, Ordering::Relaxed),
+            Err(problem) => {
+                if SHARES_FAILED.fetch_add(1, Ordering::Relaxed) == 0 {
+                    let _ = writeln!(
+                        console,
+                        "hypervisor: stress: share round {round} failed: {problem:?}"
+                    );
+                }
+                0
+            }
+        };
+    }
     let deadline = counter() + SECONDARY_DEADLINE_SECONDS * CNTFRQ_EL0.get();
     while FINISHED.load(Ordering::Acquire) < started && counter() < deadline {
         core::hint::spin_loop();
@@ -238,9 +277,15 @@ fn all_cpus(console: &mut Pl011) {
     }
     let _ = writeln!(
         console,
-        "hypervisor: {} CPUs x {ROUND_TRIPS} direct requests at once: {answered} answered, {wrong} wrong, {} missing, {busy} BUSY retries",
+        "hypervisor: {} CPUs x {STRESS_REQUESTS} direct requests at once: {answered} answered, {wrong} wrong, {} missing, {busy} BUSY retries",
         started + 1,
-        (started + 1) * ROUND_TRIPS - answered - wrong
+        (started + 1) * STRESS_REQUESTS - answered - wrong
+    );
+    let _ = writeln!(
+        console,
+        "hypervisor: meanwhile {} of {SHARE_ROUNDS} MEM_SHARE rounds shared, written by {PARTITION:#x}, checked and reclaimed ({} failed, {share_busy} BUSY retries)",
+        SHARES_DONE.load(Ordering::Relaxed),
+        SHARES_FAILED.load(Ordering::Relaxed)
     );
     // Secondaries call CPU_OFF right after finishing; wait until the monitor reports them off.
     let deadline = counter() + SECONDARY_DEADLINE_SECONDS * CNTFRQ_EL0.get();
@@ -323,6 +368,9 @@ extern "C" fn image_main(device_tree: u64) -> ! {
             board::NAME
         );
     } else {
+        if let Err(error) = shared_memory::map_with_spmc() {
+            let _ = writeln!(console, "hypervisor: FFA_RXTX_MAP with the SPMC failed ({error:#x})");
+        }
         all_cpus(&mut console);
     }
     fault_isolation(&mut console);

@@ -5,7 +5,10 @@
 //! which enforces the VM's sender ID, keeps its version and RX/TX buffers, answers what it can
 //! and forwards the rest to the secure world.
 
+use core::fmt::Write;
+
 use crate::forwarder::{self, Manager};
+use crate::policy;
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 use platform_common::guest::{self, GuestRegisters};
@@ -34,10 +37,24 @@ const PSCI_VERSION: u64 = 0x8400_0000;
 const PSCI_CPU_OFF: u64 = 0x8400_0002;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
+const FFA_ERROR: u64 = 0x8400_0060;
+const DENIED: u64 = 0xFFFF_FFFA;
+const EC_DATA_ABORT_LOWER: u64 = 0x24;
 
-/// Two VMs, each with one 16 MiB block of RAM and the console page.
-type VmTables = Stage2<2, 1>;
+/// Two VMs, each with one 16 MiB block of RAM and the console page; memory sharing splits
+/// 2 MiB blocks of RAM into pages when a VM lends some of them (one level-3 table each).
+type VmTables = Stage2<2, 8>;
 static TABLES: [VmTables; 2] = [const { Stage2::new() }; 2];
+
+/// VM `index`'s stage-2 tables (for memory sharing).
+pub fn tables(index: usize) -> Option<&'static VmTables> {
+    TABLES.get(index)
+}
+
+/// The VMID VM `index` runs with.
+pub fn vmid(index: usize) -> u16 {
+    index as u16 + 1
+}
 
 /// How a VM's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +117,10 @@ impl Vm {
                 self.release(manager);
                 return None;
             }
+            function if function_is_ffa(function) && !policy::allows(self.id, call) => {
+                reply[0] = FFA_ERROR;
+                reply[2] = DENIED;
+            }
             function if function_is_ffa(function) => {
                 let context = forwarder::context_of(self.id);
                 return forwarder::drive(manager, context, manager.handle(context, call));
@@ -118,6 +139,24 @@ impl Vm {
         let _ = forwarder::drive(manager, context, manager.handle(context, &wait));
     }
 
+    /// A stage-2 data abort at an IPA of the VM's RAM that its stage-2 no longer maps: a page
+    /// it has lent (or donated). Reported on the console; `true` if so.
+    fn lent_page_fault(&self) -> bool {
+        // HPFAR_EL2.FIPA holds IPA[47:12] in bits [43:4]; FAR_EL2 the offset in the page.
+        let page = (platform_common::read_sysreg!("hpfar_el2") & 0x0FFF_FFFF_FFF0) << 8;
+        let ipa = page | (platform_common::read_sysreg!("far_el2") & 0xFFF);
+        let in_ram = (GUEST_RAM_IPA..GUEST_RAM_IPA + GUEST_RAM_SIZE).contains(&ipa);
+        let unmapped = tables(self.index).is_some_and(|tables| tables.translate(ipa).is_none());
+        if in_ram && unmapped {
+            let _ = writeln!(
+                crate::console(),
+                "hypervisor: VM {} stage-2 fault at IPA {ipa:#x}: page not mapped (lent); access skipped",
+                self.id
+            );
+        }
+        in_ram && unmapped
+    }
+
     /// Runs the VM on CPU 0 until it powers off or faults.
     pub fn run(&mut self, manager: &Manager) -> Ending {
         if manager.start(forwarder::context_of(self.id), 0).is_err() {
@@ -125,7 +164,7 @@ impl Vm {
         }
         let Some(tables) = TABLES.get(self.index) else { return Ending::Fault(0) };
         write_sysreg!("vtcr_el2", VTCR);
-        write_sysreg!("vttbr_el2", ((self.index as u64 + 1) << 48) | tables.base());
+        write_sysreg!("vttbr_el2", (u64::from(vmid(self.index)) << 48) | tables.base());
         write_sysreg!("hcr_el2", HCR_GUEST);
         self.el1.restore();
         #[cfg(target_arch = "aarch64")]
@@ -149,6 +188,10 @@ impl Vm {
                         Some(reply) => self.registers.x[..18].copy_from_slice(&reply),
                         None => break Ending::PoweredOff,
                     }
+                }
+                Some(EC_DATA_ABORT_LOWER) if self.lent_page_fault() => {
+                    // Reported and skipped: the VM sees its access had no effect.
+                    self.registers.elr += 4;
                 }
                 _ => {
                     // The core marks the VM's context aborted; nothing waits on it here.

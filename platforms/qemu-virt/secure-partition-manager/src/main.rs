@@ -13,21 +13,26 @@ platform_common::simple_entry!();
 mod boot;
 mod contexts;
 mod mailbox;
+mod shared_memory;
 mod stage2;
+
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{EndpointId, Version};
+use memory_sharing::{MemoryKind, Pools};
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
 use spmc::partition_manager::{
-    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts, PartitionManager,
-    Role, Transfer,
+    Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts,
+    MemoryRegionDescription, MemorySharing, PartitionManager, Role, Transfer,
 };
 
 use contexts::{Entry, Stop, CPUS, MAXIMUM_CONTEXTS};
 use mailbox::PhysicalMailboxes;
 use platform_common::board::{LOG_LOCK, LOG_UART};
+use shared_memory::PartitionStage2;
 use stage2::MAXIMUM_PARTITIONS;
 
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
@@ -40,10 +45,26 @@ const MAXIMUM_MAILBOX_PAGES: u16 = 16;
 /// HCR_EL2 while partitions run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
 const HCR_PARTITION: u64 = 1 | (1 << 1) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
 
-/// The partition manager core in the SPMC role, with this board's capacities.
-type Manager = PartitionManager<PhysicalMailboxes, MAXIMUM_PARTITIONS, MAXIMUM_CONTEXTS, CPUS>;
+/// The partition manager core in the SPMC role, with this board's capacities and memory sharing.
+type Manager = PartitionManager<
+    PhysicalMailboxes,
+    MAXIMUM_PARTITIONS,
+    MAXIMUM_CONTEXTS,
+    CPUS,
+    PartitionStage2,
+>;
+
+/// The ledger's pools: memory-map regions, transactions, constituents, receivers.
+type LedgerPools = Pools<32, 8, 64, 16>;
+/// Built at boot (in .bss: a constant initialiser would put the pools' non-zero empty slots
+/// in .data, which counts against the image's text+data budget).
+static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
 
 static MANAGER: spin::Once<Manager> = spin::Once::new();
+
+/// Per partition slot: whether it has ended its boot (its first FFA_MSG_WAIT), for the log.
+static BOOTED: [AtomicBool; MAXIMUM_PARTITIONS] =
+    [const { AtomicBool::new(false) }; MAXIMUM_PARTITIONS];
 
 /// Per partition slot: its endpoint ID and entry point (what `Transfer::Start` needs).
 static PARTITIONS: spin::Once<[Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS]> = spin::Once::new();
@@ -59,10 +80,11 @@ core::arch::global_asm!(
     .section .text, "ax"
     .global spmc_secondary_start
 spmc_secondary_start:
-    // x4 = this CPU's index (set by the EL3 monitor); 16 KiB of stack per CPU.
-    ldr     x1, =__stack_top
+    // x4 = this CPU's index (set by the EL3 monitor, 1-3); its 16 KiB of stack are the
+    // index-th from the bottom of the stack area (the boot CPU uses the rest, from the top).
+    ldr     x1, =__stack_bottom
     mov     x2, #16384
-    msub    x1, x4, x2, x1
+    madd    x1, x4, x2, x1
     mov     sp, x1
     mov     x0, x4
     bl      image_secondary_main
@@ -119,7 +141,9 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
     let vcpu = usize::from(context.vcpu.0);
     match contexts::run(slot, vcpu, cpu, how) {
         Some(Stop::Call(registers)) => {
-            if how_started(delivery) && registers[0] == FFA_MSG_WAIT {
+            let first_wait = registers[0] == FFA_MSG_WAIT
+                && BOOTED.get(slot).is_some_and(|booted| !booted.swap(true, Ordering::Relaxed));
+            if first_wait {
                 defmt::info!(
                     "spmc: partition {=u16:#x} initialised (FFA_MSG_WAIT)",
                     context.endpoint.0
@@ -153,11 +177,6 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
     }
 }
 
-/// Whether the delivery started a context for the first time (its boot).
-fn how_started(delivery: &Delivery) -> bool {
-    delivery.transfer == Transfer::Start
-}
-
 /// This CPU's EL2 controls for running partitions.
 fn configure_cpu() {
     platform_common::guest::install_vectors();
@@ -186,6 +205,44 @@ fn normal_world_endpoints() -> [EndpointDescription; 3] {
             messaging,
         ),
     ]
+}
+
+/// The ledger's memory map: each partition owns its 2 MiB block of secure RAM; each VM of the
+/// normal world owns its RAM (board `GUESTS`, 16 MiB of DRAM each) and the hypervisor
+/// (endpoint 0) its image region, all non-secure. Nothing else can be shared through the SPMC.
+fn memory_map(
+    partitions: &[Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS],
+) -> heapless::Vec<MemoryRegionDescription, { MAXIMUM_PARTITIONS + 3 }> {
+    const PAGES_PER_PARTITION: u32 = (stage2::PARTITION_BLOCK / 4096) as u32;
+    const PAGES_PER_GUEST: u32 = (16 << 20) / 4096;
+    let mut regions = heapless::Vec::new();
+    for &(owner, base) in partitions.iter().flatten() {
+        let _ = regions.push(MemoryRegionDescription {
+            owner,
+            base,
+            page_count: PAGES_PER_PARTITION,
+            kind: MemoryKind::Normal { secure: true },
+            read_only: false,
+        });
+    }
+    let (hypervisor_base, hypervisor_size) = platform_common::board::HYPERVISOR_MEMORY;
+    let _ = regions.push(MemoryRegionDescription {
+        owner: EndpointId(0),
+        base: hypervisor_base,
+        page_count: (hypervisor_size / 4096) as u32,
+        kind: MemoryKind::Normal { secure: false },
+        read_only: false,
+    });
+    for guest in platform_common::board::GUESTS {
+        let _ = regions.push(MemoryRegionDescription {
+            owner: EndpointId(guest.id as u16),
+            base: guest.ram,
+            page_count: PAGES_PER_GUEST,
+            kind: MemoryKind::Normal { secure: false },
+            read_only: false,
+        });
+    }
+    regions
 }
 
 #[no_mangle]
@@ -272,7 +329,16 @@ fn set_up(manifest: u64) -> &'static Manager {
         interrupts: FeatureInterrupts::default(),
         maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
     };
-    match Manager::new(&configuration, PhysicalMailboxes::new(blocks)) {
+    let regions = memory_map(&blocks);
+    let sharing = MemorySharing {
+        platform: PartitionStage2::new(blocks),
+        storage: spin::MutexGuard::leak(
+            LEDGER_POOLS.call_once(|| spin::Mutex::new(Pools::new())).lock(),
+        )
+        .storage(),
+        regions: &regions,
+    };
+    match Manager::with_memory_sharing(&configuration, PhysicalMailboxes::new(blocks), sharing) {
         Ok(manager) => MANAGER.call_once(|| manager),
         Err(problem) => {
             defmt::error!(

@@ -1,17 +1,24 @@
 //! Secure stage-2 translation per partition: identity maps of exactly what each may touch.
 //!
 //! Each partition has its own tables (`platform_common::stage2::Stage2`) and VMID, so switching
-//! partitions needs no TLB invalidation. VTCR_EL2 is programmed as well as VSTCR_EL2: QEMU 7.2
+//! partitions needs no TLB invalidation. Memory sharing adds and removes pages
+//! (`map_shared`, `unmap`, under the core's memory lock); removing invalidates the TLBs of
+//! the partition's VMID. VTCR_EL2 is programmed as well as VSTCR_EL2: QEMU 7.2
 //! takes the physical address size for the secure stage-2 from VTCR_EL2.
 
-use platform_common::stage2::{MemoryKind, Stage2, VSTCR, VTCR};
+use platform_common::stage2::{MapError, MemoryKind, PageAccess, Stage2, TlbScope, VSTCR, VTCR};
 use platform_common::write_sysreg;
 
 /// Most partitions the image supports.
 pub const MAXIMUM_PARTITIONS: usize = 4;
 
-/// A partition's memory is one 2 MiB block; devices need one level-3 table.
-type PartitionTables = Stage2<1, 1>;
+/// The size of each partition's memory block.
+pub const PARTITION_BLOCK: u64 = 2 << 20;
+
+/// A partition's memory is one 2 MiB block; devices need one level-3 table. Memory sharing
+/// adds the GiB of normal-world DRAM, a level-3 table when the partition's own block is split
+/// to lend a page of it, and one per 2 MiB region it borrows pages in.
+type PartitionTables = Stage2<2, 8>;
 
 static TABLES: [PartitionTables; MAXIMUM_PARTITIONS] =
     [const { Stage2::new() }; MAXIMUM_PARTITIONS];
@@ -41,6 +48,35 @@ pub fn build(
     }
 }
 
+/// The VMID partition `index` runs with.
+fn vmid(index: usize) -> u16 {
+    index as u16 + 1
+}
+
+/// Maps `length` bytes at `address` (IPA = PA) into partition `index`'s stage-2 with `access`.
+/// The caller (`shared_memory`) has checked the range is memory a partition may be given.
+pub fn map_shared(
+    index: usize,
+    address: u64,
+    length: u64,
+    access: PageAccess,
+) -> Result<(), MapError> {
+    let tables = TABLES.get(index).ok_or(MapError::NoTables)?;
+    // SAFETY: the core's memory lock serialises every change to partition tables; pages go
+    // from invalid to valid, which a running partition may observe at any time without harm.
+    unsafe { tables.map_pages(address, address, length, access) }
+}
+
+/// Removes `length` bytes at `address` from partition `index`'s stage-2 and drops what every
+/// CPU cached of them for its VMID.
+pub fn unmap(index: usize, address: u64, length: u64) -> Result<(), MapError> {
+    let tables = TABLES.get(index).ok_or(MapError::NoTables)?;
+    let scope = TlbScope { vmid: vmid(index), secure: true };
+    // SAFETY: the core's memory lock serialises every change to partition tables, and the
+    // scope is the VMID and IPA space these tables are used with (see `switch_to`).
+    unsafe { tables.unmap(address, length, scope) }
+}
+
 /// Programs this CPU's stage-2 controls and drops anything it cached for partitions.
 pub fn configure_cpu() {
     write_sysreg!("vtcr_el2", VTCR);
@@ -60,7 +96,7 @@ pub fn switch_to(index: usize) {
     // VSTTBR_EL2 for the secure IPA space; VTTBR_EL2 for the non-secure IPA space (the same
     // tables until memory sharing maps NS memory) and, for both, the VMID.
     write_sysreg!("s3_4_c2_c6_0", base);
-    write_sysreg!("vttbr_el2", ((index as u64 + 1) << 48) | base);
+    write_sysreg!("vttbr_el2", (u64::from(vmid(index)) << 48) | base);
     #[cfg(target_arch = "aarch64")]
     // SAFETY: a barrier only.
     unsafe {

@@ -1,29 +1,57 @@
-//! A test secure partition at S-EL1.
+//! A test secure partition at S-EL1, built on ffa-guest-driver's partition side.
 //!
-//! Bring-up stage: ends its boot with FFA_MSG_WAIT and answers every direct request with
-//! w3 + 1 (other payload registers echoed). A request with w3 = `FAULT_COMMAND` makes it touch
-//! memory outside its stage-2, so tests can check that a faulting partition is marked aborted
-//! and the others carry on. The ffa-guest-driver service loop and the
-//! conformance suite's server commands replace this as they land.
+//! It brings the driver up (version, ID, features), maps its RX/TX buffers (two pages of its
+//! own memory) and then answers messages with the driver's service steps
+//! (`Driver::next_message` and `partition::answer_message`, so a command can use the driver
+//! while it answers). Direct requests:
+//!
+//! | request | answer |
+//! |---|---|
+//! | 32-bit, w3 = `FAULT_COMMAND` | none: it writes outside its memory and the SPMC aborts it |
+//! | 32-bit, w3 = `WRITE_PATTERN`, w4/w5 = handle, w6 = sender, w7 = seed | retrieves the handle, writes `pattern(seed, address)` into every page, relinquishes; w3 = 0 or the FF-A error, w4 = pages written |
+//! | 32-bit, w3 = `CHECKSUM`, w4/w5 = handle, w6 = sender, w7 = `LENT` or not | retrieves, reads every page, relinquishes; w3 = 0 or the error, w4/w5 = checksum (low, high), w6 = pages read |
+//! | any other 32-bit | w3 + 1, w4-w7 echoed |
+//! | 64-bit | x3 + 1, x4-x7 echoed |
+//! | REQ2 | x4 + 1, the rest echoed |
+//!
+//! The commands, pattern and checksum are defined in `platform_common::test_commands`, shared
+//! with the test VMs.
 #![no_std]
 #![no_main]
 
 platform_common::simple_entry!();
 
+mod buffers;
+
 use aarch64_cpu::registers::{CurrentEL, Readable};
+use ffa_core::{Call, Conduit, EndpointId, FfaError, Uuid};
+use ffa_guest_driver::memory::{DataAccess, InstructionAccess, MemoryOperation, RetrieveRequest};
+use ffa_guest_driver::partition::{answer_message, RequestHandler};
+use ffa_guest_driver::{AccessPermissions, Driver, MemoryHandle, PageRange};
 use platform_common::logger::ImageId;
 use platform_common::smc::smc;
 
 use platform_common::board::LOG_UART;
-const FFA_MSG_WAIT: u64 = 0x8400_006B;
-const FFA_MSG_SEND_DIRECT_REQ_32: u64 = 0x8400_006F;
-const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
-const FFA_ERROR: u64 = 0x8400_0060;
-const NOT_SUPPORTED: u64 = 0xFFFF_FFFF;
-/// w3 of a direct request that makes this partition fault.
-const FAULT_COMMAND: u64 = 0xFA17;
+use platform_common::test_commands::{
+    checksum_term, pattern, CHECKSUM, FAULT as FAULT_COMMAND, LENT, WRITE_PATTERN,
+};
 /// An address no partition's stage-2 maps (the SPMC's own memory).
 const FORBIDDEN_ADDRESS: usize = 0x0E10_0000;
+/// Most address ranges a retrieved transaction may have.
+const MAXIMUM_RANGES: usize = 8;
+const PAGE_SIZE: u64 = 4096;
+
+/// FF-A calls by SMC, which the SPMC traps (HCR_EL2.TSC).
+#[derive(Debug)]
+struct SmcConduit;
+
+impl Conduit for SmcConduit {
+    fn call(&mut self, registers: [u64; 18]) -> [u64; 18] {
+        smc(registers)
+    }
+}
+
+type PartitionDriver = Driver<SmcConduit, buffers::StaticBuffers>;
 
 /// The log tag of this binary (the same code is linked twice, as two partitions).
 fn image_id() -> ImageId {
@@ -34,33 +62,163 @@ fn image_id() -> ImageId {
     }
 }
 
+/// The partition's answers; holds the driver for the commands that retrieve memory.
+struct Service<'a> {
+    driver: &'a mut PartitionDriver,
+}
+
+impl Service<'_> {
+    /// Retrieves `handle` from `sender`, runs `visit` on every 8-byte word's address of every
+    /// page, relinquishes. Returns the number of pages.
+    fn with_retrieved(
+        &mut self,
+        handle: u64,
+        sender: u32,
+        lent: bool,
+        mut visit: impl FnMut(u64),
+    ) -> Result<u32, FfaError> {
+        // The only borrower of a LEND states its instruction access; a SHARE's borrower leaves
+        // it unspecified (reference §7.4).
+        let (operation, instruction) = if lent {
+            (Some(MemoryOperation::Lend), InstructionAccess::NotExecutable)
+        } else {
+            (None, InstructionAccess::NotSpecified)
+        };
+        let request = RetrieveRequest {
+            handle: MemoryHandle(handle),
+            sender: EndpointId(sender as u16),
+            operation,
+            tag: 0,
+            permissions: AccessPermissions { data: DataAccess::ReadWrite, instruction },
+        };
+        let mut ranges = [PageRange::default(); MAXIMUM_RANGES];
+        let retrieved = self.driver.memory_retrieve(&request, &mut ranges).map_err(ffa_error)?;
+        let mut pages = 0;
+        for range in ranges.iter().take(retrieved.range_count.min(MAXIMUM_RANGES)) {
+            let length = u64::from(range.page_count) * PAGE_SIZE;
+            for address in (range.address..range.address + length).step_by(8) {
+                visit(address);
+            }
+            pages += range.page_count;
+        }
+        self.driver.memory_relinquish(MemoryHandle(handle)).map_err(ffa_error)?;
+        Ok(pages)
+    }
+}
+
+/// The FF-A status of a driver error (ABORTED for answers the driver could not use).
+fn ffa_error(error: ffa_guest_driver::DriverError) -> FfaError {
+    match error.kind {
+        ffa_guest_driver::ErrorKind::Ffa(status) => status,
+        _ => FfaError::Aborted,
+    }
+}
+
+fn status(result: Result<(), FfaError>) -> u32 {
+    match result {
+        Ok(()) => 0,
+        Err(error) => error.code() as u32,
+    }
+}
+
+impl RequestHandler for Service<'_> {
+    fn direct_request_32(&mut self, _source: EndpointId, payload: [u32; 5]) -> [u32; 5] {
+        let [command, low, high, sender, seed] = payload;
+        let handle = u64::from(low) | (u64::from(high) << 32);
+        match command {
+            FAULT_COMMAND => {
+                defmt::info!("test-partition: asked to fault; writing outside its memory");
+                // SAFETY: deliberately invalid: the stage-2 translation faults before the
+                // write happens, and the SPMC stops this partition.
+                unsafe { core::ptr::write_volatile(FORBIDDEN_ADDRESS as *mut u64, 0) };
+                [0; 5]
+            }
+            WRITE_PATTERN => {
+                let seed = u64::from(seed);
+                let result = self.with_retrieved(handle, sender, false, |address| {
+                    // SAFETY: `address` is a word of a page the SPMC just mapped into this
+                    // partition's stage-2 read-write at IPA = PA (the retrieve succeeded).
+                    unsafe {
+                        core::ptr::write_volatile(address as *mut u64, pattern(seed, address))
+                    }
+                });
+                defmt::info!(
+                    "test-partition: wrote the pattern into handle {=u64:#x}: {=u32} pages",
+                    handle,
+                    *result.as_ref().unwrap_or(&0)
+                );
+                [status(result.map(|_| ())), result.unwrap_or(0), 0, 0, 0]
+            }
+            CHECKSUM => {
+                let mut sum = 0u64;
+                let result = self.with_retrieved(handle, sender, seed == LENT, |address| {
+                    // SAFETY: as for WRITE_PATTERN: a word of a page mapped by the retrieve.
+                    let word = unsafe { core::ptr::read_volatile(address as *const u64) };
+                    sum = sum.wrapping_add(checksum_term(word, address));
+                });
+                defmt::info!(
+                    "test-partition: checksum of handle {=u64:#x}: {=u64:#x} (status {=u32:#x})",
+                    handle,
+                    sum,
+                    status(result.map(|_| ()))
+                );
+                let pages = *result.as_ref().unwrap_or(&0);
+                [status(result.map(|_| ())), sum as u32, (sum >> 32) as u32, pages, 0]
+            }
+            _ => [command.wrapping_add(1), low, high, sender, seed],
+        }
+    }
+
+    fn direct_request_64(&mut self, _source: EndpointId, payload: [u64; 5]) -> [u64; 5] {
+        let mut answer = payload;
+        answer[0] = payload[0].wrapping_add(1);
+        answer
+    }
+
+    fn direct_request2(
+        &mut self,
+        _source: EndpointId,
+        _uuid: Uuid,
+        payload: [u64; 14],
+    ) -> [u64; 14] {
+        let mut answer = payload;
+        answer[0] = payload[0].wrapping_add(1);
+        answer
+    }
+}
+
 #[no_mangle]
 extern "C" fn image_main() -> ! {
     // SAFETY: the SPMC maps the secure PL011 (and nothing else of the device space) for us.
     unsafe { platform_common::logger::init(LOG_UART, image_id()) };
     let level = CurrentEL.read(CurrentEL::EL);
     defmt::info!("test-partition: running at S-EL{=u64}", level);
-    let mut registers = [0u64; 18];
-    registers[0] = FFA_MSG_WAIT;
+    let mut driver = match PartitionDriver::new(SmcConduit) {
+        Ok(driver) => driver,
+        Err(_) => {
+            defmt::error!("test-partition: FF-A bring-up failed");
+            loop {
+                core::hint::spin_loop();
+            }
+        }
+    };
+    let mapped = buffers::StaticBuffers::take().map(|buffers| driver.map_buffers(buffers));
+    if !matches!(mapped, Some(Ok(()))) {
+        defmt::error!("test-partition: FFA_RXTX_MAP failed: no memory commands");
+    }
+    let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
+    let mut reply = wait;
     loop {
-        let message = smc(registers);
-        registers = [0u64; 18];
-        if message[0] == FFA_MSG_SEND_DIRECT_REQ_32 && message[3] == FAULT_COMMAND {
-            defmt::info!("test-partition: asked to fault; writing outside its memory");
-            // SAFETY: deliberately invalid: the stage-2 translation faults before the write
-            // happens, and the SPMC stops this partition.
-            unsafe { core::ptr::write_volatile(FORBIDDEN_ADDRESS as *mut u64, 0) };
-        }
-        if message[0] == FFA_MSG_SEND_DIRECT_REQ_32 {
-            let (source, destination) = (message[1] >> 16, message[1] & 0xFFFF);
-            registers[0] = FFA_MSG_SEND_DIRECT_RESP_32;
-            registers[1] = (destination << 16) | source;
-            registers[3] = message[3].wrapping_add(1) & 0xFFFF_FFFF;
-            registers[4..8].copy_from_slice(&message[4..8]);
-        } else {
-            registers[0] = FFA_ERROR;
-            registers[2] = NOT_SUPPORTED;
-        }
+        let incoming = match driver.next_message(reply) {
+            Ok(incoming) => incoming,
+            Err(_) => {
+                defmt::error!("test-partition: the SPMC answered the service loop with an error");
+                reply = wait;
+                continue;
+            }
+        };
+        let own = driver.id();
+        reply = answer_message(own, &mut Service { driver: &mut driver }, incoming).unwrap_or(wait);
     }
 }
 

@@ -4,12 +4,16 @@
 //! see a fresh endpoint) and prints its result lines on the console, where `cargo xtask test`
 //! reads them. Then every VM negotiates the FF-A version, asks its ID (the hypervisor answers
 //! with this VM's ID), sends direct requests to partition 0x8001, tries to send one as another
-//! VM (the hypervisor must refuse), and powers "off" with PSCI SYSTEM_OFF, which the hypervisor
-//! takes as this VM ending.
+//! VM (the hypervisor must refuse), runs the platform demo with ffa-guest-driver (`demo.rs`:
+//! discovery, direct messages, MEM_SHARE, MEM_LEND, the hypervisor's policy), and powers "off"
+//! with PSCI SYSTEM_OFF, which the hypervisor takes as this VM ending.
 #![no_std]
 #![no_main]
 
 platform_common::simple_entry!();
+
+mod buffers;
+mod demo;
 
 use core::fmt::Write;
 
@@ -29,7 +33,7 @@ const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const PARTITION: u64 = 0x8001;
 
-fn call(registers: &[u64]) -> [u64; 18] {
+pub(crate) fn call(registers: &[u64]) -> [u64; 18] {
     let mut all = [0u64; 18];
     for (slot, value) in all.iter_mut().zip(registers) {
         *slot = *value;
@@ -38,7 +42,8 @@ fn call(registers: &[u64]) -> [u64; 18] {
 }
 
 /// FF-A calls by SMC (trapped by the hypervisor).
-struct SmcConduit;
+#[derive(Debug)]
+pub(crate) struct SmcConduit;
 
 impl ffa_core::Conduit for SmcConduit {
     fn call(&mut self, registers: [u64; 18]) -> [u64; 18] {
@@ -98,6 +103,7 @@ extern "C" fn image_main(first_vm: u64) -> ! {
         "test-vm {id}: {answered} of 100 direct requests answered; sending as VM {impostor}: {}",
         if refused { "refused (INVALID_PARAMETERS)" } else { "NOT refused" }
     );
+    demo::run(&mut console);
     call(&[PSCI_SYSTEM_OFF]);
     loop {
         core::hint::spin_loop();
