@@ -111,7 +111,7 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
     },
-        // The conformance suite and ffa-guest-driver (the platform demo); the VM has 16 MiB of RAM.
+    // The conformance suite and ffa-guest-driver (the platform demo); the VM has 16 MiB of RAM.
     ImageSpec { package: "test-vm", kind: BlobKind::GuestImage, budget_bytes: 128 * 1024 },
 ];
 

@@ -31,7 +31,8 @@ pub const BUILD_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// The guest's `/init`: mount the kernel's file systems, list the FF-A partitions the kernel
-/// found, run the TEE test, power off (PSCI SYSTEM_OFF).
+/// found, run the TEE test, unbind the OP-TEE driver (which releases its last shared memory),
+/// power off (PSCI SYSTEM_OFF).
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -45,6 +46,13 @@ done
 ls /dev/tee* 2>/dev/null | sed 's/^/init: found /'
 /bin/tee-test
 echo "init: tee-test exit status $?"
+# Unbinding the OP-TEE driver frees its own message buffer (UNREGISTER_SHM, FFA_MEM_RECLAIM),
+# so nothing stays shared when the guest powers off.
+for device in /sys/bus/arm_ffa/drivers/optee/arm-ffa-*; do
+    [ -e "$device" ] || continue
+    name=$(basename "$device")
+    echo "$name" > /sys/bus/arm_ffa/drivers/optee/unbind && echo "init: OP-TEE driver unbound from $name"
+done
 echo "init: powering off"
 poweroff -f
 "#;

@@ -27,10 +27,10 @@ use crate::forwarder::{self, Manager};
 use crate::linux_memory::MemoryAccount;
 use crate::vm::{self, GUEST_RAM_IPA, GUEST_RAM_SIZE};
 use aarch64_cpu::registers::ESR_EL2;
+use platform_common::board;
 use platform_common::el1_context::El1Registers;
 use platform_common::guest::{self, GuestRegisters};
 use platform_common::pl011::Pl011;
-use platform_common::board;
 use platform_common::stage2::{MemoryKind, VTCR};
 use platform_common::write_sysreg;
 
