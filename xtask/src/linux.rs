@@ -40,6 +40,7 @@ pub const EXPECTATIONS: &[(&str, &str)] = &[
         "tee-test: done, 0 failures",
         "every userspace step passed (memory released: FFA_MEM_RECLAIM)",
     ),
+    ("init: OP-TEE driver unbound", "the OP-TEE driver let go of its own message buffer"),
     (
         "0 outstanding; forwarder: 0 live in the secure world",
         "every share was reclaimed: nothing left shared in the forwarder's ledger",
