@@ -153,7 +153,7 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "console",
-        "test-vm 1: discovery: 4 endpoints, partitions 0x8001 and 0x8002: ok",
+        "test-vm 1: discovery: 5 endpoints, partitions 0x8001 and 0x8002: ok",
         "demo: VM 1 discovered both partitions with ffa-guest-driver (after the hypervisor's VMs)",
     ),
     (
