@@ -45,6 +45,10 @@ pub const EXPECTATIONS: &[(&str, &str)] = &[
         "0 outstanding; forwarder: 0 live in the secure world",
         "every share was reclaimed: nothing left shared in the forwarder's ledger",
     ),
+    (
+        "handles gone, 0 left behind",
+        "the SPMC's ledger holds none of the guest's handles afterwards",
+    ),
     ("hypervisor: Linux guest ended: PoweredOff", "the guest powered off through PSCI"),
 ];
 

@@ -282,6 +282,14 @@ pub fn run(manager: &Manager, id: u64, console: &mut Pl011) -> Ending {
         activity.forwarded
     );
     release(manager, id);
+    let ledger = account.ask_the_spmc();
+    let _ = writeln!(
+        console,
+        "hypervisor: Linux guest: SPMC ledger: {} of the guest's {} handles gone, {} left behind",
+        ledger.gone,
+        ledger.gone + ledger.left_behind,
+        ledger.left_behind
+    );
     write_sysreg!("hcr_el2", 0);
     ending
 }
