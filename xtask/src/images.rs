@@ -25,7 +25,7 @@ struct PlatformLayout {
     /// Where the SPMC core manifest is loaded.
     spmc_manifest: u64,
     /// Where each partition package (in `QEMU_PARTITIONS` order) is placed.
-    partition_packages: [u64; 2],
+    partition_packages: [u64; 3],
     /// Where each guest VM's copy of the guest image goes (its RAM).
     guest_copies: [u64; 2],
     /// The boot flash file name.
@@ -39,7 +39,7 @@ impl Platform {
                 board_cfg: None,
                 target_subdirectory: "qemu-virt",
                 spmc_manifest: 0x0E0F_F000,
-                partition_packages: [0x0E40_0000, 0x0E60_0000],
+                partition_packages: [0x0E40_0000, 0x0E60_0000, 0x0E80_0000],
                 guest_copies: [0x4100_0000, 0x4200_0000],
                 flash_name: "qemu-virt-flash.bin",
             },
@@ -49,7 +49,7 @@ impl Platform {
                 board_cfg: Some("ffa_board_fvp"),
                 target_subdirectory: "fvp-base-revc",
                 spmc_manifest: 0x060F_F000,
-                partition_packages: [0x0640_0000, 0x0660_0000],
+                partition_packages: [0x0640_0000, 0x0660_0000, 0x0680_0000],
                 guest_copies: [0x8100_0000, 0x8200_0000],
                 flash_name: "fvp-flash.bin",
             },
@@ -106,6 +106,11 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
     },
+    ImageSpec {
+        package: "optee-test-partition",
+        kind: BlobKind::PartitionPackage,
+        budget_bytes: 64 * 1024,
+    },
     // The conformance suite (164 checks, through the guest driver) and the platform demo; a
     // test image, not a product one: the budget only catches runaway growth (16 MiB of RAM).
     ImageSpec { package: "test-vm", kind: BlobKind::GuestImage, budget_bytes: 256 * 1024 },
@@ -135,6 +140,14 @@ const QEMU_PARTITIONS: &[PartitionSpec] = &[
         id: 0x8002,
         // 0d6c4b2e-58a1-4c9e-b1f3-7e2a9c4d5f60.
         uuid: [0x0d6c_4b2e, 0x58a1_4c9e, 0xb1f3_7e2a, 0x9c4d_5f60],
+    },
+    PartitionSpec {
+        package: "optee-test-partition",
+        id: 0x8003,
+        // 486178e0-e7f8-11e3-bc5e-0002a5d5c51b, the UUID Linux's OP-TEE driver binds to. The
+        // manifest's words are the UUID's bytes read as little-endian u32s (the convention of
+        // TF-A's and Hafnium's manifests), so FFA_PARTITION_INFO_GET returns the bytes in order.
+        uuid: [0xe078_6148, 0xe311_f8e7, 0x0200_5ebc, 0x1bc5_d5a5],
     },
 ];
 

@@ -8,6 +8,7 @@ mod conformance;
 mod defmt_stream;
 mod fuzz;
 mod images;
+mod linux;
 mod progress;
 mod qemu;
 mod shell;
@@ -30,6 +31,8 @@ commands:
   bench        benchmarks: instructions and time per case   [--qemu [--breakdown]]
   fuzz         bounded fuzzing runs                   [--seconds N]
   doc          API docs and the book (docs/)
+  linux        build a Linux 6.12 guest (kernel, initramfs) and boot it on our stack; it must
+               find FF-A, probe OP-TEE and pass its TEE test   [--build-only] [--verbose]
 ";
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         "bench" => tasks::bench(rest),
         "fuzz" => tasks::fuzz(rest),
         "doc" => tasks::doc(rest),
+        "linux" => linux::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

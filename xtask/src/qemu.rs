@@ -56,6 +56,15 @@ fn stop(child: &mut Child) {
 
 /// Boots QEMU and follows its two serial streams until it exits or the deadline passes.
 pub fn boot(run: &Run<'_>, decoder: &mut LogDecoder) -> Result<Outcome, String> {
+    boot_with(run, &[], decoder)
+}
+
+/// `boot` with more QEMU arguments (the Linux guest's `-device loader` files).
+pub fn boot_with(
+    run: &Run<'_>,
+    extra_arguments: &[String],
+    decoder: &mut LogDecoder,
+) -> Result<Outcome, String> {
     std::fs::create_dir_all(&run.work_dir)
         .map_err(|error| format!("{}: {error}", run.work_dir.display()))?;
     let console_path = run.work_dir.join("console.txt");
@@ -78,6 +87,7 @@ pub fn boot(run: &Run<'_>, decoder: &mut LogDecoder) -> Result<Outcome, String> 
         .arg(format!("file:{}", log_path.display()))
         .arg("-bios")
         .arg(run.flash)
+        .args(extra_arguments)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

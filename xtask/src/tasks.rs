@@ -17,6 +17,7 @@ const IMAGE_TAGS: &[(&str, u8)] = &[
     ("secure-partition-manager", 2),
     ("test-partition", 3),
     ("test-partition-2", 4),
+    ("optee-test-partition", 5),
 ];
 
 fn option_value<'a>(arguments: &'a [String], name: &str) -> Option<&'a str> {
@@ -55,7 +56,7 @@ pub fn build(arguments: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn decoder_for(built: &BuiltImages) -> Result<LogDecoder, String> {
+pub(crate) fn decoder_for(built: &BuiltImages) -> Result<LogDecoder, String> {
     let mut images = Vec::new();
     for path in &built.elves {
         let name =
@@ -152,7 +153,7 @@ const BOOT_EXPECTATIONS: &[(&str, &str, &str)] = &[
     ),
     (
         "console",
-        "test-vm 1: discovery: 4 endpoints, partitions 0x8001 and 0x8002: ok",
+        "test-vm 1: discovery: 5 endpoints, partitions 0x8001 and 0x8002: ok",
         "demo: VM 1 discovered both partitions with ffa-guest-driver (after the hypervisor's VMs)",
     ),
     (
@@ -477,6 +478,10 @@ pub fn test(arguments: &[String]) -> Result<(), String> {
                 .join("\n"))
         }
     });
+    stage(
+        "Linux 6.12 guest: FF-A driver, OP-TEE driver, TEE test (cargo xtask linux)",
+        &mut || crate::linux::test_stage(),
+    );
     stage("fuzz smoke run (every cargo-fuzz target, 5 s each)", &mut || {
         crate::fuzz::run(FUZZ_SMOKE_SECONDS)
     });

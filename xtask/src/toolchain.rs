@@ -171,6 +171,21 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Installs the Debian `packages` whose presence checks failed (the Linux guest's build needs
+/// more than the images do); outside Debian-as-root, fails with the apt-get line to run.
+pub fn install_debian_packages(packages: &[&str]) -> Result<(), String> {
+    if packages.is_empty() {
+        return Ok(());
+    }
+    if !(is_debian() && is_root()) {
+        return Err(format!(
+            "missing tools; on Debian or Ubuntu, as root:\n    apt-get update && apt-get install -y {}",
+            packages.join(" ")
+        ));
+    }
+    apt_install(packages)
+}
+
 /// Finds (and on Debian as root, installs) everything the images and QEMU need.
 pub fn setup() -> Result<Toolchain, String> {
     let step = Step::start("setup: looking for the aarch64 toolchain and QEMU");

@@ -26,6 +26,8 @@ pub enum ImageId {
     Spmc = 2,
     SecurePartition = 3,
     SecondSecurePartition = 4,
+    /// The OP-TEE-ABI test partition (platforms/qemu-virt/optee-test-partition).
+    OpteeTestPartition = 5,
 }
 
 struct EncoderCell(UnsafeCell<defmt::Encoder>);

@@ -28,6 +28,10 @@ pub const GUESTS: [GuestPlacement; 2] =
     [GuestPlacement { ram: 0x8100_0000, id: 1 }, GuestPlacement { ram: 0x8200_0000, id: 2 }];
 /// The console a VM reaches at IPA 0x0900_0000.
 pub const GUEST_CONSOLE: u64 = CONSOLE_UART as u64;
+/// GICv3 distributor and first redistributor frame (the EL3 monitor gives the normal world
+/// its interrupts: see el3-monitor/src/gic.rs).
+pub const GIC_DISTRIBUTOR: usize = 0x2F00_0000;
+pub const GIC_REDISTRIBUTOR: usize = 0x2F10_0000;
 /// The FVP's secondary CPUs are powered on through its power controller, which the monitor
 /// does not drive yet: PSCI CPU_ON is not offered on this board.
 pub const SECONDARY_CPUS: bool = false;

@@ -27,6 +27,10 @@ pub const GUESTS: [GuestPlacement; 2] =
     [GuestPlacement { ram: 0x4100_0000, id: 1 }, GuestPlacement { ram: 0x4200_0000, id: 2 }];
 /// The console a VM reaches at IPA 0x0900_0000.
 pub const GUEST_CONSOLE: u64 = CONSOLE_UART as u64;
+/// GICv3 distributor and first redistributor frame (the EL3 monitor gives the normal world
+/// its interrupts: see el3-monitor/src/gic.rs).
+pub const GIC_DISTRIBUTOR: usize = 0x0800_0000;
+pub const GIC_REDISTRIBUTOR: usize = 0x080A_0000;
 /// The hypervisor's own memory (its 2 MiB image region): the SPMC's memory map lists it as
 /// endpoint 0's, so the hypervisor can share pages of it with partitions.
 pub const HYPERVISOR_MEMORY: (u64, u64) = (0x4020_0000, 2 << 20);

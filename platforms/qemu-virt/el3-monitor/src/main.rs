@@ -7,6 +7,7 @@ mod context;
 mod dispatch;
 mod entry;
 mod fatal;
+mod gic;
 mod loader;
 mod psci;
 mod world;
@@ -90,6 +91,7 @@ extern "C" fn monitor_main() -> ! {
         );
         platform_common::semihosting::exit(2)
     }
+    gic::give_interrupts_to_the_normal_world();
 
     let images = match loader::load_all() {
         Ok(images) => images,

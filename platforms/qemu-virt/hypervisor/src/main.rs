@@ -14,6 +14,8 @@
 platform_common::simple_entry!();
 
 mod forwarder;
+mod linux_guest;
+mod linux_memory;
 mod mailbox;
 mod policy;
 mod shared_memory;
@@ -146,6 +148,13 @@ fn run_guests(console: &mut Pl011) {
         board::GUESTS.len()
     );
     platform_common::guest::install_vectors();
+    if linux_guest::present() {
+        // `cargo xtask linux` placed a Linux guest in DRAM: it runs as VM 1, alone.
+        let id = board::GUESTS[0].id;
+        let ending = linux_guest::run(manager, id, console);
+        let _ = writeln!(console, "hypervisor: Linux guest ended: {ending:x?}");
+        return;
+    }
     for (index, board::GuestPlacement { ram, id }) in board::GUESTS.into_iter().enumerate() {
         let Some(mut guest) = vm::Vm::new(index, id, ram) else {
             let _ = writeln!(console, "hypervisor: VM {id}: cannot map its memory");

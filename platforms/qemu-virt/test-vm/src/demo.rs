@@ -154,6 +154,9 @@ pub fn run(console: &mut Pl011) {
     fenced(console, &mut driver, id);
 }
 
+/// The OP-TEE-ABI test partition's ID (platforms/qemu-virt/optee-test-partition).
+const OPTEE_TEST_PARTITION: u16 = 0x8003;
+
 /// Lists the partitions; returns 0x8001's UUID.
 fn discovery(console: &mut Pl011, driver: &mut VmDriver, id: u16) -> Uuid {
     // The hypervisor lists its VMs first, then the partitions.
@@ -163,7 +166,9 @@ fn discovery(console: &mut Pl011, driver: &mut VmDriver, id: u16) -> Uuid {
     let mut secure = found.iter().take(count).filter(|partition| partition.id.is_secure());
     let (first, second) = (secure.next().copied(), secure.next().copied());
     let partitions = (first.map(|partition| partition.id), second.map(|partition| partition.id));
-    let both = partitions == (Some(PARTITION), Some(FENCED_PARTITION)) && secure.next().is_none();
+    // After them only the OP-TEE-ABI test partition (0x8003, for the Linux guest) may follow.
+    let both = partitions == (Some(PARTITION), Some(FENCED_PARTITION))
+        && secure.all(|partition| partition.id.0 == OPTEE_TEST_PARTITION);
     let detail = platform_common::text::TextBuffer::<64>::format(&format_args!(
         "{count} endpoints, partitions {:#x} and {:#x}",
         partitions.0.map_or(0, |id| id.0),
