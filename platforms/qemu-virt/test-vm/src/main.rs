@@ -14,6 +14,7 @@ platform_common::simple_entry!();
 
 mod buffers;
 mod demo;
+mod suite_lending;
 
 use core::fmt::Write;
 
@@ -51,11 +52,23 @@ impl ffa_core::Conduit for SmcConduit {
     }
 }
 
-/// Runs the whole conformance suite as a VM, against partition 0x8001 as its server.
+/// Runs the whole conformance suite as a VM, against partition 0x8001 as its server, with RX/TX
+/// buffers and a region of this VM's RAM lent to it.
 fn run_conformance(console: &mut Pl011) {
     let mut conduit = SmcConduit;
+    let mut buffers = suite_lending::SuiteBuffers::take();
+    let mut memory = suite_lending::SuiteRam::new();
+    if memory.is_none() {
+        let _ = writeln!(console, "conformance: the image overlaps the suite's memory; none lent");
+    }
     let mut context =
         conformance::Context::new(&mut conduit, conformance::Endpoint::VirtualMachine);
+    if let Some(buffers) = buffers.as_mut() {
+        context = context.with_buffers(buffers);
+    }
+    if let Some(memory) = memory.as_mut() {
+        context = context.with_memory(memory);
+    }
     context.partition = Some(ffa_core::EndpointId(PARTITION as u16));
     let _ = writeln!(console, "conformance: begin");
     conformance::run(
