@@ -33,6 +33,7 @@ const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
 const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const PARTITION: u64 = 0x8001;
+const SECOND_PARTITION: u16 = 0x8002;
 
 pub(crate) fn call(registers: &[u64]) -> [u64; 18] {
     let mut all = [0u64; 18];
@@ -52,8 +53,8 @@ impl ffa_core::Conduit for SmcConduit {
     }
 }
 
-/// Runs the whole conformance suite as a VM, against partition 0x8001 as its server, with RX/TX
-/// buffers and a region of this VM's RAM lent to it.
+/// Runs the whole conformance suite as a VM, against partitions 0x8001 and 0x8002 as its
+/// servers, with RX/TX buffers and a region of this VM's RAM lent to it.
 fn run_conformance(console: &mut Pl011) {
     let mut conduit = SmcConduit;
     let mut buffers = suite_lending::SuiteBuffers::take();
@@ -70,6 +71,9 @@ fn run_conformance(console: &mut Pl011) {
         context = context.with_memory(memory);
     }
     context.partition = Some(ffa_core::EndpointId(PARTITION as u16));
+    // 0x8002 is told to fault only after the VMs ran. No message peer: VM 2 runs after VM 1,
+    // and the partitions' manifests do not declare indirect messaging.
+    context.second_partition = Some(ffa_core::EndpointId(SECOND_PARTITION));
     let _ = writeln!(console, "conformance: begin");
     conformance::run(
         conformance::suites::ALL,
