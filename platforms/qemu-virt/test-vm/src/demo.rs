@@ -322,11 +322,8 @@ fn lend(console: &mut Pl011, driver: &mut VmDriver, id: u16) {
 /// ask, and the partition answers (w3 + 1).
 fn fenced(console: &mut Pl011, driver: &mut VmDriver, id: u16) {
     let answer = driver.direct_request_32(FENCED_PARTITION, [1, 0, 0, 0, 0]);
-    let meaning = if id == 2 {
-        "DENIED by the hypervisor's policy"
-    } else {
-        "answered (VM 1 may reach it)"
-    };
+    let meaning =
+        if id == 2 { "DENIED by the hypervisor's policy" } else { "answered (VM 1 may reach it)" };
     let result = match (id, answer) {
         (2, Err(error)) if error.kind == ErrorKind::Ffa(FfaError::Denied) => Ok(()),
         (2, Ok(_)) => Err("answered".into()),
