@@ -7,4 +7,4 @@ mod protocol;
 mod serve;
 
 pub use protocol::{word, Answer, Command, Status};
-pub use serve::{serve, ServerMemory};
+pub use serve::{serve, Server, ServerMemory};

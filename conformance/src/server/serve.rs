@@ -63,11 +63,19 @@ impl Held {
     }
 }
 
-/// What a server keeps between requests.
-struct Server<'m> {
+/// What a server keeps between requests: the memory it retrieved. [`serve`] runs one in its
+/// loop; a partition with a service loop of its own (other commands beside the suite's) keeps
+/// one and hands it each DIRECT_REQ_64 ([`Server::answer`]).
+pub struct Server<'m> {
     memory: &'m mut dyn ServerMemory,
     held: [Option<Held>; HELD],
     next: usize,
+}
+
+impl core::fmt::Debug for Server<'_> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("Server").field("held", &self.held).finish_non_exhaustive()
+    }
 }
 
 fn status_of(error: DriverError) -> Status {
@@ -77,7 +85,22 @@ fn status_of(error: DriverError) -> Status {
     }
 }
 
-impl Server<'_> {
+impl<'m> Server<'m> {
+    /// A server holding nothing yet, touching retrieved memory through `memory`.
+    pub fn new(memory: &'m mut dyn ServerMemory) -> Self {
+        Self { memory, held: [None; HELD], next: 0 }
+    }
+
+    /// Carries out the [`Command`] in a DIRECT_REQ_64's x3-x7 and returns the response's
+    /// x3-x7; `None` when x3 is no command word (the caller answers as it likes).
+    pub fn answer<C: Conduit, B: Buffers>(
+        &mut self,
+        driver: &mut Driver<C, B>,
+        words: [u64; 5],
+    ) -> Option<[u64; 5]> {
+        Command::decode(words).map(|command| self.handle(driver, command).encode())
+    }
+
     fn find(&self, handle: u64) -> Option<Held> {
         self.held.iter().flatten().find(|held| held.handle == handle).copied()
     }
@@ -263,7 +286,7 @@ pub fn serve<C: Conduit, B: Buffers>(
 ) -> DriverError {
     let version = driver.version();
     let own = driver.id();
-    let mut server = Server { memory, held: [None; HELD], next: 0 };
+    let mut server = Server::new(memory);
     let wait = Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false };
     let mut reply = wait;
     loop {
@@ -289,10 +312,9 @@ pub fn serve<C: Conduit, B: Buffers>(
                     respond(source, DirectBody::Partition32(plus_one(words, |w| w.wrapping_add(1))))
                 }
                 DirectBody::Partition64(words) => {
-                    let answer = match Command::decode(words) {
-                        Some(command) => server.handle(driver, command).encode(),
-                        None => plus_one(words, |w| w.wrapping_add(1)),
-                    };
+                    let answer = server
+                        .answer(driver, words)
+                        .unwrap_or_else(|| plus_one(words, |w| w.wrapping_add(1)));
                     respond(source, DirectBody::Partition64(answer))
                 }
                 DirectBody::Framework32(message) | DirectBody::Framework64(message) => {

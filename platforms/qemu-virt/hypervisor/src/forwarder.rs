@@ -110,12 +110,13 @@ pub fn build() -> Result<Built, SetupError> {
         | MessagingMethod::RECEIVE_DIRECT_REQUEST2;
     let mut local: heapless::Vec<EndpointDescription, VMS> = heapless::Vec::new();
     for guest in board::GUESTS {
-        let vm = EndpointDescription::virtual_machine(
+        let mut vm = EndpointDescription::virtual_machine(
             EndpointId(guest.id as u16),
             1,
             Version::V1_2,
             messaging,
         );
+        vm.notification_support = true;
         local.push(vm).map_err(|_| SetupError::Configuration)?;
     }
     let configuration = Configuration {

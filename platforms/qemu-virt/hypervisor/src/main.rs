@@ -6,8 +6,9 @@
 //! all four send 10,000 direct requests each at once (a busy partition answers BUSY and the
 //! request is retried) while the boot CPU also shares, has written, checks and reclaims pages
 //! of its own memory 100 times (`stress.rs`), and turns the secondaries off again. Then it
-//! checks fault isolation, runs the test VMs through the spmc crate's forwarder role
-//! (`forwarder.rs`, `vm.rs`) and powers off.
+//! runs the test VMs through the spmc crate's forwarder role (`forwarder.rs`, `vm.rs`), checks
+//! fault isolation (after the VMs, so VM 1's conformance suite has both partitions as its
+//! servers) and powers off.
 #![no_std]
 #![no_main]
 
@@ -373,8 +374,8 @@ extern "C" fn image_main(device_tree: u64) -> ! {
         }
         all_cpus(&mut console);
     }
-    fault_isolation(&mut console);
     run_guests(&mut console);
+    fault_isolation(&mut console);
     let _ = writeln!(console, "hypervisor: powering off through PSCI");
     console.flush();
     call(&[PSCI_SYSTEM_OFF]);

@@ -11,19 +11,23 @@
 //! | 32-bit, w3 = `WRITE_PATTERN`, w4/w5 = handle, w6 = sender, w7 = seed | retrieves the handle, writes `pattern(seed, address)` into every page, relinquishes; w3 = 0 or the FF-A error, w4 = pages written |
 //! | 32-bit, w3 = `CHECKSUM`, w4/w5 = handle, w6 = sender, w7 = `LENT` or not | retrieves, reads every page, relinquishes; w3 = 0 or the error, w4/w5 = checksum (low, high), w6 = pages read |
 //! | any other 32-bit | w3 + 1, w4-w7 echoed |
-//! | 64-bit | x3 + 1, x4-x7 echoed |
+//! | 64-bit, x3 = a `conformance::server::Command` word | the conformance suite's server carries it out (retrieve, write, read, relinquish, reclaim, re-send, indirect messages); x3 = status, x4-x7 values |
+//! | any other 64-bit | x3 + 1, x4-x7 echoed |
 //! | REQ2 | x4 + 1, the rest echoed |
 //!
-//! The commands, pattern and checksum are defined in `platform_common::test_commands`, shared
-//! with the test VMs.
+//! The platform's commands, pattern and checksum are defined in
+//! `platform_common::test_commands`, shared with the test VMs; the suite's commands in
+//! `conformance::server` (its words are 64-bit, so the two sets cannot collide).
 #![no_std]
 #![no_main]
 
 platform_common::simple_entry!();
 
 mod buffers;
+mod server_memory;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
+use conformance::server::Server;
 use ffa_core::{Call, Conduit, EndpointId, FfaError, Uuid};
 use ffa_guest_driver::memory::{DataAccess, InstructionAccess, MemoryOperation, RetrieveRequest};
 use ffa_guest_driver::partition::{answer_message, RequestHandler};
@@ -62,12 +66,14 @@ fn image_id() -> ImageId {
     }
 }
 
-/// The partition's answers; holds the driver for the commands that retrieve memory.
-struct Service<'a> {
+/// The partition's answers; holds the driver for the commands that retrieve memory, and the
+/// conformance server's state (what it retrieved) across requests.
+struct Service<'a, 'm> {
     driver: &'a mut PartitionDriver,
+    server: &'a mut Server<'m>,
 }
 
-impl Service<'_> {
+impl Service<'_, '_> {
     /// Retrieves `handle` from `sender`, runs `visit` on every 8-byte word's address of every
     /// page, relinquishes. Returns the number of pages.
     fn with_retrieved(
@@ -121,7 +127,7 @@ fn status(result: Result<(), FfaError>) -> u32 {
     }
 }
 
-impl RequestHandler for Service<'_> {
+impl RequestHandler for Service<'_, '_> {
     fn direct_request_32(&mut self, _source: EndpointId, payload: [u32; 5]) -> [u32; 5] {
         let [command, low, high, sender, seed] = payload;
         let handle = u64::from(low) | (u64::from(high) << 32);
@@ -170,9 +176,11 @@ impl RequestHandler for Service<'_> {
     }
 
     fn direct_request_64(&mut self, _source: EndpointId, payload: [u64; 5]) -> [u64; 5] {
-        let mut answer = payload;
-        answer[0] = payload[0].wrapping_add(1);
-        answer
+        self.server.answer(self.driver, payload).unwrap_or_else(|| {
+            let mut answer = payload;
+            answer[0] = payload[0].wrapping_add(1);
+            answer
+        })
     }
 
     fn direct_request2(
@@ -206,6 +214,8 @@ extern "C" fn image_main() -> ! {
     if !matches!(mapped, Some(Ok(()))) {
         defmt::error!("test-partition: FFA_RXTX_MAP failed: no memory commands");
     }
+    let mut memory = server_memory::RetrievedMemory;
+    let mut server = Server::new(&mut memory);
     let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
     let mut reply = wait;
     loop {
@@ -218,7 +228,8 @@ extern "C" fn image_main() -> ! {
             }
         };
         let own = driver.id();
-        reply = answer_message(own, &mut Service { driver: &mut driver }, incoming).unwrap_or(wait);
+        let mut service = Service { driver: &mut driver, server: &mut server };
+        reply = answer_message(own, &mut service, incoming).unwrap_or(wait);
     }
 }
 

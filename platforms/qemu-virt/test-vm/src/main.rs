@@ -14,6 +14,7 @@ platform_common::simple_entry!();
 
 mod buffers;
 mod demo;
+mod suite_lending;
 
 use core::fmt::Write;
 
@@ -32,6 +33,7 @@ const FFA_MSG_SEND_DIRECT_RESP_32: u64 = 0x8400_0070;
 const INVALID_PARAMETERS: u64 = 0xFFFF_FFFE;
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
 const PARTITION: u64 = 0x8001;
+const SECOND_PARTITION: u16 = 0x8002;
 
 pub(crate) fn call(registers: &[u64]) -> [u64; 18] {
     let mut all = [0u64; 18];
@@ -51,12 +53,27 @@ impl ffa_core::Conduit for SmcConduit {
     }
 }
 
-/// Runs the whole conformance suite as a VM, against partition 0x8001 as its server.
+/// Runs the whole conformance suite as a VM, against partitions 0x8001 and 0x8002 as its
+/// servers, with RX/TX buffers and a region of this VM's RAM lent to it.
 fn run_conformance(console: &mut Pl011) {
     let mut conduit = SmcConduit;
+    let mut buffers = suite_lending::SuiteBuffers::take();
+    let mut memory = suite_lending::SuiteRam::new();
+    if memory.is_none() {
+        let _ = writeln!(console, "conformance: the image overlaps the suite's memory; none lent");
+    }
     let mut context =
         conformance::Context::new(&mut conduit, conformance::Endpoint::VirtualMachine);
+    if let Some(buffers) = buffers.as_mut() {
+        context = context.with_buffers(buffers);
+    }
+    if let Some(memory) = memory.as_mut() {
+        context = context.with_memory(memory);
+    }
     context.partition = Some(ffa_core::EndpointId(PARTITION as u16));
+    // 0x8002 is told to fault only after the VMs ran. No message peer: VM 2 runs after VM 1,
+    // and the partitions' manifests do not declare indirect messaging.
+    context.second_partition = Some(ffa_core::EndpointId(SECOND_PARTITION));
     let _ = writeln!(console, "conformance: begin");
     conformance::run(
         conformance::suites::ALL,
