@@ -127,6 +127,7 @@ struct Teardown {
     partition_read: Answer,
     intruder_reclaim: FfaError,
     intruder_retrieve: Answer,
+    registered: Result<(), FfaError>,
     busy_cpu: Result<(), FfaError>,
     first_pass: Result<(), FfaError>,
     recreate_too_early: Result<(), FfaError>,
@@ -136,6 +137,7 @@ struct Teardown {
     direct_to_destroyed: FfaError,
     share_with_destroyed: FfaError,
     partition_access_after: Answer,
+    message_to_destroyed: Answer,
     recorded_after_destroy: u32,
     recreated: Result<(), FfaError>,
 }
@@ -145,7 +147,10 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
     let seen: Seen = Arc::default();
     let slot: Arc<Mutex<Option<Lent>>> = Arc::default();
     let report = ModelBuilder::new()
-        .partition(secure_partition(SP1.0, test_uuid(1)), conformance_server)
+        .partition(
+            with_indirect_messaging(secure_partition(SP1.0, test_uuid(1))),
+            conformance_server,
+        )
         .partition(secure_partition(SP2.0, test_uuid(2)), recorder(seen.clone()))
         .vm_availability(SP1, VmAvailabilityMessages::VM_DESTROYED)
         .vm_availability(SP2, BOTH)
@@ -171,6 +176,9 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                     flags: 0,
                 },
             );
+            // VM 2's buffers are registered with the SPMC (the teardown unmaps them there).
+            let registered =
+                conduit.platform(PlatformAction::RegisterVmMailbox { vm: VM2, cpu: PASS_CPU });
             // CPU 0 runs VM 1: the platform cannot run a pass there.
             let busy_cpu = conduit.platform(PlatformAction::DestroyVm { vm: VM2, cpu: 0 });
             // The platform destroys VM 2. SP1 still holds the pages: the SPMC refuses the
@@ -189,6 +197,8 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                 ffa_error(driver.memory_share(VM2, &[PageRange { address: page, page_count: 1 }]));
             let partition_access_after =
                 command(&mut driver, SP1, Command::Probe { handle: handle.0 });
+            let message_to_destroyed =
+                command(&mut driver, SP1, Command::SendIndirect { destination: VM2, value: 3 });
             let recorded_after_destroy =
                 driver.direct_request_32(SP2, [0, 0, 0, 0, 0]).expect("SP2 answers")[1];
             let recreated = conduit.platform(PlatformAction::VmCreated { vm: VM2, cpu: PASS_CPU });
@@ -197,6 +207,7 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                 partition_read,
                 intruder_reclaim,
                 intruder_retrieve,
+                registered,
                 busy_cpu,
                 first_pass,
                 recreate_too_early,
@@ -206,6 +217,7 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                 direct_to_destroyed,
                 share_with_destroyed,
                 partition_access_after,
+                message_to_destroyed,
                 recorded_after_destroy,
                 recreated,
             }
@@ -223,6 +235,7 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
         Status::Ffa(FfaError::NotSupported),
         "a VM cannot retrieve a partition's transaction in the forwarder"
     );
+    assert_eq!(outcome.registered, Ok(()));
     assert_eq!(outcome.busy_cpu, Err(FfaError::Denied));
     assert_eq!(outcome.first_pass, Err(FfaError::Retry), "SP1 still holds the pages");
     assert_eq!(outcome.recreate_too_early, Err(FfaError::Denied), "teardown not finished");
@@ -260,7 +273,16 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                 .map_or(true, |physical| physical.0 != vm2_ram));
         }
     }
-    // The teardown's reclaim crossed into the secure world.
+    // A partition's message to the destroyed VM is refused, but by the SPMC's "receiver's RX
+    // buffer not mapped" rule (BUSY, matrix I04): nothing tells the SPMC the VM is gone (it
+    // only relays VM_DESTROYED to partitions), so it still knows VM 2 as a normal-world
+    // endpoint. A change there shows up here.
+    assert_eq!(outcome.message_to_destroyed.status, Status::Ffa(FfaError::Busy));
+    // The teardown's reclaim and the unmap of VM 2's registered buffers crossed into the
+    // secure world.
+    assert!(report
+        .secure_world_calls()
+        .any(|registers| registers[0] == 0x8400_0067 && registers[1] >> 16 == u64::from(VM2.0)));
     assert!(report.secure_world_calls().any(|registers| registers[0] == 0x8400_0077));
 }
 
