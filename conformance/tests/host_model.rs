@@ -47,6 +47,11 @@ const SKIPPED_AS_VM: &[(&str, &str)] = &[
     ("m04_direct_request_w2_must_be_zero_before_v1_2", "the agreed version is 1.2"),
     ("m09_partition_to_normal_world_request_is_invalid", "only a partition can try this"),
     ("d12_schedule_receiver_interrupt_is_for_the_normal_world", "notifications"),
+    ("mm10_partition_memory_to_the_normal_world_is_denied", "only a partition can try this"),
+    (
+        "i03_message_to_a_partition_without_indirect_messaging_is_denied",
+        "no partition without indirect messaging",
+    ),
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
     ("n02_bitmap_destroy_from_a_partition_is_not_supported", "only a partition can try this"),

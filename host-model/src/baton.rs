@@ -14,6 +14,7 @@ use ffa_core::{Conduit, EndpointId, FfaError};
 use spmc::partition_manager::ContextId;
 
 use crate::memory::GuestMemory;
+use crate::platform::PlatformAction;
 
 /// What the dispatcher hands a blocked context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub(crate) enum Entry {
     Restored,
     /// The partition manager refused to preempt the context; it just carries on.
     NotPreempted(FfaError),
+    /// The outcome of the platform action the context asked for ([`ModelConduit::platform`]).
+    PlatformDone(Result<(), FfaError>),
     /// The model is shutting down: the context's thread unwinds and ends.
     Terminate,
 }
@@ -52,6 +55,8 @@ pub(crate) enum Event {
     Call([u64; 18]),
     /// The platform takes an interrupt with this ID while the context runs.
     Interrupt(u32),
+    /// The context asks the platform to do something ([`ModelConduit::platform`]).
+    Platform(PlatformAction),
     /// Its program returned this value.
     Finished(Box<dyn Any + Send>),
     /// Its program stopped.
@@ -63,6 +68,7 @@ impl fmt::Debug for Event {
         match self {
             Self::Call(registers) => write!(formatter, "Call({:#x}, ..)", registers[0]),
             Self::Interrupt(id) => write!(formatter, "Interrupt({id})"),
+            Self::Platform(action) => write!(formatter, "Platform({action:?})"),
             Self::Finished(_) => write!(formatter, "Finished"),
             Self::Failed(failure) => write!(formatter, "Failed({failure})"),
         }
@@ -136,6 +142,22 @@ impl ModelConduit {
                 Err(FfaError::Aborted)
             }
             other => fault(&format!("model protocol: an interrupt was resumed with {other:?}")),
+        }
+    }
+
+    /// Asks the platform (the hypervisor, outside FF-A) to carry out `action` while this
+    /// context waits; see [`PlatformAction`]. Returns once the action's pass through the
+    /// partition managers ended: `Ok` when the forwarder ended it with FFA_SUCCESS, or the
+    /// error it refused the action with or ended the pass with (RETRY: partitions or
+    /// transactions are left for another pass).
+    pub fn platform(&mut self, action: PlatformAction) -> Result<(), FfaError> {
+        match self.exchange(Event::Platform(action)) {
+            Entry::PlatformDone(result) => result,
+            Entry::Terminate => {
+                shut_down_or([0; 18]);
+                Err(FfaError::Aborted)
+            }
+            other => fault(&format!("model protocol: a platform action ended with {other:?}")),
         }
     }
 

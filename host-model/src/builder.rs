@@ -5,7 +5,8 @@ use std::any::Any;
 use std::sync::Arc;
 
 use ffa_core::{EndpointId, Version};
-use spmc::partition_manager::{EndpointDescription, FeatureInterrupts};
+use spmc::manifest::VmAvailabilityMessages;
+use spmc::partition_manager::{EndpointDescription, FeatureInterrupts, Policy};
 
 use crate::address::{IntermediateAddress, PhysicalAddress, PAGE_SIZE};
 use crate::baton::{BoxedProgram, ModelConduit};
@@ -55,6 +56,8 @@ pub struct ModelBuilder {
     pub(crate) maximum_mailbox_pages: u16,
     pub(crate) step_limit: u64,
     pub(crate) shared: Vec<SharedMapping>,
+    pub(crate) vm_availability: Vec<(EndpointId, VmAvailabilityMessages)>,
+    pub(crate) policy: Policy,
 }
 
 impl core::fmt::Debug for ModelBuilder {
@@ -89,6 +92,8 @@ impl ModelBuilder {
             maximum_mailbox_pages: 0,
             step_limit: 1_000_000,
             shared: Vec::new(),
+            vm_availability: Vec::new(),
+            policy: Policy::allow_all(),
         }
     }
 
@@ -166,6 +171,24 @@ impl ModelBuilder {
         page_count: u64,
     ) -> Self {
         self.shared.push(SharedMapping { endpoint, address, source, source_address, page_count });
+        self
+    }
+
+    /// Partition `partition` subscribes to the VM availability messages `messages` (its
+    /// manifest's `vm-availability-messages`): the SPMC learns it from its configuration, the
+    /// hypervisor from the partition properties (bits 6 and 7) discovery reports.
+    pub fn vm_availability(
+        mut self,
+        partition: EndpointId,
+        messages: VmAvailabilityMessages,
+    ) -> Self {
+        self.vm_availability.push((partition, messages));
+        self
+    }
+
+    /// The forwarder's access policy: which VMs may make which calls to which partitions.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
         self
     }
 

@@ -53,7 +53,7 @@ fn ledger_storage() -> memory_sharing::LedgerStorage<'static> {
 
 /// What a CPU does next.
 #[derive(Debug, Clone, Copy)]
-enum Pending {
+pub(crate) enum Pending {
     /// Start a context's program.
     Start(ContextId),
     /// Return from a context's call with these registers.
@@ -62,6 +62,8 @@ enum Pending {
     Restore(ContextId),
     /// Tell a context its interrupt did not preempt it.
     NotPreempted(ContextId, FfaError),
+    /// Give a context the outcome of the platform action it asked for.
+    PlatformDone(ContextId, Result<(), FfaError>),
 }
 
 /// Where a context's thread is.
@@ -71,6 +73,8 @@ enum ThreadState {
     InCall,
     /// Blocked in [`crate::ModelConduit::interrupt`].
     Interrupted,
+    /// Blocked in [`crate::ModelConduit::platform`].
+    InPlatform,
     /// Its program ended.
     Stopped,
 }
@@ -81,7 +85,7 @@ pub(crate) struct Dispatcher {
     pub(crate) spmc: Manager,
     pub(crate) memory: SharedMemory,
     pub(crate) version: ffa_core::Version,
-    cpus: usize,
+    pub(crate) cpus: usize,
     vm_programs: BTreeMap<EndpointId, BoxedProgram>,
     partition_programs: BTreeMap<EndpointId, PartitionProgram>,
     /// VMs other than VM 1, with the CPU each starts on.
@@ -89,9 +93,11 @@ pub(crate) struct Dispatcher {
     /// Every context of both managers, for reports.
     contexts: Vec<ContextId>,
     threads: BTreeMap<ContextId, (ContextThread, ThreadState)>,
-    pending: Vec<Option<Pending>>,
+    pub(crate) pending: Vec<Option<Pending>>,
     /// Per CPU: the forwarder's other-world delivery awaiting the secure world's answer.
-    forwarded: Vec<Option<ContextId>>,
+    pub(crate) forwarded: Vec<Option<ContextId>>,
+    /// Per CPU: the context waiting for the platform action's pass running there.
+    pub(crate) platform_waiters: Vec<Option<crate::platform::PlatformWaiter>>,
     /// Per CPU: the SPMC finished booting it.
     booted: Vec<bool>,
     events: Receiver<(ContextId, Event)>,
@@ -228,7 +234,7 @@ impl Dispatcher {
             HYPERVISOR_BUFFERS,
             HYPERVISOR_BUFFER_PAGES as usize * crate::address::PAGE_SIZE as usize,
         );
-        let forwarder = Manager::with_memory_sharing(
+        let mut forwarder = Manager::with_memory_sharing(
             &configuration(Role::Forwarder, EndpointId::HYPERVISOR, &vms, &[]),
             ManagerMemory::new(memory.clone(), Role::Forwarder),
             MemorySharing {
@@ -238,6 +244,15 @@ impl Dispatcher {
             },
         )
         .map_err(configuration_error)?;
+        forwarder.set_policy(builder.policy.clone());
+        for &(partition, messages) in &builder.vm_availability {
+            spmc.set_vm_availability(partition, messages).map_err(|error| {
+                ModelError::Configuration(format!(
+                    "VM availability messages of {:#06x}: {error:?}",
+                    partition.0
+                ))
+            })?;
+        }
         let contexts = vms
             .iter()
             .chain(partitions.iter())
@@ -273,6 +288,7 @@ impl Dispatcher {
             threads: BTreeMap::new(),
             pending: vec![None; cpus],
             forwarded: vec![None; cpus],
+            platform_waiters: vec![None; cpus],
             booted: vec![false; cpus],
             events,
             event_sender,
@@ -373,6 +389,10 @@ impl Dispatcher {
                 self.resume(context, ThreadState::Interrupted, Entry::NotPreempted(error))?;
                 context
             }
+            Pending::PlatformDone(context, outcome) => {
+                self.resume(context, ThreadState::InPlatform, Entry::PlatformDone(outcome))?;
+                context
+            }
         };
         let (from, event) = self
             .events
@@ -437,7 +457,7 @@ impl Dispatcher {
         }
     }
 
-    fn record(&mut self, cpu: usize, event: TraceEvent) {
+    pub(crate) fn record(&mut self, cpu: usize, event: TraceEvent) {
         self.trace.push(TraceEntry { step: self.step, cpu: cpu as u16, event });
     }
 
@@ -479,6 +499,10 @@ impl Dispatcher {
                     }
                 }
             }
+            Event::Platform(action) => {
+                self.set_thread_state(context, ThreadState::InPlatform);
+                self.on_platform_action(cpu, context, action)
+            }
             Event::Finished(value) if context.endpoint == DRIVER_VM => {
                 self.set_thread_state(context, ThreadState::Stopped);
                 self.driver_value = Some(value);
@@ -516,7 +540,7 @@ impl Dispatcher {
 
     /// Carries out `delivery` from `role`'s manager on `cpu`, following it across the worlds
     /// until a context is to run or the CPU goes idle.
-    fn settle(
+    pub(crate) fn settle(
         &mut self,
         cpu: usize,
         mut role: Role,
@@ -538,7 +562,10 @@ impl Dispatcher {
                     self.pending[cpu] = Some(Pending::Restore(to));
                     return Ok(());
                 }
-                (Role::Forwarder, Transfer::Scheduler) => return Ok(()),
+                (Role::Forwarder, Transfer::Scheduler) => {
+                    self.platform_pass_ended(cpu, &delivery);
+                    return Ok(());
+                }
                 (Role::Spmc, Transfer::Scheduler) => {
                     return Err(ModelError::Platform("the SPMC asked for a scheduler".into()))
                 }
@@ -606,8 +633,15 @@ impl Dispatcher {
             states: self.states(),
             steps: self.step,
             memory: self.memory.clone(),
+            forwarder_handles: ledger_handles(&self.forwarder),
+            spmc_handles: ledger_handles(&self.spmc),
         }
     }
+}
+
+/// Every handle in `manager`'s memory-sharing ledger.
+fn ledger_handles(manager: &Manager) -> Vec<ffa_core::memory::MemoryHandle> {
+    manager.with_ledger(|ledger| ledger.handles().collect()).unwrap_or_default()
 }
 
 impl Drop for Dispatcher {

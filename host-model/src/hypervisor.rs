@@ -7,7 +7,9 @@ use ffa_core::framework_message::FrameworkMessage;
 use ffa_core::rxtx::RxtxMapArgs;
 use ffa_core::version::VersionResponse;
 use ffa_core::{Call, EndpointId, FfaError, Return, SuccessArgs, Uuid, VcpuId};
-use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
+use spmc::manifest::{
+    ExceptionLevel, MessagingMethod, PowerManagementMessages, VmAvailabilityMessages,
+};
 use spmc::partition_manager::{ContextId, EndpointDescription, Role, Transfer};
 
 use crate::builder::HYPERVISOR_BUFFERS;
@@ -20,6 +22,10 @@ const BOOT_CPU: usize = 0;
 
 /// Partition properties bit 3: receives notifications.
 const NOTIFICATION_SUPPORT: u64 = 1 << 3;
+/// Partition properties bit 6: wants VM_CREATED messages.
+const VM_CREATED: u64 = 1 << 6;
+/// Partition properties bit 7: wants VM_DESTROYED messages.
+const VM_DESTROYED: u64 = 1 << 7;
 /// Partition properties bit 8: AArch64.
 const AARCH64: u64 = 1 << 8;
 
@@ -75,10 +81,19 @@ impl Dispatcher {
             }
         }
         self.map_hypervisor_buffers()?;
-        for description in self.discover_partitions()? {
+        for (description, messages) in self.discover_partitions()? {
+            let id = description.id;
             self.forwarder.add_remote(description).map_err(|error| {
                 ModelError::Platform(format!("forwarder refused a partition: {error:?}"))
             })?;
+            if !messages.is_empty() {
+                self.forwarder.set_vm_availability(id, messages).map_err(|error| {
+                    ModelError::Platform(format!(
+                        "forwarder refused {:#06x}'s VM availability messages: {error:?}",
+                        id.0
+                    ))
+                })?;
+            }
         }
         Ok(())
     }
@@ -103,7 +118,11 @@ impl Dispatcher {
     }
 
     /// FFA_PARTITION_INFO_GET_REGS from the hypervisor until every partition is listed.
-    fn discover_partitions(&mut self) -> Result<Vec<EndpointDescription>, ModelError> {
+    /// Each with the VM availability messages it subscribed to (partition properties bits 6
+    /// and 7).
+    fn discover_partitions(
+        &mut self,
+    ) -> Result<Vec<(EndpointDescription, VmAvailabilityMessages)>, ModelError> {
         let hypervisor = ContextId { endpoint: EndpointId::HYPERVISOR, vcpu: VcpuId(0) };
         let mut found = Vec::new();
         let mut start_index = 0u16;
@@ -127,7 +146,15 @@ impl Dispatcher {
             for slot in 0..usize::from(current.saturating_sub(start_index)) + 1 {
                 let [first, low, high] = [1, 2, 3]
                     .map(|offset| values.get(slot * 3 + offset).copied().unwrap_or_default());
-                found.push(self.describe(first, Uuid::from_register_pair(low, high)));
+                let properties = first >> 32;
+                let mut messages = VmAvailabilityMessages::empty();
+                if properties & VM_CREATED != 0 {
+                    messages |= VmAvailabilityMessages::VM_CREATED;
+                }
+                if properties & VM_DESTROYED != 0 {
+                    messages |= VmAvailabilityMessages::VM_DESTROYED;
+                }
+                found.push((self.describe(first, Uuid::from_register_pair(low, high)), messages));
             }
             if current >= last {
                 return Ok(found);

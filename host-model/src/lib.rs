@@ -37,6 +37,7 @@ pub mod endpoints;
 mod hypervisor;
 pub mod memory;
 pub mod partitions;
+pub mod platform;
 pub mod report;
 pub mod suite;
 
@@ -45,4 +46,5 @@ pub use baton::{fault, Failure, ModelConduit};
 pub use builder::{ModelBuilder, PartitionProgram};
 pub use dispatcher::MAX_CPUS;
 pub use memory::{GuestMemory, ModelBuffers};
+pub use platform::PlatformAction;
 pub use report::{ModelError, Report, StoppedContext, TraceEntry, TraceEvent};

@@ -3,6 +3,7 @@
 
 use core::fmt;
 
+use ffa_core::memory::MemoryHandle;
 use ffa_core::FunctionId;
 use spmc::partition_manager::{ContextId, ContextState, Delivery, InvariantViolation, Role};
 
@@ -59,6 +60,13 @@ pub enum TraceEvent {
         /// Why (`None`: its program returned).
         failure: Option<Failure>,
     },
+    /// A context asked the platform for an action ([`crate::ModelConduit::platform`]).
+    Platform {
+        /// The context that asked.
+        context: ContextId,
+        /// What it asked for.
+        action: crate::platform::PlatformAction,
+    },
 }
 
 fn function_name(register: u64) -> &'static str {
@@ -110,6 +118,9 @@ impl fmt::Display for TraceEntry {
             TraceEvent::Stopped { context, failure: None } => {
                 write!(formatter, "{} stops: its program returned", context_name(*context))
             }
+            TraceEvent::Platform { context, action } => {
+                write!(formatter, "{} asks the platform: {action:?}", context_name(*context))
+            }
         }
     }
 }
@@ -138,6 +149,10 @@ pub struct Report<R> {
     pub steps: u64,
     /// The memory system, for inspection.
     pub memory: SharedMemory,
+    /// The handles in the forwarder's memory-sharing ledger at the end.
+    pub forwarder_handles: Vec<MemoryHandle>,
+    /// The handles in the SPMC's memory-sharing ledger at the end.
+    pub spmc_handles: Vec<MemoryHandle>,
 }
 
 impl<R> Report<R> {

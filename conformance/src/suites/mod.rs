@@ -7,7 +7,9 @@ mod discovery_buffers;
 mod discovery_variants;
 mod features;
 mod indirect_messaging;
+mod indirect_targets;
 mod memory_arguments;
+mod memory_boundaries;
 mod memory_cycles;
 mod memory_descriptors;
 mod memory_flow;
@@ -196,12 +198,16 @@ pub const ALL: &[Check] = &[
     memory_send_rules::MM21_TWO_LEND,
     memory_send_rules::MM23_HINT,
     memory_cycles::MM01_DONATE,
+    memory_boundaries::MM10,
+    memory_boundaries::MM12,
+    memory_boundaries::MM33,
     indirect_messaging::I01,
     indirect_messaging::I02,
     indirect_messaging::I05_DELIVERY,
     indirect_messaging::I04,
     indirect_messaging::I05_REPLY,
     indirect_messaging::I05_SIGNAL,
+    indirect_targets::I03,
     notifications::N01,
     notifications::N03_EMPTY,
     notifications::N03_SPOOF,
