@@ -35,6 +35,11 @@ pub const EXPECTED_SKIPS: &[(&str, &str)] = &[
     ("i04_indirect_message_to_a_full_rx_buffer_is_busy", "FFA_MSG_SEND2 is not offered"),
     ("i05_indirect_message_from_the_server_arrives", "FFA_MSG_SEND2 is not offered"),
     ("i05_rx_buffer_full_is_signalled", "FFA_MSG_SEND2 is not offered"),
+    (
+        "i03_message_to_a_partition_without_indirect_messaging_is_denied",
+        "FFA_MSG_SEND2 is not offered",
+    ),
+    ("mm10_partition_memory_to_the_normal_world_is_denied", "only a partition can try this"),
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
     ("n02_bitmap_destroy_from_a_partition_is_not_supported", "only a partition can try this"),
