@@ -76,7 +76,7 @@ pub(crate) struct Mailboxes<M: EndpointMemory, const ENDPOINTS: usize> {
 }
 
 impl<M: EndpointMemory, const ENDPOINTS: usize> Mailboxes<M, ENDPOINTS> {
-    pub(crate) fn new(memory: M) -> Self {
+    pub(crate) const fn new(memory: M) -> Self {
         Self { memory, local: heapless::Vec::new(), remote: heapless::Vec::new() }
     }
 

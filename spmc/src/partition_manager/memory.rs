@@ -149,6 +149,36 @@ pub(crate) struct MemoryState<S> {
     pub(crate) in_flight: heapless::Vec<InFlight, IN_FLIGHT>,
 }
 
+/// The memory-sharing state, or none (a manager without memory sharing). Like an `Option`,
+/// but with an explicit zero tag for "none", so that [`super::PartitionManager::empty`] is all
+/// zero bytes (an `Option` would mark "none" with a niche value of some inner field).
+#[derive(Debug)]
+#[repr(u8)]
+pub(crate) enum MemorySlot<S> {
+    Off = 0,
+    On(MemoryState<S>) = 1,
+}
+
+impl<S> MemorySlot<S> {
+    pub(crate) fn as_ref(&self) -> Option<&MemoryState<S>> {
+        match self {
+            Self::Off => None,
+            Self::On(state) => Some(state),
+        }
+    }
+
+    pub(crate) fn as_mut(&mut self) -> Option<&mut MemoryState<S>> {
+        match self {
+            Self::Off => None,
+            Self::On(state) => Some(state),
+        }
+    }
+
+    pub(crate) fn is_some(&self) -> bool {
+        matches!(self, Self::On(_))
+    }
+}
+
 /// How a memory call goes on once checked.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Progress {
@@ -192,7 +222,19 @@ impl<
         memory: M,
         sharing: MemorySharing<'_, S>,
     ) -> Result<Self, ConfigError> {
-        let manager = Self::new(configuration, memory)?;
+        let mut manager = Self::empty(memory);
+        manager.configure_with_memory_sharing(configuration, sharing)?;
+        Ok(manager)
+    }
+
+    /// [`Self::configure`] with memory sharing, as [`Self::with_memory_sharing`] builds it, in
+    /// place on a manager made by [`Self::empty`].
+    pub fn configure_with_memory_sharing(
+        &mut self,
+        configuration: &Configuration<'_>,
+        sharing: MemorySharing<'_, S>,
+    ) -> Result<(), ConfigError> {
+        self.configure(configuration)?;
         let allocator = match configuration.role {
             Role::Spmc => HandleAllocator::Spmc,
             Role::Forwarder => HandleAllocator::Hypervisor,
@@ -217,7 +259,7 @@ impl<
                     .map_err(|_| ConfigError::MemoryMap(region.owner))?;
             }
         }
-        *manager.memory.lock() = Some(MemoryState {
+        *self.memory.get_mut() = MemorySlot::On(MemoryState {
             ledger,
             platform: sharing.platform,
             copy: [0; COPY_SIZE],
@@ -227,7 +269,7 @@ impl<
             forwarded: heapless::Vec::new(),
             in_flight: heapless::Vec::new(),
         });
-        Ok(manager)
+        Ok(())
     }
 
     /// Runs `action` with the ledger (`None` without memory sharing).
