@@ -69,9 +69,10 @@ fn check_request(request: &SendRequest<'_>) -> Result<(), FfaError> {
     let used = ids.get(..count).ok_or(FfaError::InvalidParameters)?;
     // At most MAX_RECEIVERS entries: every pair is compared (no sort, whose generic code is
     // large in firmware images).
-    let repeated = used.iter().enumerate().any(|(index, id)| {
-        used.get(index + 1..).is_some_and(|later| later.contains(id))
-    });
+    let repeated = used
+        .iter()
+        .enumerate()
+        .any(|(index, id)| used.get(index + 1..).is_some_and(|later| later.contains(id)));
     if repeated {
         return Err(FfaError::InvalidParameters);
     }

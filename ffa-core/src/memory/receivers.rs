@@ -78,9 +78,10 @@ pub(crate) fn check_no_duplicates(ids: impl Iterator<Item = u16>) -> Result<(), 
     let used = ids_seen.get(..count).ok_or(FfaError::InvalidParameters)?;
     // At most MAX_RECEIVERS entries: comparing every pair is cheaper in code and time than a
     // sort (whose generic code cost the SPMC image ~2 KB).
-    let repeated = used.iter().enumerate().any(|(index, id)| {
-        used.get(index + 1..).is_some_and(|later| later.contains(id))
-    });
+    let repeated = used
+        .iter()
+        .enumerate()
+        .any(|(index, id)| used.get(index + 1..).is_some_and(|later| later.contains(id)));
     if repeated {
         return Err(FfaError::InvalidParameters);
     }
