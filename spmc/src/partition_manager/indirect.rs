@@ -93,7 +93,7 @@ impl<
             }
             return Ok(own);
         }
-        if self.settings.role != Role::Spmc {
+        if self.effective_role() != Role::Spmc {
             return Err(FfaError::NotSupported);
         }
         let sender = if sender_vm.0 == 0 { own } else { sender_vm };
@@ -144,7 +144,7 @@ impl<
                     return Err(FfaError::Denied);
                 }
             }
-            Peer::Remote => match self.settings.role {
+            Peer::Remote => match self.effective_role() {
                 Role::Forwarder => return Ok(Sent::Forward(sender)),
                 // A partition's message to a known normal-world endpoint; the normal world's
                 // own messages to itself are not the SPMC's business.
@@ -160,9 +160,8 @@ impl<
         // forwarder, taken from the SPMC if it is registered there).
         let receive = match mailboxes.find(receiver) {
             Some(mailbox) if !mailbox.receive_held => {
-                let registered_elsewhere = self.settings.role == Role::Forwarder
-                    && mailbox.registered
-                    && !mailbox.acquired;
+                let registered_elsewhere =
+                    self.is_forwarder() && mailbox.registered && !mailbox.acquired;
                 if registered_elsewhere {
                     return Ok(Sent::Acquire(receiver));
                 }

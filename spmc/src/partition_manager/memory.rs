@@ -301,7 +301,7 @@ impl<
         caller: &Caller,
         call: Call,
     ) -> Delivery {
-        let forwarding = self.settings.role == Role::Forwarder && caller.local;
+        let forwarding = self.is_forwarder() && caller.local;
         let mut scheduler = if forwarding {
             Some(scheduler)
         } else {
@@ -309,7 +309,7 @@ impl<
             None
         };
         let enabled = self.memory.lock().is_some();
-        let served = enabled && (caller.local || self.settings.role == Role::Spmc);
+        let served = enabled && (caller.local || self.effective_role() == Role::Spmc);
         if !served {
             return Self::reply(caller, Return::error(FfaError::NotSupported));
         }
@@ -385,7 +385,7 @@ impl<
         }
         let enabled = self.memory.lock().is_some();
         let served = enabled
-            && (caller.local || self.settings.role == Role::Spmc)
+            && (caller.local || self.effective_role() == Role::Spmc)
             && function.minimum_version() <= caller.version;
         if !served {
             return Some(Return::error(FfaError::NotSupported));
@@ -401,7 +401,7 @@ impl<
                 if caller.version >= Version::V1_1 {
                     word |= RetrieveProperties::NS_BIT;
                 }
-                if self.settings.role == Role::Spmc && !caller.local {
+                if self.effective_role() == Role::Spmc && !caller.local {
                     word |= RetrieveProperties::HYPERVISOR_RETRIEVE;
                 }
                 word.bits()

@@ -228,7 +228,7 @@ impl<
         let known = self.remote.lock().iter().any(|remote| {
             remote.id == target.endpoint && target.vcpu.0 < remote.execution_context_count
         });
-        if !known || !caller.local || self.settings.role != Role::Forwarder {
+        if !known || !caller.local || !self.is_forwarder() {
             return Self::reply(caller, Return::error(FfaError::InvalidParameters));
         }
         let call = Call::Run { target: target.target_info(), is_64: false };
@@ -357,7 +357,7 @@ impl<
             }
         } else {
             if destination == self.settings.own_id {
-                let from_spmd = source == EndpointId::SPMD && self.settings.role == Role::Spmc;
+                let from_spmd = source == EndpointId::SPMD && self.effective_role() == Role::Spmc;
                 return match message {
                     Message::Direct(DirectMessage {
                         body:
@@ -379,14 +379,14 @@ impl<
                     framework,
                     FrameworkMessage::VmCreated { .. } | FrameworkMessage::VmDestroyed { .. }
                 );
-                if !availability || self.settings.role != Role::Spmc || source != HYPERVISOR_ID {
+                if !availability || self.effective_role() != Role::Spmc || source != HYPERVISOR_ID {
                     return Err(FfaError::InvalidParameters);
                 }
             }
         }
         if !self.is_local(destination) {
             let forwardable = caller.local
-                && self.settings.role == Role::Forwarder
+                && self.is_forwarder()
                 && destination.is_secure()
                 && destination != EndpointId::SPMD
                 && destination != self.settings.own_id;

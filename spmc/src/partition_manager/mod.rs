@@ -185,8 +185,13 @@ impl<
 
     /// Configures a manager made by [`Self::empty`] in place (without a copy of the manager on
     /// the stack) from a checked configuration; see [`Self::new`]. Any earlier configuration
-    /// of this manager is replaced; call it before the manager serves any call.
+    /// of this manager is replaced (endpoints, contexts, mailboxes, notifications, memory
+    /// sharing; the endpoint-memory implementation `M` is kept): call it before the manager
+    /// serves calls, or to start over.
     pub fn configure(&mut self, configuration: &Configuration<'_>) -> Result<(), ConfigError> {
+        if configuration.role == Role::Forwarder && !M::FORWARDER_ROLE {
+            return Err(ConfigError::RoleNotBuilt);
+        }
         configuration.check(ENDPOINTS, VCPUS)?;
         self.local.clear();
         let scheduler = self.scheduler.get_mut();
@@ -213,6 +218,7 @@ impl<
             maximum_mailbox_pages: configuration.maximum_mailbox_pages,
         };
         *self.memory.get_mut() = MemorySlot::Off;
+        self.mailboxes.get_mut().forget_all();
         self.notifications.get_mut().configure(configuration.local);
         for destroyed in &self.destroyed {
             destroyed.store(false, core::sync::atomic::Ordering::Relaxed);
@@ -225,6 +231,24 @@ impl<
         self.settings.role
     }
 
+    /// Whether this manager is the forwarder: a constant `false` on platforms built without
+    /// the forwarder role ([`EndpointMemory::FORWARDER_ROLE`]), so its code drops out there.
+    #[inline]
+    pub(crate) fn is_forwarder(&self) -> bool {
+        self.effective_role() == Role::Forwarder
+    }
+
+    /// The role, as a constant [`Role::Spmc`] on platforms built without the forwarder role
+    /// (where configuring the forwarder role fails), so every decision on it folds away there.
+    #[inline]
+    pub(crate) fn effective_role(&self) -> Role {
+        if M::FORWARDER_ROLE {
+            self.settings.role
+        } else {
+            Role::Spmc
+        }
+    }
+
     /// Whether `endpoint` is one this manager runs (a destroyed VM is not).
     pub fn is_local(&self, endpoint: EndpointId) -> bool {
         self.local_index(endpoint).is_some() && !self.is_destroyed(endpoint)
@@ -234,7 +258,7 @@ impl<
     /// forwarder learns of a secure partition. NO_MEMORY when full, INVALID_PARAMETERS for an
     /// ID of the wrong world.
     pub fn add_remote(&self, description: EndpointDescription) -> Result<(), FfaError> {
-        if description.id.is_secure() == self.settings.role.local_is_secure()
+        if description.id.is_secure() == self.effective_role().local_is_secure()
             || description.id == EndpointId::SPMD
         {
             return Err(FfaError::InvalidParameters);
@@ -509,7 +533,9 @@ impl<
             return Err(refuse(FfaError::InvalidParameters));
         }
         let cpu = from.vcpu.0;
-        let blocked_remote = scheduler.blocked_on_remote(cpu);
+        // Only the forwarder blocks a local context on the other world.
+        let blocked_remote =
+            if self.is_forwarder() { scheduler.blocked_on_remote(cpu) } else { None };
         if blocked_remote.is_none() && scheduler.running_on(cpu).is_some() {
             // The CPU is in this world: the other world cannot be calling from it.
             return Err(refuse(FfaError::Denied));
@@ -616,7 +642,7 @@ impl<
             }
         }
         let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
-        match self.settings.role {
+        match self.effective_role() {
             Role::Spmc => Delivery {
                 to: ContextId { endpoint: EndpointId::SPMD, vcpu: VcpuId(cpu) },
                 transfer: Transfer::OtherWorld,

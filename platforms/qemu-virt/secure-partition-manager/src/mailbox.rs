@@ -70,6 +70,9 @@ impl PhysicalMailboxes {
 }
 
 impl EndpointMemory for PhysicalMailboxes {
+    /// This image is the SPMC only: the core's forwarder code is left out.
+    const FORWARDER_ROLE: bool = false;
+
     type Buffer = PhysicalBuffer;
 
     fn map_buffer(
