@@ -154,6 +154,10 @@ pub(crate) struct MemoryState<S> {
 /// zero bytes (an `Option` would mark "none" with a niche value of some inner field).
 #[derive(Debug)]
 #[repr(u8)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "it lives inside the manager (a static in firmware), never moved once configured"
+)]
 pub(crate) enum MemorySlot<S> {
     Off = 0,
     On(MemoryState<S>) = 1,
