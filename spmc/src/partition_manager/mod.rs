@@ -430,16 +430,16 @@ impl<
             }
             Call::Yield { timeout, .. } => self.yield_call(&mut scheduler, &caller, timeout),
             Call::Run { target, .. } => self.run(&mut scheduler, &caller, target),
-            Call::MsgSendDirectReq(message) => {
+            Call::MsgSendDirectReq(ref message) => {
                 self.direct_request(&mut scheduler, &caller, messaging::Message::Direct(message))
             }
-            Call::MsgSendDirectReq2(message) => {
+            Call::MsgSendDirectReq2(ref message) => {
                 self.direct_request(&mut scheduler, &caller, messaging::Message::Direct2(message))
             }
-            Call::MsgSendDirectResp(message) => {
+            Call::MsgSendDirectResp(ref message) => {
                 self.direct_response(&mut scheduler, &caller, messaging::Message::Direct(message))
             }
-            Call::MsgSendDirectResp2(message) => {
+            Call::MsgSendDirectResp2(ref message) => {
                 self.direct_response(&mut scheduler, &caller, messaging::Message::Direct2(message))
             }
             Call::Error { error, .. } => self.error_call(&mut scheduler, &caller, error),
