@@ -130,7 +130,8 @@ const GUARD: usize = 8;
 /// Checks `memcpy` and `memset` for every length up to 48 bytes at aligned and misaligned
 /// source and destination addresses: the bytes inside the range are right and the 8 bytes on
 /// each side untouched. Returns the first failing (routine, length, destination offset, source
-/// offset), or `None` when all pass. Costs about 0.1 million instructions.
+/// offset), or `None` when all pass. It tries 20 offset pairs (it cost about 0.1 million
+/// instructions with the 9 pairs it tried before the aligned-offset paths were added).
 pub fn self_check() -> Option<(&'static str, usize, usize, usize)> {
     const SIZE: usize = LONGEST + 2 * GUARD + 16;
     #[repr(align(16))]
