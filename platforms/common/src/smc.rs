@@ -4,9 +4,18 @@
 ///
 /// The EL3 monitor preserves x18-x30 and the stack, as SMCCC v1.2 requires.
 pub fn smc(registers: [u64; 18]) -> [u64; 18] {
+    let mut registers = registers;
+    smc_in_place(&mut registers);
+    registers
+}
+
+/// [`smc`] on a register block in place: x0-x17 are loaded from `registers` and what the call
+/// leaves in them is stored back (no copy of the block on the way in or out).
+#[inline]
+pub fn smc_in_place(registers: &mut [u64; 18]) {
     #[cfg(target_arch = "aarch64")]
     {
-        let mut r = registers;
+        let r = registers;
         // SAFETY: an SMC traps to the EL3 monitor, which reads and writes only x0-x17 of this
         // context (all declared as operands here) and returns to the next instruction.
         unsafe {
@@ -20,8 +29,7 @@ pub fn smc(registers: [u64; 18]) -> [u64; 18] {
                 options(nostack)
             );
         }
-        r
     }
     #[cfg(not(target_arch = "aarch64"))]
-    registers
+    let _ = registers;
 }

@@ -165,6 +165,9 @@ pub enum ConfigError {
     /// A memory region of this owner overlaps another, is malformed, does not fit the
     /// ledger's pools, or its owner is neither a local nor a remote endpoint.
     MemoryMap(EndpointId),
+    /// The forwarder role on a platform built without it
+    /// ([`super::EndpointMemory::FORWARDER_ROLE`] is `false`).
+    RoleNotBuilt,
 }
 
 impl ConfigError {
@@ -182,6 +185,7 @@ impl ConfigError {
             Self::MemoryMap(_) => {
                 "a memory region overlaps another, is malformed, does not fit the pools, or has an unknown owner"
             }
+            Self::RoleNotBuilt => "the forwarder role is not built into this platform",
         }
     }
 
@@ -195,7 +199,7 @@ impl ConfigError {
             | Self::ConflictingId(id)
             | Self::TooManyUuids(id)
             | Self::MemoryMap(id) => Some(id),
-            Self::TooManyEndpoints | Self::MissingId => None,
+            Self::TooManyEndpoints | Self::MissingId | Self::RoleNotBuilt => None,
         }
     }
 }

@@ -93,7 +93,7 @@ impl<
             }
             return Ok(own);
         }
-        if self.settings.role != Role::Spmc {
+        if self.effective_role() != Role::Spmc {
             return Err(FfaError::NotSupported);
         }
         let sender = if sender_vm.0 == 0 { own } else { sender_vm };
@@ -144,7 +144,7 @@ impl<
                     return Err(FfaError::Denied);
                 }
             }
-            Peer::Remote => match self.settings.role {
+            Peer::Remote => match self.effective_role() {
                 Role::Forwarder => {
                     if !self.policy.allows(sender, receiver, CallKinds::INDIRECT_MESSAGES) {
                         return Err(FfaError::Denied);
@@ -165,9 +165,8 @@ impl<
         // forwarder, taken from the SPMC if it is registered there).
         let receive = match mailboxes.find(receiver) {
             Some(mailbox) if !mailbox.receive_held => {
-                let registered_elsewhere = self.settings.role == Role::Forwarder
-                    && mailbox.registered
-                    && !mailbox.acquired;
+                let registered_elsewhere =
+                    self.is_forwarder() && mailbox.registered && !mailbox.acquired;
                 if registered_elsewhere {
                     return Ok(Sent::Acquire(receiver));
                 }

@@ -32,7 +32,7 @@ impl<
         partition: EndpointId,
         messages: VmAvailabilityMessages,
     ) -> Result<(), FfaError> {
-        let known = match self.settings.role {
+        let known = match self.effective_role() {
             Role::Spmc => self.is_local(partition),
             Role::Forwarder => {
                 partition.is_secure()
@@ -104,7 +104,7 @@ impl<
         vm: EndpointId,
         cpu: u16,
     ) -> Result<spin::MutexGuard<'_, Scheduler<ENDPOINTS, VCPUS>>, FfaError> {
-        if self.settings.role != Role::Forwarder {
+        if !self.is_forwarder() {
             return Err(FfaError::NotSupported);
         }
         if usize::from(cpu) >= CPUS || self.local_index(vm).is_none() {
@@ -245,6 +245,9 @@ impl<
         cpu: u16,
         registers: &[u64; 18],
     ) -> Option<Delivery> {
+        if !self.is_forwarder() {
+            return None;
+        }
         let index = scheduler.lifecycle.running_on(cpu)?;
         let job = scheduler.lifecycle.jobs.get_mut(index)?;
         let vm = job.report.vm;

@@ -15,6 +15,12 @@ pub trait EndpointMemory {
     /// A mapped buffer.
     type Buffer: Copy + PartialEq + core::fmt::Debug;
 
+    /// Whether the platform may run the core in the forwarder role. A platform that never does
+    /// (an SPMC image) sets it to `false`: the forwarder's code then drops out of its image
+    /// (every forwarder check is a constant), and configuring the forwarder role fails with
+    /// [`super::ConfigError::RoleNotBuilt`].
+    const FORWARDER_ROLE: bool = true;
+
     /// Checks that `endpoint` may use `page_count` 4 KiB pages at `address` as a mailbox
     /// buffer and maps them for the manager. Errors: DENIED for memory the endpoint cannot
     /// offer (secure memory from the normal world, outside the manager's ranges: matrix D20),
@@ -76,8 +82,14 @@ pub(crate) struct Mailboxes<M: EndpointMemory, const ENDPOINTS: usize> {
 }
 
 impl<M: EndpointMemory, const ENDPOINTS: usize> Mailboxes<M, ENDPOINTS> {
-    pub(crate) fn new(memory: M) -> Self {
+    pub(crate) const fn new(memory: M) -> Self {
         Self { memory, local: heapless::Vec::new(), remote: heapless::Vec::new() }
+    }
+
+    /// Forgets every mapped mailbox (a manager configured again starts with none).
+    pub(crate) fn forget_all(&mut self) {
+        self.local.clear();
+        self.remote.clear();
     }
 
     pub(crate) fn find(&self, owner: EndpointId) -> Option<&Mailbox<M::Buffer>> {
@@ -130,7 +142,7 @@ impl<
         if vm_id.0 == 0 {
             return Ok(caller.context.endpoint);
         }
-        if caller.local || self.settings.role != Role::Spmc {
+        if caller.local || self.effective_role() != Role::Spmc {
             return Err(FfaError::InvalidParameters);
         }
         let known = self.remote.lock().iter().any(|remote| remote.id == vm_id);
@@ -172,7 +184,7 @@ impl<
     /// DENIED; a malformed descriptor, a VM that is not a known normal-world endpoint, or RX
     /// and TX of different sizes: INVALID_PARAMETERS; then as FFA_RXTX_MAP.
     fn forwarded_rxtx_map(&self, caller: &Caller) -> Result<(), FfaError> {
-        if self.settings.role != Role::Spmc {
+        if self.effective_role() != Role::Spmc {
             return Err(FfaError::NotSupported);
         }
         let descriptor = {
@@ -296,7 +308,7 @@ impl<
     /// VM ID 0 or not a known VM: INVALID_PARAMETERS; no buffers mapped for it, or the buffer
     /// is not the SPMC's to give (the VM owns it, or it is acquired already): DENIED.
     pub(super) fn rx_acquire(&self, caller: &Caller, vm_id: EndpointId) -> Return {
-        if caller.local || self.settings.role != Role::Spmc {
+        if caller.local || self.effective_role() != Role::Spmc {
             return Return::error(FfaError::NotSupported);
         }
         if vm_id.0 == 0 {

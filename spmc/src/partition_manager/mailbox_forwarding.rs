@@ -9,7 +9,7 @@ use ffa_core::{Call, EndpointId, FfaError, VcpuId};
 
 use super::state::{Party, Scheduler, State};
 use super::{
-    Caller, ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Role, Transfer,
+    Caller, ContextId, Delivery, EndpointMemory, MemoryPlatform, PartitionManager, Transfer,
 };
 
 /// A call the forwarder made to the SPMC about a VM's mailbox, waiting for the answer on
@@ -118,7 +118,7 @@ impl<
     /// Forwarder: whether the forwarder must take `vm`'s RX buffer from the SPMC before
     /// writing into it (registered, free here, not acquired yet).
     pub(super) fn needs_rx_acquire(&self, vm: EndpointId) -> bool {
-        self.settings.role == Role::Forwarder
+        self.is_forwarder()
             && self.mailboxes.lock().find(vm).is_some_and(|mailbox| {
                 mailbox.registered && !mailbox.acquired && !mailbox.receive_held
             })
@@ -167,7 +167,7 @@ impl<
         caller: &Caller,
         vm_id: EndpointId,
     ) -> Option<Delivery> {
-        if self.settings.role != Role::Forwarder || !caller.local || vm_id.0 != 0 {
+        if !self.is_forwarder() || !caller.local || vm_id.0 != 0 {
             return None;
         }
         let vm = caller.context.endpoint;
@@ -191,6 +191,9 @@ impl<
         cpu: u16,
         registers: &[u64; 18],
     ) -> Option<MailboxOutcome> {
+        if !self.is_forwarder() {
+            return None;
+        }
         let calls = &mut scheduler.lifecycle.mailbox_calls;
         let index = calls.iter().position(|pending| pending.cpu == cpu)?;
         let pending = calls.swap_remove(index);

@@ -149,6 +149,40 @@ pub(crate) struct MemoryState<S> {
     pub(crate) in_flight: heapless::Vec<InFlight, IN_FLIGHT>,
 }
 
+/// The memory-sharing state, or none (a manager without memory sharing). Like an `Option`,
+/// but with an explicit zero tag for "none", so that [`super::PartitionManager::empty`] is all
+/// zero bytes (an `Option` would mark "none" with a niche value of some inner field).
+#[derive(Debug)]
+#[repr(u8)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "it lives inside the manager (a static in firmware), never moved once configured"
+)]
+pub(crate) enum MemorySlot<S> {
+    Off = 0,
+    On(MemoryState<S>) = 1,
+}
+
+impl<S> MemorySlot<S> {
+    pub(crate) fn as_ref(&self) -> Option<&MemoryState<S>> {
+        match self {
+            Self::Off => None,
+            Self::On(state) => Some(state),
+        }
+    }
+
+    pub(crate) fn as_mut(&mut self) -> Option<&mut MemoryState<S>> {
+        match self {
+            Self::Off => None,
+            Self::On(state) => Some(state),
+        }
+    }
+
+    pub(crate) fn is_some(&self) -> bool {
+        matches!(self, Self::On(_))
+    }
+}
+
 /// How a memory call goes on once checked.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Progress {
@@ -192,7 +226,19 @@ impl<
         memory: M,
         sharing: MemorySharing<'_, S>,
     ) -> Result<Self, ConfigError> {
-        let manager = Self::new(configuration, memory)?;
+        let mut manager = Self::empty(memory);
+        manager.configure_with_memory_sharing(configuration, sharing)?;
+        Ok(manager)
+    }
+
+    /// [`Self::configure`] with memory sharing, as [`Self::with_memory_sharing`] builds it, in
+    /// place on a manager made by [`Self::empty`].
+    pub fn configure_with_memory_sharing(
+        &mut self,
+        configuration: &Configuration<'_>,
+        sharing: MemorySharing<'_, S>,
+    ) -> Result<(), ConfigError> {
+        self.configure(configuration)?;
         let allocator = match configuration.role {
             Role::Spmc => HandleAllocator::Spmc,
             Role::Forwarder => HandleAllocator::Hypervisor,
@@ -217,7 +263,7 @@ impl<
                     .map_err(|_| ConfigError::MemoryMap(region.owner))?;
             }
         }
-        *manager.memory.lock() = Some(MemoryState {
+        *self.memory.get_mut() = MemorySlot::On(MemoryState {
             ledger,
             platform: sharing.platform,
             copy: [0; COPY_SIZE],
@@ -227,7 +273,7 @@ impl<
             forwarded: heapless::Vec::new(),
             in_flight: heapless::Vec::new(),
         });
-        Ok(manager)
+        Ok(())
     }
 
     /// Runs `action` with the ledger (`None` without memory sharing).
@@ -259,7 +305,7 @@ impl<
         caller: &Caller,
         call: Call,
     ) -> Delivery {
-        let forwarding = self.settings.role == Role::Forwarder && caller.local;
+        let forwarding = self.is_forwarder() && caller.local;
         let mut scheduler = if forwarding {
             Some(scheduler)
         } else {
@@ -267,7 +313,7 @@ impl<
             None
         };
         let enabled = self.memory.lock().is_some();
-        let served = enabled && (caller.local || self.settings.role == Role::Spmc);
+        let served = enabled && (caller.local || self.effective_role() == Role::Spmc);
         if !served {
             return Self::reply(caller, Return::error(FfaError::NotSupported));
         }
@@ -343,7 +389,7 @@ impl<
         }
         let enabled = self.memory.lock().is_some();
         let served = enabled
-            && (caller.local || self.settings.role == Role::Spmc)
+            && (caller.local || self.effective_role() == Role::Spmc)
             && function.minimum_version() <= caller.version;
         if !served {
             return Some(Return::error(FfaError::NotSupported));
@@ -359,7 +405,7 @@ impl<
                 if caller.version >= Version::V1_1 {
                     word |= RetrieveProperties::NS_BIT;
                 }
-                if self.settings.role == Role::Spmc && !caller.local {
+                if self.effective_role() == Role::Spmc && !caller.local {
                     word |= RetrieveProperties::HYPERVISOR_RETRIEVE;
                 }
                 word.bits()

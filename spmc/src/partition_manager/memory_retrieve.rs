@@ -62,7 +62,7 @@ impl<
         let request = RetrieveRequest::parse(copy.get(..length).unwrap_or_default(), layout)?;
         let header = match request {
             RetrieveRequest::Hypervisor(handle) => {
-                if caller.local || self.settings.role != Role::Spmc {
+                if caller.local || self.effective_role() != Role::Spmc {
                     return Err(FfaError::InvalidParameters);
                 }
                 return self.hypervisor_retrieve(state, &mut mailboxes, mailbox, layout, handle);
@@ -70,7 +70,7 @@ impl<
             RetrieveRequest::Endpoint(header) => header,
         };
         let handle = header.fields.handle;
-        if self.settings.role == Role::Forwarder && handle.allocator() == HandleAllocator::Spmc {
+        if self.is_forwarder() && handle.allocator() == HandleAllocator::Spmc {
             return Err(FfaError::NotSupported);
         }
         // What the response needs and the ledger forgets for DONATE: read it first.
@@ -273,9 +273,7 @@ impl<
         mailboxes.memory.read(mailbox.transmit, 0, bytes)?;
         drop(mailboxes);
         let descriptor = RelinquishDescriptor::parse(bytes)?;
-        if self.settings.role == Role::Forwarder
-            && descriptor.handle.allocator() == HandleAllocator::Spmc
-        {
+        if self.is_forwarder() && descriptor.handle.allocator() == HandleAllocator::Spmc {
             return Err(FfaError::NotSupported);
         }
         ledger.relinquish_descriptor(owner, &descriptor, platform)?;

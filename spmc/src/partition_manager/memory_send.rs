@@ -108,7 +108,7 @@ impl<
                 local_borrowers += 1;
                 continue;
             }
-            let known = match self.settings.role {
+            let known = match self.effective_role() {
                 Role::Spmc => !borrower.is_secure(),
                 Role::Forwarder => {
                     borrower.is_secure()
@@ -119,7 +119,7 @@ impl<
             if !known {
                 return Err(FfaError::InvalidParameters);
             }
-            if self.settings.role == Role::Forwarder
+            if self.effective_role() == Role::Forwarder
                 && caller.local
                 && !self.policy.allows(caller.context.endpoint, borrower, CallKinds::MEMORY)
             {
@@ -130,11 +130,7 @@ impl<
         if !caller.local && local_borrowers == 0 {
             return Err(FfaError::InvalidParameters);
         }
-        Ok(if other_world && self.settings.role == Role::Forwarder {
-            Route::OtherWorld
-        } else {
-            Route::Local
-        })
+        Ok(if other_world && self.is_forwarder() { Route::OtherWorld } else { Route::Local })
     }
 
     /// FFA_MEM_SHARE / LEND / DONATE with the first fragment in the caller's TX buffer.

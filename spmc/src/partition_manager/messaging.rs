@@ -19,14 +19,15 @@ const HYPERVISOR_ID: EndpointId = EndpointId(0);
 /// PSCI CPU_OFF, the only PSCI function the SPMD sends as a framework message.
 const PSCI_CPU_OFF: u32 = 0x8400_0002;
 
-/// A direct request or response of either generation.
+/// A direct request or response of either generation, borrowed from the decoded call (so the
+/// message is not copied on its way through the checks).
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Message {
-    Direct(DirectMessage),
-    Direct2(DirectMessage2),
+pub(super) enum Message<'a> {
+    Direct(&'a DirectMessage),
+    Direct2(&'a DirectMessage2),
 }
 
-impl Message {
+impl Message<'_> {
     fn source(&self) -> EndpointId {
         match self {
             Self::Direct(message) => message.source,
@@ -65,15 +66,15 @@ impl Message {
 
     fn as_request(&self) -> Call {
         match *self {
-            Self::Direct(message) => Call::MsgSendDirectReq(message),
-            Self::Direct2(message) => Call::MsgSendDirectReq2(message),
+            Self::Direct(message) => Call::MsgSendDirectReq(*message),
+            Self::Direct2(message) => Call::MsgSendDirectReq2(*message),
         }
     }
 
     fn as_response(&self) -> Return {
         match *self {
-            Self::Direct(message) => Return::DirectResponse(message),
-            Self::Direct2(message) => Return::DirectResponse2(message),
+            Self::Direct(message) => Return::DirectResponse(*message),
+            Self::Direct2(message) => Return::DirectResponse2(*message),
         }
     }
 }
@@ -228,7 +229,7 @@ impl<
         let known = self.remote.lock().iter().any(|remote| {
             remote.id == target.endpoint && target.vcpu.0 < remote.execution_context_count
         });
-        if !known || !caller.local || self.settings.role != Role::Forwarder {
+        if !known || !caller.local || !self.is_forwarder() {
             return Self::reply(caller, Return::error(FfaError::InvalidParameters));
         }
         let call = Call::Run { target: target.target_info(), is_64: false };
@@ -292,7 +293,7 @@ impl<
         &self,
         scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
         caller: &Caller,
-        message: Message,
+        message: Message<'_>,
     ) -> Delivery {
         match self.check_request(scheduler, caller, &message) {
             Ok(Route::Local(target)) => {
@@ -336,7 +337,7 @@ impl<
         &self,
         scheduler: &Scheduler<ENDPOINTS, VCPUS>,
         caller: &Caller,
-        message: &Message,
+        message: &Message<'_>,
     ) -> Result<Route, FfaError> {
         let (source, destination) = (message.source(), message.destination());
         let kind = message.kind();
@@ -357,7 +358,7 @@ impl<
             }
         } else {
             if destination == self.settings.own_id {
-                let from_spmd = source == EndpointId::SPMD && self.settings.role == Role::Spmc;
+                let from_spmd = source == EndpointId::SPMD && self.effective_role() == Role::Spmc;
                 return match message {
                     Message::Direct(DirectMessage {
                         body:
@@ -379,14 +380,14 @@ impl<
                     framework,
                     FrameworkMessage::VmCreated { .. } | FrameworkMessage::VmDestroyed { .. }
                 );
-                if !availability || self.settings.role != Role::Spmc || source != HYPERVISOR_ID {
+                if !availability || self.effective_role() != Role::Spmc || source != HYPERVISOR_ID {
                     return Err(FfaError::InvalidParameters);
                 }
             }
         }
         if !self.is_local(destination) {
             let forwardable = caller.local
-                && self.settings.role == Role::Forwarder
+                && self.is_forwarder()
                 && destination.is_secure()
                 && destination != EndpointId::SPMD
                 && destination != self.settings.own_id;
@@ -450,7 +451,7 @@ impl<
         &self,
         scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
         caller: &Caller,
-        message: Message,
+        message: Message<'_>,
     ) -> Delivery {
         if !caller.local {
             // Matrix M06: the other world never has a request of this manager pending.
@@ -526,7 +527,7 @@ impl<
     fn framework_request(
         &self,
         scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
-        message: &Message,
+        message: &Message<'_>,
         framework: FrameworkMessage,
     ) -> Return {
         let response = match framework {

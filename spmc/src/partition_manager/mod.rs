@@ -51,9 +51,16 @@ use spin::Mutex;
 
 use indirect::MessagePage;
 use mailbox::Mailboxes;
-use memory::MemoryState;
+use memory::MemorySlot;
 use notification_state::Notifications;
 use state::{Endpoint, NegotiatedVersion, Party, Scheduler, State};
+
+/// The version of a manager not yet configured: 0.0, so that [`PartitionManager::empty`] is
+/// all zero bytes.
+const UNCONFIGURED_VERSION: Version = match Version::new(0, 0) {
+    Some(version) => version,
+    None => Version::V1_0,
+};
 
 /// Settings fixed at construction.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +96,7 @@ pub struct PartitionManager<
     scheduler: Mutex<Scheduler<ENDPOINTS, VCPUS>>,
     remote: Mutex<heapless::Vec<EndpointDescription, ENDPOINTS>>,
     mailboxes: Mutex<Mailboxes<M, ENDPOINTS>>,
-    memory: Mutex<Option<MemoryState<S>>>,
+    memory: Mutex<MemorySlot<S>>,
     /// Copies FFA_MSG_SEND2 messages; taken only under the mailbox lock.
     message_page: Mutex<MessagePage>,
     /// Notification bitmaps, bindings and SRI/NPI requests (lock order 5, after mailboxes).
@@ -113,6 +120,9 @@ struct Caller {
     cpu: u16,
     /// The caller's negotiated version (decoding and encoding use it).
     version: Version,
+    /// The other world: the local context whose call was forwarded to it on this CPU, if
+    /// any (found once, when the caller is identified).
+    blocked_remote: Option<ContextId>,
 }
 
 impl Caller {
@@ -135,48 +145,115 @@ impl<
 {
     /// Builds the core from a checked configuration. Every local context starts NotStarted;
     /// run [`Self::boot`] on each CPU (SPMC) or [`Self::start`] per vCPU (forwarder).
+    ///
+    /// The manager is returned by value; a platform that keeps it in a `static` and has little
+    /// stack can build it in place instead with [`Self::empty`] and [`Self::configure`].
     pub fn new(configuration: &Configuration<'_>, memory: M) -> Result<Self, ConfigError> {
+        let mut manager = Self::empty(memory);
+        manager.configure(configuration)?;
+        Ok(manager)
+    }
+
+    /// A manager with no endpoints and no memory sharing, for a `static` initialiser: every
+    /// field is zero or empty, so such a static sits in .bss. Configure it (once) in place
+    /// with [`Self::configure`] or [`Self::configure_with_memory_sharing`] before any other
+    /// call; until then it knows no endpoint and answers every call as the SPMC of version
+    /// 0.0 with no partitions would.
+    pub const fn empty(memory: M) -> Self {
+        Self {
+            settings: Settings {
+                role: Role::Spmc,
+                own_id: EndpointId(0),
+                spm_id: EndpointId(0),
+                version: UNCONFIGURED_VERSION,
+                interrupts: FeatureInterrupts {
+                    schedule_receiver: None,
+                    notification_pending: None,
+                    managed_exit: None,
+                },
+                maximum_mailbox_pages: 0,
+            },
+            local: heapless::Vec::new(),
+            scheduler: Mutex::new(Scheduler {
+                endpoints: heapless::Vec::new(),
+                remote_version: NegotiatedVersion::new(UNCONFIGURED_VERSION),
+                lifecycle: lifecycle_state::Lifecycle::new(),
+            }),
+            remote: Mutex::new(heapless::Vec::new()),
+            mailboxes: Mutex::new(Mailboxes::new(memory)),
+            memory: Mutex::new(MemorySlot::Off),
+            message_page: Mutex::new(MessagePage::new()),
+            notifications: Mutex::new(Notifications::EMPTY),
+            destroyed: [const { AtomicBool::new(false) }; ENDPOINTS],
+            policy: Policy::allow_all(),
+        }
+    }
+
+    /// Configures a manager made by [`Self::empty`] in place (without a copy of the manager on
+    /// the stack) from a checked configuration; see [`Self::new`]. Any earlier configuration
+    /// of this manager is replaced (endpoints, contexts, mailboxes, notifications, memory
+    /// sharing; the endpoint-memory implementation `M` is kept): call it before the manager
+    /// serves calls, or to start over.
+    pub fn configure(&mut self, configuration: &Configuration<'_>) -> Result<(), ConfigError> {
+        if configuration.role == Role::Forwarder && !M::FORWARDER_ROLE {
+            return Err(ConfigError::RoleNotBuilt);
+        }
         configuration.check(ENDPOINTS, VCPUS)?;
-        let mut local = heapless::Vec::new();
-        let mut endpoints = heapless::Vec::new();
+        self.local.clear();
+        let scheduler = self.scheduler.get_mut();
+        scheduler.endpoints.clear();
         for description in configuration.local {
-            local.push(description.clone()).map_err(|_| ConfigError::TooManyEndpoints)?;
+            self.local.push(description.clone()).map_err(|_| ConfigError::TooManyEndpoints)?;
             let endpoint =
                 Endpoint::new(description).ok_or(ConfigError::ContextCount(description.id))?;
-            endpoints.push(endpoint).map_err(|_| ConfigError::TooManyEndpoints)?;
+            scheduler.endpoints.push(endpoint).map_err(|_| ConfigError::TooManyEndpoints)?;
         }
-        let mut remote = heapless::Vec::new();
+        scheduler.remote_version = NegotiatedVersion::new(configuration.version);
+        scheduler.lifecycle = lifecycle_state::Lifecycle::new();
+        let remote = self.remote.get_mut();
+        remote.clear();
         for description in configuration.remote {
             remote.push(description.clone()).map_err(|_| ConfigError::TooManyEndpoints)?;
         }
-        Ok(Self {
-            settings: Settings {
-                role: configuration.role,
-                own_id: configuration.own_id,
-                spm_id: configuration.spm_id,
-                version: configuration.version,
-                interrupts: configuration.interrupts,
-                maximum_mailbox_pages: configuration.maximum_mailbox_pages,
-            },
-            local,
-            scheduler: Mutex::new(Scheduler {
-                endpoints,
-                remote_version: NegotiatedVersion::new(configuration.version),
-                lifecycle: lifecycle_state::Lifecycle::new(),
-            }),
-            remote: Mutex::new(remote),
-            mailboxes: Mutex::new(Mailboxes::new(memory)),
-            memory: Mutex::new(None),
-            message_page: Mutex::new(MessagePage::new()),
-            notifications: Mutex::new(Notifications::new(configuration.local)),
-            destroyed: core::array::from_fn(|_| AtomicBool::new(false)),
-            policy: Policy::allow_all(),
-        })
+        self.settings = Settings {
+            role: configuration.role,
+            own_id: configuration.own_id,
+            spm_id: configuration.spm_id,
+            version: configuration.version,
+            interrupts: configuration.interrupts,
+            maximum_mailbox_pages: configuration.maximum_mailbox_pages,
+        };
+        *self.memory.get_mut() = MemorySlot::Off;
+        self.mailboxes.get_mut().forget_all();
+        self.notifications.get_mut().configure(configuration.local);
+        for destroyed in &self.destroyed {
+            destroyed.store(false, core::sync::atomic::Ordering::Relaxed);
+        }
+        self.policy = Policy::allow_all();
+        Ok(())
     }
 
     /// The role.
     pub fn role(&self) -> Role {
         self.settings.role
+    }
+
+    /// Whether this manager is the forwarder: a constant `false` on platforms built without
+    /// the forwarder role ([`EndpointMemory::FORWARDER_ROLE`]), so its code drops out there.
+    #[inline]
+    pub(crate) fn is_forwarder(&self) -> bool {
+        self.effective_role() == Role::Forwarder
+    }
+
+    /// The role, as a constant [`Role::Spmc`] on platforms built without the forwarder role
+    /// (where configuring the forwarder role fails), so every decision on it folds away there.
+    #[inline]
+    pub(crate) fn effective_role(&self) -> Role {
+        if M::FORWARDER_ROLE {
+            self.settings.role
+        } else {
+            Role::Spmc
+        }
     }
 
     /// Whether `endpoint` is one this manager runs (a destroyed VM is not).
@@ -188,7 +265,7 @@ impl<
     /// forwarder learns of a secure partition. NO_MEMORY when full, INVALID_PARAMETERS for an
     /// ID of the wrong world.
     pub fn add_remote(&self, description: EndpointDescription) -> Result<(), FfaError> {
-        if description.id.is_secure() == self.settings.role.local_is_secure()
+        if description.id.is_secure() == self.effective_role().local_is_secure()
             || description.id == EndpointId::SPMD
         {
             return Err(FfaError::InvalidParameters);
@@ -299,7 +376,7 @@ impl<
     /// partition (direct requests, notification binds and sets; FFA_MSG_SEND2 and memory
     /// sends are checked where their buffers name the partition).
     fn policy_refusal(&self, caller: &Caller, call: &Call) -> Option<FfaError> {
-        if self.settings.role != Role::Forwarder || !caller.local {
+        if self.effective_role() != Role::Forwarder || !caller.local {
             return None;
         }
         let (partition, kind) = match call {
@@ -338,7 +415,8 @@ impl<
             if let Some(delivery) = self.lifecycle_result(&mut scheduler, caller.cpu, registers) {
                 return delivery;
             }
-            if let Some(blocked) = scheduler.blocked_on_remote(caller.cpu) {
+            // Neither result above changed the scheduler when it found nothing to complete.
+            if let Some(blocked) = caller.blocked_remote {
                 if let Some(delivery) =
                     self.forwarded_memory_result(&mut scheduler, blocked, caller.cpu, registers)
                 {
@@ -392,16 +470,16 @@ impl<
             }
             Call::Yield { timeout, .. } => self.yield_call(&mut scheduler, &caller, timeout),
             Call::Run { target, .. } => self.run(&mut scheduler, &caller, target),
-            Call::MsgSendDirectReq(message) => {
+            Call::MsgSendDirectReq(ref message) => {
                 self.direct_request(&mut scheduler, &caller, messaging::Message::Direct(message))
             }
-            Call::MsgSendDirectReq2(message) => {
+            Call::MsgSendDirectReq2(ref message) => {
                 self.direct_request(&mut scheduler, &caller, messaging::Message::Direct2(message))
             }
-            Call::MsgSendDirectResp(message) => {
+            Call::MsgSendDirectResp(ref message) => {
                 self.direct_response(&mut scheduler, &caller, messaging::Message::Direct(message))
             }
-            Call::MsgSendDirectResp2(message) => {
+            Call::MsgSendDirectResp2(ref message) => {
                 self.direct_response(&mut scheduler, &caller, messaging::Message::Direct2(message))
             }
             Call::Error { error, .. } => self.error_call(&mut scheduler, &caller, error),
@@ -482,6 +560,7 @@ impl<
                 local: true,
                 cpu,
                 version: endpoint.version.version,
+                blocked_remote: None,
             });
         }
         let version = scheduler.remote_version.version;
@@ -494,11 +573,14 @@ impl<
             return Err(refuse(FfaError::InvalidParameters));
         }
         let cpu = from.vcpu.0;
-        if scheduler.blocked_on_remote(cpu).is_none() && scheduler.running_on(cpu).is_some() {
+        // Only the forwarder blocks a local context on the other world.
+        let blocked_remote =
+            if self.is_forwarder() { scheduler.blocked_on_remote(cpu) } else { None };
+        if blocked_remote.is_none() && scheduler.running_on(cpu).is_some() {
             // The CPU is in this world: the other world cannot be calling from it.
             return Err(refuse(FfaError::Denied));
         }
-        Ok(Caller { context: from, local: false, cpu, version })
+        Ok(Caller { context: from, local: false, cpu, version, blocked_remote })
     }
 
     /// Matrix D04: the first call other than FFA_VERSION freezes the caller's version. The
@@ -600,7 +682,7 @@ impl<
             }
         }
         let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
-        match self.settings.role {
+        match self.effective_role() {
             Role::Spmc => Delivery {
                 to: ContextId { endpoint: EndpointId::SPMD, vcpu: VcpuId(cpu) },
                 transfer: Transfer::OtherWorld,

@@ -72,7 +72,7 @@ impl<
     /// (NOT_SUPPORTED for partitions and in the forwarder); NO_DATA when nothing new is
     /// pending.
     pub(super) fn info_get(&self, caller: &Caller, is_64: bool) -> Result<Return, FfaError> {
-        if caller.local || self.settings.role != Role::Spmc {
+        if caller.local || self.effective_role() != Role::Spmc {
             return Err(FfaError::NotSupported);
         }
         let info = self.notification_info(is_64).ok_or(FfaError::NoData)?;

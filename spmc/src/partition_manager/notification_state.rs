@@ -316,15 +316,24 @@ pub(crate) struct Notifications<const ENDPOINTS: usize, const VCPUS: usize, cons
 impl<const ENDPOINTS: usize, const VCPUS: usize, const CPUS: usize>
     Notifications<ENDPOINTS, VCPUS, CPUS>
 {
-    /// A receiver for every local endpoint that supports notifications.
-    pub(crate) fn new(local: &[EndpointDescription]) -> Self {
-        let mut receivers = heapless::Vec::new();
+    /// No receivers and no requests.
+    pub(crate) const EMPTY: Self = Self {
+        local: heapless::Vec::new(),
+        remote: heapless::Vec::new(),
+        cpus: [CpuRequests::NONE; CPUS],
+    };
+
+    /// A receiver for every local endpoint that supports notifications; no remote receiver
+    /// and no request.
+    pub(crate) fn configure(&mut self, local: &[EndpointDescription]) {
+        self.local.clear();
+        self.remote.clear();
+        self.cpus = [CpuRequests::NONE; CPUS];
         for description in local.iter().filter(|description| description.notification_support) {
             let receiver = Receiver::new(description.id, description.execution_context_count);
             // The configuration was checked against ENDPOINTS: this cannot overflow.
-            let _ = receivers.push(receiver);
+            let _ = self.local.push(receiver);
         }
-        Self { local: receivers, remote: heapless::Vec::new(), cpus: [CpuRequests::NONE; CPUS] }
     }
 
     /// The receiver whose notifications this manager holds, local or remote.

@@ -93,7 +93,7 @@ impl<
         }
         if self.is_local(id) {
             Ok(Peer::Local)
-        } else if id.is_secure() != self.settings.role.local_is_secure() {
+        } else if id.is_secure() != self.effective_role().local_is_secure() {
             Ok(Peer::Remote)
         } else {
             Err(FfaError::InvalidParameters)
@@ -113,7 +113,7 @@ impl<
             return false;
         }
         let Some(description) = self.description(endpoint) else { return false };
-        match self.settings.role {
+        match self.effective_role() {
             Role::Spmc => matches!(
                 description.exception_level,
                 ExceptionLevel::SecureEl1 | ExceptionLevel::SecureSupervisor
@@ -130,7 +130,7 @@ impl<
         function: ffa_core::FunctionId,
     ) -> Option<bool> {
         use ffa_core::FunctionId as F;
-        let serves_normal_world = !caller.local && self.settings.role == Role::Spmc;
+        let serves_normal_world = !caller.local && self.effective_role() == Role::Spmc;
         let supported = match function {
             F::NotificationBitmapCreate
             | F::NotificationBitmapDestroy
@@ -166,7 +166,7 @@ impl<
         vm_id: EndpointId,
         vcpu_count: u32,
     ) -> Result<Action, FfaError> {
-        if caller.local || self.settings.role != Role::Spmc {
+        if caller.local || self.effective_role() != Role::Spmc {
             return Err(FfaError::NotSupported);
         }
         if vm_id.is_secure() || vcpu_count == 0 {
@@ -187,7 +187,7 @@ impl<
     /// FFA_NOTIFICATION_BITMAP_DESTROY (matrix N02): DENIED when the bitmap does not exist or
     /// notifications are still pending in it.
     fn bitmap_destroy(&self, caller: &Caller, vm_id: EndpointId) -> Result<Action, FfaError> {
-        if caller.local || self.settings.role != Role::Spmc {
+        if caller.local || self.effective_role() != Role::Spmc {
             return Err(FfaError::NotSupported);
         }
         if vm_id.is_secure() {
@@ -223,7 +223,7 @@ impl<
                 return Err(FfaError::InvalidParameters);
             }
         } else {
-            if self.settings.role != Role::Spmc {
+            if self.effective_role() != Role::Spmc {
                 return Err(FfaError::NotSupported);
             }
             if receiver.is_secure() {
@@ -252,7 +252,7 @@ impl<
         bitmap: NotificationBitmap,
     ) -> Result<Action, FfaError> {
         let peer = self.check_binding(caller, sender, receiver)?;
-        if peer == Peer::Remote && self.settings.role == Role::Forwarder {
+        if peer == Peer::Remote && self.is_forwarder() {
             // The SPMC keeps a VM's bindings of secure senders.
             return Ok(Action::Forward(call));
         }
@@ -280,7 +280,7 @@ impl<
         if bitmap.0 == 0 {
             return Err(FfaError::InvalidParameters);
         }
-        if peer == Peer::Remote && self.settings.role == Role::Forwarder {
+        if peer == Peer::Remote && self.is_forwarder() {
             return Ok(Action::Forward(call));
         }
         let mut notifications = self.notifications.lock();
@@ -317,7 +317,7 @@ impl<
                 return Err(FfaError::InvalidParameters);
             }
         } else {
-            if self.settings.role != Role::Spmc {
+            if self.effective_role() != Role::Spmc {
                 return Err(FfaError::NotSupported);
             }
             // The normal world signals partitions for its VMs.
@@ -332,7 +332,7 @@ impl<
             return Err(FfaError::InvalidParameters);
         }
         let peer = self.peer(receiver)?;
-        if peer == Peer::Remote && self.settings.role == Role::Forwarder {
+        if peer == Peer::Remote && self.is_forwarder() {
             return Ok(Action::Forward(call));
         }
         let signal = peer == Peer::Local && self.receives_notification_pending(receiver);
@@ -395,7 +395,7 @@ impl<
             if receiver != caller.context.endpoint || vcpu != caller.context.vcpu {
                 return Err(FfaError::InvalidParameters);
             }
-            if self.settings.role == Role::Forwarder && flags.intersects(HELD_BY_SPMC) {
+            if self.is_forwarder() && flags.intersects(HELD_BY_SPMC) {
                 let mut notifications = self.notifications.lock();
                 let requests = notifications
                     .cpus
@@ -413,7 +413,7 @@ impl<
                 }));
             }
         } else {
-            if self.settings.role != Role::Spmc {
+            if self.effective_role() != Role::Spmc {
                 return Err(FfaError::NotSupported);
             }
             let held_by_hypervisor = GetFlags::VM | GetFlags::HYPERVISOR_FRAMEWORK;

@@ -120,7 +120,7 @@ impl<
         remote: &'a [EndpointDescription],
         uuid: &'a Uuid,
     ) -> impl Iterator<Item = &'a EndpointDescription> + 'a {
-        let remote = if self.settings.role == Role::Forwarder { remote } else { &[] };
+        let remote = if self.is_forwarder() { remote } else { &[] };
         self.local
             .iter()
             .filter(|description| !self.is_destroyed(description.id))
@@ -131,7 +131,7 @@ impl<
     /// The subscriptions, when this caller is to see partition-properties bits 6 and 7: the
     /// SPMC's normal world (the NS physical instance) at v1.1 or later.
     fn visible_subscriptions(&self, caller: &Caller) -> Subscriptions<ENDPOINTS> {
-        if self.settings.role != Role::Spmc || caller.local || caller.version < Version::V1_1 {
+        if self.effective_role() != Role::Spmc || caller.local || caller.version < Version::V1_1 {
             return heapless::Vec::new();
         }
         self.scheduler.lock().lifecycle.subscriptions.clone()

@@ -127,15 +127,15 @@ impl<
             }
             F::MsgWait32 | F::Yield32 => caller.local,
             // Only the hypervisor asks the SPMC for a VM's RX buffer (matrix D10).
-            F::RxAcquire => !caller.local && self.settings.role == Role::Spmc,
+            F::RxAcquire => !caller.local && self.effective_role() == Role::Spmc,
             F::MsgSendDirectReq32 | F::MsgSendDirectReq64 => {
-                can(MessagingMethod::SEND_DIRECT_REQUEST, self.settings.role == Role::Spmc)
+                can(MessagingMethod::SEND_DIRECT_REQUEST, self.effective_role() == Role::Spmc)
             }
             F::MsgSendDirectResp32 | F::MsgSendDirectResp64 => {
                 can(MessagingMethod::RECEIVE_DIRECT_REQUEST, false)
             }
             F::MsgSendDirectReq2 => {
-                can(MessagingMethod::SEND_DIRECT_REQUEST2, self.settings.role == Role::Spmc)
+                can(MessagingMethod::SEND_DIRECT_REQUEST2, self.effective_role() == Role::Spmc)
             }
             F::MsgSendDirectResp2 => can(MessagingMethod::RECEIVE_DIRECT_REQUEST2, false),
             // Matrix D10: NORMAL_WORLD_RESUME is not for endpoints.
@@ -149,7 +149,7 @@ impl<
     fn feature_interrupt(&self, caller: &Caller, feature: FeatureId) -> Option<u32> {
         let interrupts = self.settings.interrupts;
         let secure_el1 = caller.local
-            && self.settings.role == Role::Spmc
+            && self.effective_role() == Role::Spmc
             && self.description(caller.context.endpoint).is_some_and(|description| {
                 matches!(
                     description.exception_level,
@@ -158,7 +158,7 @@ impl<
             });
         match feature {
             FeatureId::ScheduleReceiverInterrupt => {
-                if !caller.local && self.settings.role == Role::Spmc {
+                if !caller.local && self.effective_role() == Role::Spmc {
                     interrupts.schedule_receiver
                 } else {
                     None

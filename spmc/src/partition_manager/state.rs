@@ -181,22 +181,33 @@ impl<const ENDPOINTS: usize, const VCPUS: usize> Scheduler<ENDPOINTS, VCPUS> {
         })
     }
 
-    /// The context running on `cpu`, if any.
+    /// The context running on `cpu`, if any. (Plain loops: this and
+    /// [`Self::blocked_on_remote`] run on every call from the other world.)
     pub(crate) fn running_on(&self, cpu: u16) -> Option<ContextId> {
-        self.contexts().find_map(|(id, context)| match context.state {
-            State::Running { cpu: running, .. } if running == cpu => Some(id),
-            _ => None,
-        })
+        for endpoint in &self.endpoints {
+            for (index, context) in endpoint.contexts.iter().enumerate() {
+                if matches!(context.state, State::Running { cpu: running, .. } if running == cpu) {
+                    return Some(ContextId::new(endpoint.id.0, index as u16));
+                }
+            }
+        }
+        None
     }
 
     /// The local context whose call was forwarded to the other world on `cpu`, if any.
     pub(crate) fn blocked_on_remote(&self, cpu: u16) -> Option<ContextId> {
-        self.contexts().find_map(|(id, context)| match context.state {
-            State::Blocked { cpu: blocked, callee: Party::Remote(_), .. } if blocked == cpu => {
-                Some(id)
+        for endpoint in &self.endpoints {
+            for (index, context) in endpoint.contexts.iter().enumerate() {
+                let blocked = matches!(
+                    context.state,
+                    State::Blocked { cpu: blocked, callee: Party::Remote(_), .. } if blocked == cpu
+                );
+                if blocked {
+                    return Some(ContextId::new(endpoint.id.0, index as u16));
+                }
             }
-            _ => None,
-        })
+        }
+        None
     }
 
     /// Whether any local context occupies `cpu`, or a lifecycle pass waits on the other

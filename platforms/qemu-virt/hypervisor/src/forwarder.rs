@@ -19,7 +19,7 @@ use crate::mailbox::VmMailboxes;
 use crate::shared_memory::{self, VmStage2};
 use crate::vm::GUEST_RAM_SIZE;
 use platform_common::board;
-use platform_common::smc::smc;
+use platform_common::smc::{smc, smc_in_place};
 
 /// VMs the hypervisor hosts, partitions it can learn of, CPUs.
 const VMS: usize = 2;
@@ -50,10 +50,14 @@ pub enum SetupError {
     Configuration,
 }
 
+/// The core, configured in place by [`build`]: `Manager::empty` is all zero bytes, so it sits
+/// in .bss and no copy of the core is ever built on a CPU's 16 KiB stack.
+static MANAGER: spin::Mutex<Manager> = spin::Mutex::new(Manager::empty(VmMailboxes::new()));
+
 /// What the forwarder was built with.
 #[derive(Debug)]
 pub struct Built {
-    pub manager: Manager,
+    pub manager: &'static Manager,
     /// The SPMC's error if it refused the hypervisor's RX/TX buffers (then memory sharing
     /// with partitions is NOT_SUPPORTED).
     pub buffers_refused: Option<u64>,
@@ -88,7 +92,7 @@ fn describe(partition: &PartitionInfo) -> EndpointDescription {
     }
 }
 
-/// Builds the forwarder: VMs from the board, partitions from FFA_PARTITION_INFO_GET_REGS,
+/// Builds the forwarder (once): VMs from the board, partitions from FFA_PARTITION_INFO_GET_REGS,
 /// memory sharing with the VMs' RAM as the memory map and the hypervisor's RX/TX buffers
 /// mapped with the SPMC.
 pub fn build() -> Result<Built, SetupError> {
@@ -149,10 +153,13 @@ pub fn build() -> Result<Built, SetupError> {
         .storage(),
         regions: &regions,
     };
-    let mut manager = Manager::with_memory_sharing(&configuration, VmMailboxes::new(), sharing)
+    // Built once: a second call finds the core taken and fails.
+    let mut manager = MANAGER.try_lock().ok_or(SetupError::Configuration)?;
+    manager
+        .configure_with_memory_sharing(&configuration, sharing)
         .map_err(|_| SetupError::Configuration)?;
     manager.set_policy(crate::policy::policy());
-    Ok(Built { manager, buffers_refused })
+    Ok(Built { manager: spin::MutexGuard::leak(manager), buffers_refused })
 }
 
 /// The context of VM `id` (one vCPU).
@@ -160,19 +167,28 @@ pub fn context_of(id: u64) -> ContextId {
     ContextId::new(id as u16, 0)
 }
 
-/// Carries out deliveries until one resumes `context` (its registers) or hands the CPU back
-/// to the hypervisor (`None`). A delivery to another VM's context cannot happen while VMs run
-/// one at a time (the core answers BUSY for a VM that is not waiting), so it ends the run too.
-pub fn drive(manager: &Manager, context: ContextId, mut delivery: Delivery) -> Option<[u64; 18]> {
+/// Carries out deliveries until one resumes `context`, whose registers are then written to
+/// `reply` (`true`), or hands the CPU back to the hypervisor (`false`). A delivery to another
+/// VM's context cannot happen while VMs run one at a time (the core answers BUSY for a VM that
+/// is not waiting), so it ends the run too. The SMC works on the delivery's own registers.
+pub fn drive(
+    manager: &Manager,
+    context: ContextId,
+    mut delivery: Delivery,
+    reply: &mut [u64; 18],
+) -> bool {
     loop {
         match delivery.transfer {
             Transfer::OtherWorld => {
-                let result = smc(delivery.registers);
-                delivery = manager.handle(delivery.to, &result);
+                smc_in_place(&mut delivery.registers);
+                delivery = manager.handle(delivery.to, &delivery.registers);
             }
-            Transfer::Enter if delivery.to == context => return Some(delivery.registers),
+            Transfer::Enter if delivery.to == context => {
+                *reply = delivery.registers;
+                return true;
+            }
             Transfer::Start | Transfer::Enter | Transfer::Restore | Transfer::Scheduler => {
-                return None
+                return false
             }
         }
     }

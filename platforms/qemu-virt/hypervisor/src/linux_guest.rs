@@ -152,7 +152,8 @@ fn release(manager: &Manager, id: u64) {
     let mut wait = [0u64; 18];
     wait[0] = FFA_MSG_WAIT;
     let context = forwarder::context_of(id);
-    let _ = forwarder::drive(manager, context, manager.handle(context, &wait));
+    let delivery = manager.handle(context, &wait);
+    let _ = forwarder::drive(manager, context, delivery, &mut wait);
 }
 
 /// What to resume the guest with after a call.
@@ -184,13 +185,13 @@ fn answer(
             let context = forwarder::context_of(id);
             // `None`: the guest gave its CPU away (FFA_MSG_WAIT, FFA_YIELD). A lone Linux guest
             // has nothing else to run: it gets NOT_SUPPORTED back.
-            let registers = forwarder::drive(manager, context, manager.handle(context, call))
-                .unwrap_or_else(|| {
-                    let mut error = [0u64; 18];
-                    error[0] = FFA_ERROR;
-                    error[2] = FFA_NOT_SUPPORTED;
-                    error
-                });
+            let mut registers = [0u64; 18];
+            let delivery = manager.handle(context, call);
+            if !forwarder::drive(manager, context, delivery, &mut registers) {
+                registers = [0u64; 18];
+                registers[0] = FFA_ERROR;
+                registers[2] = FFA_NOT_SUPPORTED;
+            }
             account.observe(call, &registers);
             // FFA_FEATURES answers NOT_SUPPORTED for every optional feature Linux asks about.
             if registers[0] == FFA_ERROR && call[0] != FFA_FEATURES {

@@ -126,9 +126,8 @@ fn outcome(reply: &[u64; 18], value: u64) -> &'static str {
 
 /// Runs each test VM until it powers off.
 fn run_guests(console: &mut Pl011) {
-    // The core is large: it lives in a static, never on a CPU's 16 KiB stack.
-    static FORWARDER: spin::Once<forwarder::Manager> = spin::Once::new();
-    let manager = match forwarder::build() {
+    // The core is large: it is configured in place in a static, never on a CPU's stack.
+    let manager: &forwarder::Manager = match forwarder::build() {
         Ok(built) => {
             if let Some(error) = built.buffers_refused {
                 let _ = writeln!(
@@ -136,7 +135,7 @@ fn run_guests(console: &mut Pl011) {
                     "hypervisor: the SPMC refused the hypervisor's RX/TX buffers ({error:#x}): no memory sharing with partitions"
                 );
             }
-            FORWARDER.call_once(|| built.manager)
+            built.manager
         }
         Err(problem) => {
             let _ = writeln!(console, "hypervisor: cannot set up the FF-A forwarder: {problem:?}");

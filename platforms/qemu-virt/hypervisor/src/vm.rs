@@ -104,32 +104,38 @@ impl Vm {
         Some(Self { id, index, registers, el1 })
     }
 
-    /// Answers one call the VM made; `None` means the VM has ended (or gave its CPU back).
-    fn answer(&self, manager: &Manager, call: &[u64; 18]) -> Option<[u64; 18]> {
-        let mut reply = [0u64; 18];
-        match call[0] {
-            SMCCC_VERSION => reply[0] = SMCCC_VERSION_1_2,
-            PSCI_VERSION => reply[0] = 0x1_0001,
+    /// Answers one call VM `id` made with x0-x17 = `registers`, writing the reply over them;
+    /// `false` means the VM has ended (or gave its CPU back).
+    fn answer(id: u64, manager: &Manager, registers: &mut [u64; 18]) -> bool {
+        let function = registers[0];
+        let (status, error) = match function {
+            SMCCC_VERSION => (SMCCC_VERSION_1_2, 0),
+            PSCI_VERSION => (0x1_0001, 0),
             PSCI_SYSTEM_OFF | PSCI_CPU_OFF => {
-                self.release(manager);
-                return None;
+                Self::release(id, manager);
+                return false;
             }
             function if function_is_ffa(function) => {
-                let context = forwarder::context_of(self.id);
-                return forwarder::drive(manager, context, manager.handle(context, call));
+                let context = forwarder::context_of(id);
+                let delivery = manager.handle(context, registers);
+                return forwarder::drive(manager, context, delivery, registers);
             }
-            _ => reply[0] = NOT_SUPPORTED,
-        }
-        Some(reply)
+            _ => (NOT_SUPPORTED, 0),
+        };
+        *registers = [0; 18];
+        registers[0] = status;
+        registers[2] = error;
+        true
     }
 
     /// A VM that powers off gives its context back to the core as if it waited for messages
     /// (FFA_MSG_WAIT), so the CPU is free for the next VM; the core hands back `Scheduler`.
-    fn release(&self, manager: &Manager) {
+    fn release(id: u64, manager: &Manager) {
         let mut wait = [0u64; 18];
         wait[0] = FFA_MSG_WAIT;
-        let context = forwarder::context_of(self.id);
-        let _ = forwarder::drive(manager, context, manager.handle(context, &wait));
+        let context = forwarder::context_of(id);
+        let delivery = manager.handle(context, &wait);
+        let _ = forwarder::drive(manager, context, delivery, &mut wait);
     }
 
     /// A stage-2 data abort at an IPA of the VM's RAM that its stage-2 no longer maps: a page
@@ -175,11 +181,12 @@ impl Vm {
                     if exit.class() == Some(EC_SMC64) {
                         self.registers.elr += 4;
                     }
-                    let mut call = [0u64; 18];
-                    call.copy_from_slice(&self.registers.x[..18]);
-                    match self.answer(manager, &call) {
-                        Some(reply) => self.registers.x[..18].copy_from_slice(&reply),
-                        None => break Ending::PoweredOff,
+                    // The call is answered in place: its registers become the reply.
+                    let Some(registers) = self.registers.x.first_chunk_mut::<18>() else {
+                        break Ending::Fault(exit.syndrome);
+                    };
+                    if !Self::answer(self.id, manager, registers) {
+                        break Ending::PoweredOff;
                     }
                 }
                 Some(EC_DATA_ABORT_LOWER) if self.lent_page_fault() => {

@@ -49,27 +49,36 @@ static LOADED: [AtomicUsize; CPUS] = [const { AtomicUsize::new(NONE_LOADED) }; C
 
 /// How a context's run ended.
 #[derive(Debug, Clone, Copy)]
-pub enum Stop {
-    /// It made an FF-A call (SMC or HVC) with these x0-x17.
-    Call([u64; 18]),
-    /// It took an exception the SPMC does not handle (ESR_EL2, or bit 63 for an interrupt).
-    Fault { syndrome: u64, address: u64 },
+pub enum Stop<'a> {
+    /// It made an FF-A call (SMC or HVC) with these x0-x17 (its saved registers, borrowed).
+    Call(&'a [u64; 18]),
+    /// It took an exception the SPMC does not handle (ESR_EL2, or bit 63 for an interrupt),
+    /// with FAR_EL2 and the address it would resume at.
+    Fault { syndrome: u64, address: u64, resume: u64 },
 }
 
 /// Which context to run, and how.
 #[derive(Debug, Clone, Copy)]
-pub enum Entry {
+pub enum Entry<'a> {
     /// First entry at `entry` (registers zero).
     Start { entry: u64 },
     /// Resume with x0-x17 set to the registers.
-    Enter([u64; 18]),
+    Enter(&'a [u64; 18]),
     /// Resume as it was left (after a preemption).
     Restore,
 }
 
-/// Runs context `context` of partition `partition` on `cpu` until its next call or fault.
-/// `None` when the indices are out of range (the core never names such a context).
-pub fn run(partition: usize, context: usize, cpu: usize, entry: Entry) -> Option<Stop> {
+/// Runs context `context` of partition `partition` on `cpu` until its next call or fault,
+/// and hands how it stopped to `stopped` (while the context's registers are still locked, so
+/// a call's registers are read in place). `None` when the indices are out of range (the core
+/// never names such a context).
+pub fn run<R>(
+    partition: usize,
+    context: usize,
+    cpu: usize,
+    entry: Entry<'_>,
+    stopped: impl FnOnce(Stop<'_>) -> R,
+) -> Option<R> {
     let slot = CONTEXTS.get(partition)?.get(context)?;
     let loaded = LOADED.get(cpu)?;
     // The core runs a context on one CPU at a time, so this lock is never contended; it only
@@ -87,8 +96,8 @@ pub fn run(partition: usize, context: usize, cpu: usize, entry: Entry) -> Option
             loaded.store(NONE_LOADED, Ordering::Relaxed);
         }
         Entry::Enter(registers) => {
-            if let Some(first) = saved.registers.x.get_mut(..18) {
-                first.copy_from_slice(&registers);
+            if let Some(first) = saved.registers.x.first_chunk_mut::<18>() {
+                *first = *registers;
             }
         }
         Entry::Restore => {}
@@ -109,22 +118,12 @@ pub fn run(partition: usize, context: usize, cpu: usize, entry: Entry) -> Option
             if class == EC_SMC64 {
                 saved.registers.elr += 4;
             }
-            let mut call = [0u64; 18];
-            call.copy_from_slice(saved.registers.x.get(..18)?);
-            Some(Stop::Call(call))
+            Some(stopped(Stop::Call(saved.registers.x.first_chunk::<18>()?)))
         }
-        _ => Some(Stop::Fault {
+        _ => Some(stopped(Stop::Fault {
             syndrome: exit.syndrome,
             address: platform_common::read_sysreg!("far_el2"),
-        }),
+            resume: saved.registers.elr,
+        })),
     }
-}
-
-/// The return address a context stopped at (for fault logs).
-pub fn resume_address(partition: usize, context: usize) -> u64 {
-    CONTEXTS
-        .get(partition)
-        .and_then(|contexts| contexts.get(context))
-        .map(|slot| slot.lock().registers.elr)
-        .unwrap_or(0)
 }

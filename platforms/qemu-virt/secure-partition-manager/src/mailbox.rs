@@ -39,6 +39,10 @@ pub struct PhysicalMailboxes {
 }
 
 impl PhysicalMailboxes {
+    /// Nothing mapped and no partition (the manager's `static` initialiser; `new` replaces it).
+    pub const EMPTY: Self =
+        Self { buffers: [None; MAXIMUM_BUFFERS], partitions: [None; MAXIMUM_PARTITIONS] };
+
     /// Nothing mapped; `partitions` gives each partition's ID and memory block base.
     pub fn new(partitions: [Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS]) -> Self {
         Self { buffers: [None; MAXIMUM_BUFFERS], partitions }
@@ -66,6 +70,9 @@ impl PhysicalMailboxes {
 }
 
 impl EndpointMemory for PhysicalMailboxes {
+    /// This image is the SPMC only: the core's forwarder code is left out.
+    const FORWARDER_ROLE: bool = false;
+
     type Buffer = PhysicalBuffer;
 
     fn map_buffer(

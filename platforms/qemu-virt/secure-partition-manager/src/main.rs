@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{EndpointId, Version};
 use memory_sharing::{MemoryKind, Pools};
-use platform_common::smc::smc;
+use platform_common::smc::{smc, smc_in_place};
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
 use spmc::partition_manager::{
@@ -45,14 +45,14 @@ const MAXIMUM_MAILBOX_PAGES: u16 = 16;
 /// HCR_EL2 while partitions run: VM, SWIO, TSC (trap SMC), RW (EL1 is AArch64), APK, API.
 const HCR_PARTITION: u64 = 1 | (1 << 1) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
 
+/// The core's endpoint capacity, for local and remote endpoints alike: the partitions
+/// (`MAXIMUM_PARTITIONS`) and the normal world's endpoints (the hypervisor and its two VMs).
+const MANAGER_ENDPOINTS: usize = 3;
+const _: () = assert!(MANAGER_ENDPOINTS >= MAXIMUM_PARTITIONS);
+
 /// The partition manager core in the SPMC role, with this board's capacities and memory sharing.
-type Manager = PartitionManager<
-    PhysicalMailboxes,
-    MAXIMUM_PARTITIONS,
-    MAXIMUM_CONTEXTS,
-    CPUS,
-    PartitionStage2,
->;
+type Manager =
+    PartitionManager<PhysicalMailboxes, MANAGER_ENDPOINTS, MAXIMUM_CONTEXTS, CPUS, PartitionStage2>;
 
 /// The ledger's pools: memory-map regions, transactions, constituents, receivers.
 type LedgerPools = Pools<32, 8, 64, 16>;
@@ -60,7 +60,13 @@ type LedgerPools = Pools<32, 8, 64, 16>;
 /// in .data, which counts against the image's text+data budget).
 static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
 
-static MANAGER: spin::Once<Manager> = spin::Once::new();
+/// The core, configured in place at boot (`Manager::empty` is all zero bytes, so this sits in
+/// .bss and no copy of the core is ever built on a stack).
+static MANAGER_STORAGE: spin::Mutex<Manager> =
+    spin::Mutex::new(Manager::empty(PhysicalMailboxes::EMPTY));
+
+/// The configured core, shared by every CPU once the boot CPU has set it up.
+static MANAGER: spin::Once<&'static Manager> = spin::Once::new();
 
 /// Per partition slot: whether it has ended its boot (its first FFA_MSG_WAIT), for the log.
 static BOOTED: [AtomicBool; MAXIMUM_PARTITIONS] =
@@ -102,7 +108,8 @@ fn partition_slot(endpoint: EndpointId) -> Option<(usize, u64)> {
 }
 
 /// Carries out deliveries on `cpu` forever: the core decides, this loop enters partitions and
-/// calls the monitor.
+/// calls the monitor. Register blocks stay in place: the SMC reads and writes the delivery's
+/// own block, and a partition's call is handed to the core from its saved registers.
 fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
     loop {
         delivery = match delivery.transfer {
@@ -110,8 +117,8 @@ fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
                 // What comes back is the normal world's next call (or a result); the core takes
                 // normal-world input as from endpoint 0 on this CPU and reads the real sender
                 // from the call itself.
-                let result = smc(delivery.registers);
-                manager.handle(ContextId::new(0, cpu as u16), &result)
+                smc_in_place(&mut delivery.registers);
+                manager.handle(ContextId::new(0, cpu as u16), &delivery.registers)
             }
             Transfer::Start | Transfer::Enter | Transfer::Restore => {
                 run_context(manager, cpu, &delivery)
@@ -136,11 +143,11 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
     let how = match delivery.transfer {
         Transfer::Start => Entry::Start { entry },
         Transfer::Restore => Entry::Restore,
-        _ => Entry::Enter(delivery.registers),
+        _ => Entry::Enter(&delivery.registers),
     };
     let vcpu = usize::from(context.vcpu.0);
-    match contexts::run(slot, vcpu, cpu, how) {
-        Some(Stop::Call(registers)) => {
+    let next = contexts::run(slot, vcpu, cpu, how, |stop| match stop {
+        Stop::Call(registers) => {
             let first_wait = registers[0] == FFA_MSG_WAIT
                 && BOOTED.get(slot).is_some_and(|booted| !booted.swap(true, Ordering::Relaxed));
             if first_wait {
@@ -149,14 +156,14 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
                     context.endpoint.0
                 );
             }
-            manager.handle(context, &registers)
+            manager.handle(context, registers)
         }
-        Some(Stop::Fault { syndrome, address }) => {
+        Stop::Fault { syndrome, address, resume } => {
             defmt::error!(
                 "spmc: partition {=u16:#x} stopped with ESR_EL2 {=u64:#x} at {=u64:#x} (FAR {=u64:#x}); aborted",
                 context.endpoint.0,
                 syndrome,
-                contexts::resume_address(slot, vcpu),
+                resume,
                 address
             );
             match manager.abort(context) {
@@ -167,6 +174,9 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
                 }
             }
         }
+    });
+    match next {
+        Some(next) => next,
         None => {
             defmt::error!(
                 "spmc: the core named context {=u16} beyond this image's capacity",
@@ -262,8 +272,8 @@ extern "C" fn image_main(manifest: u64) -> ! {
     boot_cpu(manager, 0)
 }
 
-/// Loads the partitions and builds the core. Not inlined: its large frame (manifests, the
-/// core while it is built) is gone before CPU 0 starts serving on the same 16 KiB stack.
+/// Loads the partitions and configures the core in place. Not inlined: its frame (manifests,
+/// descriptions) is gone before CPU 0 starts serving on the same 16 KiB stack.
 #[inline(never)]
 fn set_up(manifest: u64) -> &'static Manager {
     // SAFETY: on QEMU virt this is the secure PL011, reserved for the defmt log stream, and
@@ -338,17 +348,18 @@ fn set_up(manifest: u64) -> &'static Manager {
         .storage(),
         regions: &regions,
     };
-    match Manager::with_memory_sharing(&configuration, PhysicalMailboxes::new(blocks), sharing) {
-        Ok(manager) => MANAGER.call_once(|| manager),
-        Err(problem) => {
-            defmt::error!(
-                "spmc: the partitions' configuration is not usable: {=str} (endpoint {=u16:#x})",
-                problem.message(),
-                problem.endpoint().map_or(0, |id| id.0)
-            );
-            platform_common::semihosting::exit(4)
-        }
+    let manager = spin::MutexGuard::leak(MANAGER_STORAGE.lock());
+    manager.with_memory(|memory| *memory = PhysicalMailboxes::new(blocks));
+    if let Err(problem) = manager.configure_with_memory_sharing(&configuration, sharing) {
+        defmt::error!(
+            "spmc: the partitions' configuration is not usable: {=str} (endpoint {=u16:#x})",
+            problem.message(),
+            problem.endpoint().map_or(0, |id| id.0)
+        );
+        platform_common::semihosting::exit(4)
     }
+    let manager: &'static Manager = manager;
+    MANAGER.call_once(|| manager)
 }
 
 /// Boots this CPU's partition contexts, then serves calls forever.
