@@ -3,6 +3,8 @@
 
 pub mod board;
 pub mod boot_directory;
+#[cfg(feature = "driver-buffers")]
+pub mod driver_buffers;
 pub mod el1_context;
 pub mod entry;
 pub mod exception_class;

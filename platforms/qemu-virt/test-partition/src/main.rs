@@ -23,7 +23,6 @@
 
 platform_common::simple_entry!();
 
-mod buffers;
 mod server_memory;
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
@@ -55,7 +54,7 @@ impl Conduit for SmcConduit {
     }
 }
 
-type PartitionDriver = Driver<SmcConduit, buffers::StaticBuffers>;
+type PartitionDriver = Driver<SmcConduit, platform_common::driver_buffers::StaticBuffers>;
 
 /// The log tag of this binary (the same code is linked twice, as two partitions).
 fn image_id() -> ImageId {
@@ -210,7 +209,8 @@ extern "C" fn image_main() -> ! {
             }
         }
     };
-    let mapped = buffers::StaticBuffers::take().map(|buffers| driver.map_buffers(buffers));
+    let mapped = platform_common::driver_buffers::StaticBuffers::take()
+        .map(|buffers| driver.map_buffers(buffers));
     if !matches!(mapped, Some(Ok(()))) {
         defmt::error!("test-partition: FFA_RXTX_MAP failed: no memory commands");
     }

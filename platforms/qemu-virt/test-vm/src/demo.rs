@@ -16,8 +16,8 @@ use ffa_guest_driver::{
 use platform_common::pl011::Pl011;
 use platform_common::test_commands::{checksum_term, pattern, CHECKSUM, LENT, WRITE_PATTERN};
 
-use crate::buffers::StaticBuffers;
 use crate::SmcConduit;
+use platform_common::driver_buffers::StaticBuffers;
 
 const PARTITION: EndpointId = EndpointId(0x8001);
 /// The partition the hypervisor's policy keeps VM 2 from (told to fault after the VMs ran).

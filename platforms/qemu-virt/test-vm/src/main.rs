@@ -12,7 +12,6 @@
 
 platform_common::simple_entry!();
 
-mod buffers;
 mod demo;
 mod suite_lending;
 

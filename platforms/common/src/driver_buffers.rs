@@ -1,4 +1,4 @@
-//! The VM's RX/TX buffers for ffa-guest-driver: two pages of its own RAM, handed out once.
+//! RX/TX buffers for ffa-guest-driver in an image's own memory: two static pages, handed out once.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +17,9 @@ static TRANSMIT: Page = Page(UnsafeCell::new([0; SIZE]));
 static RECEIVE: Page = Page(UnsafeCell::new([0; SIZE]));
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// The RX/TX pages; the VM runs with its MMU off, so their addresses are its IPAs, which the
-/// hypervisor translates.
+/// The RX/TX pages. The test VMs and partitions run with their MMU off, so these addresses are
+/// what their partition manager sees: a VM's IPAs (the hypervisor translates them), a
+/// partition's IPA = PA.
 #[derive(Debug)]
 pub struct StaticBuffers(());
 
@@ -49,8 +50,8 @@ impl Buffers for StaticBuffers {
     }
 
     fn with_rx<R>(&mut self, access: impl FnOnce(&[u8]) -> R) -> R {
-        // SAFETY: the hypervisor writes RX only while the VM is stopped in a call, never while
-        // this closure runs; the slice does not outlive it.
+        // SAFETY: the partition manager writes RX only while this endpoint is stopped in a call,
+        // never while this closure runs; the slice does not outlive it.
         access(unsafe { &*RECEIVE.0.get() })
     }
 }
