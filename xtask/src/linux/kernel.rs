@@ -32,6 +32,7 @@ const REQUIRED: &[&str] = &[
     "CONFIG_BLK_DEV_INITRD=y",
     "CONFIG_DEVTMPFS=y",
     "CONFIG_BINFMT_ELF=y",
+    "CONFIG_MODULES=y",
 ];
 /// Name of the stamp file in the build directory.
 const STAMP: &str = ".ffa-rs-configuration-hash";
@@ -141,7 +142,7 @@ fn configure(source: &Path, build: &Path, fragment: &Path) -> Result<(), String>
     Ok(())
 }
 
-/// Runs the kernel's `make Image`, showing one progress line per 100 files compiled.
+/// Runs the kernel's `make Image modules`, showing one progress line per 100 files compiled.
 fn compile(source: &Path, build: &Path) -> Result<(), String> {
     let jobs = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
     let step = Step::start(&format!(
@@ -149,7 +150,8 @@ fn compile(source: &Path, build: &Path) -> Result<(), String> {
     ));
     let started = Instant::now();
     let mut command = make(source, build);
-    command.arg(format!("-j{jobs}")).arg("Image").stdout(Stdio::piped());
+    // `modules` adds modpost's Module.symvers, which out-of-tree modules link against.
+    command.arg(format!("-j{jobs}")).arg("Image").arg("modules").stdout(Stdio::piped());
     let shown = shell::describe(&command);
     let mut child =
         command.spawn().map_err(|error| format!("could not start `{shown}`: {error}"))?;
@@ -180,7 +182,8 @@ fn compile(source: &Path, build: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Builds (or reuses) the kernel; returns the path of `arch/arm64/boot/Image`.
+/// Builds (or reuses) the kernel; returns the path of `arch/arm64/boot/Image` (its parent's
+/// parent's parent is the build directory that out-of-tree modules are built against).
 pub fn build() -> Result<PathBuf, String> {
     let root = shell::repository_root();
     let fragment = root.join(FRAGMENT);
@@ -195,7 +198,9 @@ pub fn build() -> Result<PathBuf, String> {
         "{:016x}",
         stable_hash(&[&fragment_text, package_version.as_bytes(), CROSS_COMPILE.as_bytes()])
     );
-    let build = cache.join("build");
+    // One build directory per configuration: a different fragment (another branch, an older
+    // checkout) keeps its own build instead of rebuilding over this one.
+    let build = cache.join(format!("build-{hash}"));
     let image = build.join("arch/arm64/boot/Image");
     let stamp = build.join(STAMP);
     if image.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|text| text.trim() == hash) {

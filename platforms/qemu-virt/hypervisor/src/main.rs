@@ -15,8 +15,10 @@
 platform_common::simple_entry!();
 
 mod forwarder;
+mod linux_devices;
 mod linux_guest;
 mod linux_memory;
+mod linux_pair;
 mod mailbox;
 mod policy;
 mod shared_memory;
@@ -148,11 +150,8 @@ fn run_guests(console: &mut Pl011) {
         board::GUESTS.len()
     );
     platform_common::guest::install_vectors();
-    if linux_guest::present() {
-        // `cargo xtask linux` placed a Linux guest in DRAM: it runs as VM 1, alone.
-        let id = board::GUESTS[0].id;
-        let ending = linux_guest::run(manager, id, console);
-        let _ = writeln!(console, "hypervisor: Linux guest ended: {ending:x?}");
+    if linux_guest::present(0) {
+        run_linux(manager);
         return;
     }
     for (index, board::GuestPlacement { ram, id }) in board::GUESTS.into_iter().enumerate() {
@@ -163,6 +162,24 @@ fn run_guests(console: &mut Pl011) {
         let ending = guest.run(manager);
         let _ = writeln!(console, "hypervisor: VM {} ended: {:?}", guest.id, ending);
     }
+}
+
+/// `cargo xtask linux` placed a Linux guest in VM 1's RAM: it runs as VM 1 on this CPU, and
+/// when a second one is in VM 2's RAM, that one runs as VM 2 on CPU 1 at the same time
+/// (`linux_pair.rs`). The guests' devices are emulated (`linux_devices.rs`), the real GIC
+/// distributor is enabled here, once.
+fn run_linux(manager: &'static forwarder::Manager) {
+    linux_devices::enable_distributor();
+    let paired = linux_pair::second_present() && linux_pair::start_second(manager);
+    let Some(first) = linux_guest::Guest::new(0, 0) else { return };
+    linux_devices::say_plain(format_args!(
+        "hypervisor: Linux guests: VM {} on CPU 0{}",
+        first.id,
+        if paired { ", VM 2 on CPU 1 (two guests)" } else { " (one guest)" }
+    ));
+    let ending = linux_guest::run(manager, &first);
+    linux_devices::say(first.id, format_args!("hypervisor: Linux guest ended: {ending:x?}"));
+    linux_pair::first_ended();
 }
 
 /// Any EL2 exception that is not a guest's trap.
