@@ -1,11 +1,15 @@
-//! `cargo xtask linux`: a real Linux 6.12 guest on our stack, using FF-A and a TEE through it.
+//! `cargo xtask linux`: two real Linux 6.12 guests on our stack, using FF-A and a TEE through
+//! it, and unable to take each other's memory.
 //!
-//! Builds (or reuses) the kernel and the initramfs, writes the guest's device tree, builds the
-//! images, and boots QEMU with the three files placed in the Linux guest's RAM with
-//! `-device loader`. The hypervisor finds the device tree there and runs Linux at NS-EL1
-//! instead of its test VMs. The console then shows the kernel's messages: its FF-A driver
-//! finding our firmware and partitions, the OP-TEE driver probing against the OP-TEE-ABI test
-//! partition, and the userspace TEE test's PASS/FAIL lines. See docs/src/linux-guest.md.
+//! Builds (or reuses) the kernel, the cross-guest module and the initramfs, writes a device
+//! tree per guest, builds the images, and boots QEMU with the files placed in VM 1's and VM
+//! 2's RAM with `-device loader`. The hypervisor finds the device trees there and runs Linux
+//! at NS-EL1 as VM 1 (CPU 0) and VM 2 (CPU 1) instead of its test VMs, printing each guest's
+//! console lines prefixed with `[vm N] `. Each guest's lines show its FF-A driver finding our
+//! firmware and partitions, the OP-TEE driver probing against the OP-TEE-ABI test partition,
+//! and the userspace TEE test's PASS/FAIL lines; VM 2's show the `ffa_cross` module's refused
+//! attempts on VM 1's live handle, VM 1's its reclaim of that handle afterwards. See
+//! docs/src/linux-guest.md.
 
 mod cpio;
 mod device_tree;
@@ -24,7 +28,7 @@ use crate::toolchain;
 /// How long the whole run may take (the kernel boots under TCG emulation).
 const DEADLINE: Duration = Duration::from_secs(300);
 
-/// What the guest's run must show on the console: (text, what it proves).
+/// What each guest's lines (prefix `[vm N] ` removed) must show: (text, what it proves).
 pub const EXPECTATIONS: &[(&str, &str)] = &[
     ("hypervisor: Linux guest: starting", "the hypervisor found the guest's files and started it"),
     ("Booting Linux on physical CPU", "the kernel runs at NS-EL1 under the hypervisor"),
@@ -41,16 +45,63 @@ pub const EXPECTATIONS: &[(&str, &str)] = &[
         "every userspace step passed (memory released: FFA_MEM_RECLAIM)",
     ),
     ("init: OP-TEE driver unbound", "the OP-TEE driver let go of its own message buffer"),
-    (
-        "0 outstanding; forwarder: 0 live in the secure world",
-        "every share was reclaimed: nothing left shared in the forwarder's ledger",
-    ),
+    ("0 outstanding;", "every share the guest made was reclaimed"),
     (
         "handles gone, 0 left behind",
         "the SPMC's ledger holds none of the guest's handles afterwards",
     ),
     ("hypervisor: Linux guest ended: PoweredOff", "the guest powered off through PSCI"),
 ];
+
+/// What VM 1's lines must show besides: the cross-guest check from the owner's side.
+pub const FIRST_GUEST_EXPECTATIONS: &[(&str, &str)] = &[
+    (
+        "hypervisor: holding VM 1's FFA_MEM_RECLAIM of",
+        "VM 1's reclaim of its first share waited until VM 2 had ended",
+    ),
+    (
+        "hypervisor: cross-guest: owner VM 1 reclaimed",
+        "then VM 1, the owner, reclaimed that handle: nothing had disturbed it",
+    ),
+    (
+        "forwarder: 0 live in the secure world",
+        "after both guests, nothing is left shared in the forwarder's ledger",
+    ),
+];
+
+/// What VM 2's lines must show besides: its attempts on VM 1's live handle refused.
+pub const SECOND_GUEST_EXPECTATIONS: &[(&str, &str)] = &[
+    ("init: cross-guest check: handle 0x", "VM 2 was started with VM 1's live handle"),
+    (
+        "ffa_cross: PASS VM 0x2 FFA_MEM_RECLAIM of VM 0x1's handle",
+        "VM 2 could not reclaim VM 1's memory (FFA_ERROR)",
+    ),
+    (
+        "ffa_cross: PASS VM 0x2 FFA_MEM_RETRIEVE_REQ of VM 0x1's handle",
+        "VM 2 could not retrieve VM 1's memory (FFA_ERROR)",
+    ),
+    ("ffa_cross: done, 0 failures", "every cross-guest attempt was refused"),
+];
+
+/// The whole run: both guests started.
+const RUN_EXPECTATIONS: &[(&str, &str)] = &[(
+    "hypervisor: Linux guests: VM 1 on CPU 0, VM 2 on CPU 1 (two guests)",
+    "the hypervisor found both guests' files and ran them at once",
+)];
+
+/// The lines VM `vm` printed (through the hypervisor's emulated console, or the hypervisor
+/// about it), with the `[vm N] ` prefix removed.
+pub fn guest_lines(console: &str, vm: u16) -> String {
+    let prefix = format!("[vm {vm}] ");
+    let mut lines = String::new();
+    for line in console.lines() {
+        if let Some(text) = line.trim_end_matches('\r').strip_prefix(&prefix) {
+            lines.push_str(text);
+            lines.push('\n');
+        }
+    }
+    lines
+}
 
 /// The hypervisor's closing count, `memory transactions: N shared, M reclaimed, ...`:
 /// (shared, reclaimed).
@@ -80,19 +131,21 @@ fn kernel_footprint(image: &[u8]) -> Option<u64> {
     (magic == b"ARM\x64").then(|| u64::from_le_bytes(field))
 }
 
-/// The guest's files, built: (Image, initramfs, device tree) paths.
+/// The guests' files, built: the Image and the initramfs both guests boot, and one device tree
+/// per guest (`device_tree::GUESTS` order).
 pub struct GuestFiles {
     pub kernel: std::path::PathBuf,
     pub initramfs: std::path::PathBuf,
-    pub device_tree: std::path::PathBuf,
+    pub device_trees: Vec<std::path::PathBuf>,
 }
 
-/// Builds (or reuses) the kernel, and builds the initramfs and the device tree.
+/// Builds (or reuses) the kernel, and builds the module, the initramfs and the device trees.
 pub fn build_guest() -> Result<GuestFiles, String> {
     ensure_host_tools()?;
     let kernel = kernel::build()?;
+    let module = kernel::build_cross_module(&kernel)?;
     let cache = kernel::cache_directory();
-    let initramfs = initramfs::build(&cache)?;
+    let initramfs = initramfs::build(&cache, &module)?;
     let read_length = |path: &Path| {
         std::fs::metadata(path)
             .map(|data| data.len())
@@ -111,34 +164,44 @@ pub fn build_guest() -> Result<GuestFiles, String> {
     if device_tree::INITRAMFS_OFFSET + initramfs_size > device_tree::RAM_SIZE {
         return Err(format!("the initramfs ({initramfs_size} bytes) is too big"));
     }
-    let blob = device_tree::build(initramfs_size)?;
-    let device_tree = cache.join("guest.dtb");
-    std::fs::write(&device_tree, blob)
-        .map_err(|error| format!("{}: {error}", device_tree.display()))?;
+    let mut device_trees = Vec::new();
+    for guest in device_tree::GUESTS {
+        let blob = device_tree::build(guest, initramfs_size)?;
+        let path = cache.join(format!("guest-vm{}.dtb", guest.vm));
+        std::fs::write(&path, blob).map_err(|error| format!("{}: {error}", path.display()))?;
+        device_trees.push(path);
+    }
     println!(
-        "    kernel {} ({} bytes, {footprint:#x} in memory), initramfs {initramfs_size} bytes",
+        "    kernel {} ({} bytes, {footprint:#x} in memory), initramfs {initramfs_size} bytes, {} device trees",
         kernel.display(),
-        image.len()
+        image.len(),
+        device_trees.len()
     );
-    Ok(GuestFiles { kernel, initramfs, device_tree })
+    Ok(GuestFiles { kernel, initramfs, device_trees })
 }
 
-/// The QEMU arguments that place the guest's files in its RAM.
+/// The QEMU arguments that place the guests' files in their RAM.
 fn loader_arguments(files: &GuestFiles) -> Vec<String> {
-    let place = |path: &Path, offset: u64| {
+    let place = |path: &Path, address: u64| {
         vec![
             "-device".to_owned(),
-            format!(
-                "loader,file={},addr={:#x},force-raw=on",
-                path.display(),
-                device_tree::RAM_PHYSICAL + offset
-            ),
+            format!("loader,file={},addr={address:#x},force-raw=on", path.display()),
         ]
     };
-    let mut arguments = place(&files.device_tree, device_tree::DEVICE_TREE_OFFSET);
-    arguments.extend(place(&files.kernel, device_tree::KERNEL_OFFSET));
-    arguments.extend(place(&files.initramfs, device_tree::INITRAMFS_OFFSET));
+    let mut arguments = Vec::new();
+    for (guest, device_tree) in device_tree::GUESTS.iter().zip(&files.device_trees) {
+        let ram = guest.ram_physical;
+        arguments.extend(place(device_tree, ram + device_tree::DEVICE_TREE_OFFSET));
+        arguments.extend(place(&files.kernel, ram + device_tree::KERNEL_OFFSET));
+        arguments.extend(place(&files.initramfs, ram + device_tree::INITRAMFS_OFFSET));
+    }
     arguments
+}
+
+/// The expectations for VM `vm`'s lines: the common ones and its own.
+fn expectations_of(vm: u16) -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    let own = if vm == 1 { FIRST_GUEST_EXPECTATIONS } else { SECOND_GUEST_EXPECTATIONS };
+    EXPECTATIONS.iter().chain(own)
 }
 
 /// What a run lacked, one line per missing expectation.
@@ -147,22 +210,56 @@ pub fn check(outcome: &qemu::Outcome) -> Vec<String> {
     if outcome.exit_code != Some(0) {
         failures.push(format!("QEMU exited with {:?}, expected 0 (power-off)", outcome.exit_code));
     }
-    for (text, meaning) in EXPECTATIONS {
+    for (text, meaning) in RUN_EXPECTATIONS {
         if !outcome.console.contains(text) {
             failures.push(format!("missing `{text}` on the console ({meaning})"));
         }
     }
-    // The OP-TEE driver's message buffer, the test's allocation and its registration.
-    match memory_transactions(&outcome.console) {
-        Some((shared, reclaimed)) if shared >= 3 && shared == reclaimed => {}
-        other => failures.push(format!(
-            "memory transactions (shared, reclaimed) = {other:?}: expected at least 3 shares, all reclaimed"
-        )),
+    for guest in device_tree::GUESTS {
+        let lines = guest_lines(&outcome.console, guest.vm);
+        for (text, meaning) in expectations_of(guest.vm) {
+            if !lines.contains(text) {
+                failures.push(format!("VM {}: missing `{text}` ({meaning})", guest.vm));
+            }
+        }
+        // The OP-TEE driver's message buffer, the test's allocation and its registration.
+        match memory_transactions(&lines) {
+            Some((shared, reclaimed)) if shared >= 3 && shared == reclaimed => {}
+            other => failures.push(format!(
+                "VM {}: memory transactions (shared, reclaimed) = {other:?}: expected at least 3 shares, all reclaimed",
+                guest.vm
+            )),
+        }
+    }
+    let identities = ffa_identities(&outcome.console);
+    if identities.len() != 2 || identities[0] == identities[1] {
+        failures.push(format!("the guests' FF-A IDs {identities:?}: expected two different IDs"));
     }
     failures
 }
 
-/// Builds everything and boots the Linux guest; returns the run's outcome.
+/// Each guest's FF-A ID, from the hypervisor's `starting as VM N` line.
+fn ffa_identities(console: &str) -> Vec<u16> {
+    device_tree::GUESTS
+        .iter()
+        .filter_map(|guest| {
+            let lines = guest_lines(console, guest.vm);
+            let rest = lines.split("hypervisor: Linux guest: starting as VM ").nth(1)?;
+            rest.split(' ').next()?.parse().ok()
+        })
+        .collect()
+}
+
+/// The errors the cross-guest attempts got (`FFA_ERROR -6 (DENIED)`), as VM 2 printed them.
+fn cross_guest_answers(console: &str) -> Vec<String> {
+    guest_lines(console, 2)
+        .lines()
+        .filter(|line| line.contains("ffa_cross: PASS") || line.contains("ffa_cross: FAIL"))
+        .map(|line| line.split("ffa_cross: ").nth(1).unwrap_or(line).to_owned())
+        .collect()
+}
+
+/// Builds everything and boots the Linux guests; returns the run's outcome.
 pub fn boot(echo: bool) -> Result<qemu::Outcome, String> {
     let files = build_guest()?;
     let tools = toolchain::setup()?;
@@ -177,7 +274,7 @@ pub fn boot(echo: bool) -> Result<qemu::Outcome, String> {
         count_instructions: false,
     };
     let step = Step::start(&format!(
-        "booting QEMU virt with the Linux guest{}",
+        "booting QEMU virt with two Linux guests{}",
         if echo {
             ""
         } else {
@@ -190,18 +287,42 @@ pub fn boot(echo: bool) -> Result<qemu::Outcome, String> {
 }
 
 fn report(outcome: &qemu::Outcome, failures: &[String]) {
-    println!("\nwhat the guest said about FF-A and the TEE:");
-    for line in outcome.console.lines().filter(|line| {
-        ["FF-A", "ffa", "optee", "tee", "init:", "hypervisor: Linux", "psci", "Kernel panic"]
-            .iter()
-            .any(|word| line.contains(word))
-    }) {
-        println!("  {line}");
+    for guest in device_tree::GUESTS {
+        println!("\nwhat VM {} said about FF-A and the TEE:", guest.vm);
+        for line in guest_lines(&outcome.console, guest.vm).lines().filter(|line| {
+            ["FF-A", "ffa", "optee", "tee", "init:", "hypervisor:", "psci", "Kernel panic"]
+                .iter()
+                .any(|word| line.contains(word))
+        }) {
+            println!("  {line}");
+        }
     }
+    println!("\ncross-guest isolation (VM 2 on VM 1's live handle):");
+    for answer in cross_guest_answers(&outcome.console) {
+        println!("  {answer}");
+        // Reference: reclaim by anyone but the owner is DENIED (the ledger rule); a retrieve by
+        // an endpoint that is no borrower is INVALID_PARAMETERS (reference 7.10 rule 15) or
+        // DENIED (matrix MM17).
+        if !(answer.contains("(DENIED)") || answer.contains("(INVALID_PARAMETERS)")) {
+            println!(
+                "    NOTE: the reference expects DENIED or INVALID_PARAMETERS here (conformance \
+                 matrix MM17/MM29, reference 7.10 rules 15 and 17)"
+            );
+        }
+    }
+    println!("  FF-A IDs: {:?}", ffa_identities(&outcome.console));
     println!("\nchecks:");
-    for (text, meaning) in EXPECTATIONS {
+    for (text, meaning) in RUN_EXPECTATIONS {
         let ok = !failures.iter().any(|failure| failure.contains(text));
         println!("  [{}] {meaning}", if ok { "ok" } else { "FAILED" });
+    }
+    for guest in device_tree::GUESTS {
+        for (text, meaning) in expectations_of(guest.vm) {
+            let failed = failures.iter().any(|failure| {
+                failure.starts_with(&format!("VM {}:", guest.vm)) && failure.contains(text)
+            });
+            println!("  [{}] VM {}: {meaning}", if failed { "FAILED" } else { "ok" }, guest.vm);
+        }
     }
     println!(
         "  QEMU exit code {:?} after {:.1}s",
@@ -218,7 +339,7 @@ pub fn test_stage() -> Result<(), String> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("the Linux guest run fell short:\n  {}", failures.join("\n  ")))
+        Err(format!("the Linux guests' run fell short:\n  {}", failures.join("\n  ")))
     }
 }
 
@@ -242,7 +363,7 @@ pub fn command(arguments: &[String]) -> Result<(), String> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("the Linux guest run fell short:\n  {}", failures.join("\n  ")))
+        Err(format!("the Linux guests' run fell short:\n  {}", failures.join("\n  ")))
     }
 }
 
@@ -268,15 +389,33 @@ mod tests {
     }
 
     #[test]
-    fn the_files_are_loaded_into_the_guest_ram() {
+    fn the_files_are_loaded_into_both_guests_ram() {
         let files = GuestFiles {
             kernel: "Image".into(),
             initramfs: "initramfs.cpio".into(),
-            device_tree: "guest.dtb".into(),
+            device_trees: vec!["vm1.dtb".into(), "vm2.dtb".into()],
         };
         let arguments = loader_arguments(&files).join(" ");
-        assert!(arguments.contains("loader,file=guest.dtb,addr=0x41100000,force-raw=on"));
+        assert!(arguments.contains("loader,file=vm1.dtb,addr=0x41100000,force-raw=on"));
         assert!(arguments.contains("loader,file=Image,addr=0x41200000,force-raw=on"));
         assert!(arguments.contains("loader,file=initramfs.cpio,addr=0x41a00000,force-raw=on"));
+        assert!(arguments.contains("loader,file=vm2.dtb,addr=0x42100000,force-raw=on"));
+        assert!(arguments.contains("loader,file=Image,addr=0x42200000,force-raw=on"));
+        assert!(arguments.contains("loader,file=initramfs.cpio,addr=0x42a00000,force-raw=on"));
+    }
+
+    #[test]
+    fn each_guest_gets_its_own_lines() {
+        let console = "hypervisor: x\r\n[vm 1] a\r\n[vm 2] b\n[vm 1] c\n[vm 12] d\n";
+        assert_eq!(guest_lines(console, 1), "a\nc\n");
+        assert_eq!(guest_lines(console, 2), "b\n");
+    }
+
+    #[test]
+    fn the_ids_come_from_the_starting_lines() {
+        let console = "[vm 1] hypervisor: Linux guest: starting as VM 1 on CPU 0: 16 MiB\n\
+                       [vm 2] hypervisor: Linux guest: starting as VM 2 on CPU 1: 16 MiB\n";
+        assert_eq!(ffa_identities(console), vec![1, 2]);
+        assert_eq!(ffa_identities("[vm 1] hypervisor: Linux guest: starting as VM 1 on"), vec![1]);
     }
 }

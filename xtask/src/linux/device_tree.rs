@@ -1,17 +1,38 @@
-//! The Linux guest's device tree, written with `vm-fdt`, and where the guest's files go.
+//! The Linux guests' device trees, written with `vm-fdt`, and where the guests' files go.
 //!
-//! The guest is VM 1, with VM 1's memory: 16 MiB of RAM at IPA 0x4000_0000, backed by DRAM at
-//! 0x4100_0000 (board `GUESTS[0]`), so the hypervisor's and the SPMC's view of VM 1's memory
-//! (buffer translation, memory sharing) apply unchanged. It has one CPU, PSCI through HVC (so
-//! FF-A goes through HVC too: Linux's FF-A driver uses PSCI's conduit), and the GICv3
-//! distributor and redistributors, the architected timer and the PL011, all passed through.
-//! Nothing in it mentions FF-A: Linux 6.12 finds FF-A by calling FFA_VERSION, not through the
-//! device tree.
+//! The first guest is VM 1, with VM 1's memory: 16 MiB of RAM at IPA 0x4000_0000, backed by
+//! DRAM at 0x4100_0000 (board `GUESTS[0]`), so the hypervisor's and the SPMC's view of VM 1's
+//! memory (buffer translation, memory sharing) apply unchanged; the second is VM 2, the same
+//! at 0x4200_0000 (board `GUESTS[1]`), on CPU 1. Each has one CPU (the one it runs on: its
+//! `reg` is that CPU's MPIDR affinity), PSCI through HVC (so FF-A goes through HVC too: Linux's
+//! FF-A driver uses PSCI's conduit), a GICv3 distributor with one redistributor (its CPU's),
+//! the architected timer and a PL011; the hypervisor emulates the PL011, the distributor and
+//! the redistributor's RD_base frame per guest. Nothing in it mentions FF-A: Linux 6.12 finds
+//! FF-A by calling FFA_VERSION, not through the device tree. VM 2's boot arguments carry the
+//! placeholders the hypervisor fills in for the cross-guest check (`linux_pair.rs`).
 
 /// The guest's RAM as the guest sees it, and where it really is.
 pub const RAM_IPA: u64 = 0x4000_0000;
 pub const RAM_SIZE: u64 = 16 << 20;
 pub const RAM_PHYSICAL: u64 = 0x4100_0000;
+
+/// One Linux guest: its FF-A ID (= VM number), the CPU it runs on, its RAM's physical address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestLayout {
+    pub vm: u16,
+    pub cpu: u32,
+    pub ram_physical: u64,
+}
+
+/// The two guests of `cargo xtask linux` (board `GUESTS`).
+pub const GUESTS: [GuestLayout; 2] = [
+    GuestLayout { vm: 1, cpu: 0, ram_physical: RAM_PHYSICAL },
+    GuestLayout { vm: 2, cpu: 1, ram_physical: 0x4200_0000 },
+];
+
+/// What VM 2's boot arguments add: fixed-width fields, all zero, that the hypervisor fills
+/// with VM 1's victim handle and ID before VM 2 starts.
+pub const CROSS_PLACEHOLDERS: &str = "ffa_cross.victim=0x0000000000000000 ffa_cross.owner=0x0000";
 /// Offsets in the guest's RAM: the device tree at 1 MiB (the hypervisor looks for it there;
 /// the first MiB holds the test VM image the monitor copies into VM 1's RAM), the kernel at
 /// 2 MiB (arm64 wants a 2 MiB aligned Image), the initramfs at 10 MiB.
@@ -24,9 +45,9 @@ const _: () = assert!(INITRAMFS_OFFSET < RAM_SIZE && KERNEL_OFFSET.is_multiple_o
 
 const GIC_DISTRIBUTOR: u64 = 0x0800_0000;
 const GIC_REDISTRIBUTOR: u64 = 0x080A_0000;
-/// Every CPU's redistributor (RD_base + SGI_base, 128 KiB each; QEMU runs with `-smp 4`):
-/// the guest uses the boot CPU's only, but Linux reads each frame until the one marked Last.
-const GIC_REDISTRIBUTOR_SIZE: u64 = 4 * 0x2_0000;
+/// One redistributor (RD_base + SGI_base, 128 KiB): the guest's own CPU's, whose GICR_TYPER
+/// the hypervisor reads with Last set.
+const GIC_REDISTRIBUTOR_SIZE: u64 = 0x2_0000;
 const UART: u64 = 0x0900_0000;
 const GIC_PHANDLE: u32 = 1;
 const CLOCK_PHANDLE: u32 = 2;
@@ -39,8 +60,8 @@ const SPI: u32 = 0;
 pub const BOOT_ARGUMENTS: &str =
     "console=ttyAMA0 earlycon=pl011,0x9000000 rdinit=/init panic=-1 loglevel=7";
 
-/// The device tree for a guest whose initramfs is `initramfs_size` bytes long.
-pub fn build(initramfs_size: u64) -> Result<Vec<u8>, String> {
+/// The device tree for `guest`, whose initramfs is `initramfs_size` bytes long.
+pub fn build(guest: GuestLayout, initramfs_size: u64) -> Result<Vec<u8>, String> {
     let fail = |error: vm_fdt::Error| format!("writing the guest device tree: {error}");
     let mut writer = vm_fdt::FdtWriter::new().map_err(fail)?;
     let root = writer.begin_node("").map_err(fail)?;
@@ -51,7 +72,12 @@ pub fn build(initramfs_size: u64) -> Result<Vec<u8>, String> {
     writer.property_u32("interrupt-parent", GIC_PHANDLE).map_err(fail)?;
 
     let chosen = writer.begin_node("chosen").map_err(fail)?;
-    writer.property_string("bootargs", BOOT_ARGUMENTS).map_err(fail)?;
+    let boot_arguments = if guest.vm == 1 {
+        BOOT_ARGUMENTS.to_owned()
+    } else {
+        format!("{BOOT_ARGUMENTS} {CROSS_PLACEHOLDERS}")
+    };
+    writer.property_string("bootargs", &boot_arguments).map_err(fail)?;
     writer.property_string("stdout-path", "/pl011@9000000").map_err(fail)?;
     let initramfs_start = RAM_IPA + INITRAMFS_OFFSET;
     writer.property_u64("linux,initrd-start", initramfs_start).map_err(fail)?;
@@ -66,10 +92,10 @@ pub fn build(initramfs_size: u64) -> Result<Vec<u8>, String> {
     let cpus = writer.begin_node("cpus").map_err(fail)?;
     writer.property_u32("#address-cells", 1).map_err(fail)?;
     writer.property_u32("#size-cells", 0).map_err(fail)?;
-    let cpu = writer.begin_node("cpu@0").map_err(fail)?;
+    let cpu = writer.begin_node(&format!("cpu@{:x}", guest.cpu)).map_err(fail)?;
     writer.property_string("device_type", "cpu").map_err(fail)?;
     writer.property_string("compatible", "arm,armv8").map_err(fail)?;
-    writer.property_u32("reg", 0).map_err(fail)?;
+    writer.property_u32("reg", guest.cpu).map_err(fail)?;
     writer.property_string("enable-method", "psci").map_err(fail)?;
     writer.end_node(cpu).map_err(fail)?;
     writer.end_node(cpus).map_err(fail)?;
@@ -136,7 +162,7 @@ mod tests {
 
     #[test]
     fn the_tree_is_a_flattened_device_tree_naming_the_hvc_conduit_and_the_initramfs() {
-        let blob = build(0x1234).unwrap();
+        let blob = build(GUESTS[0], 0x1234).unwrap();
         assert_eq!(&blob[..4], &[0xd0, 0x0d, 0xfe, 0xed], "FDT magic");
         let contains = |needle: &[u8]| blob.windows(needle.len()).any(|window| window == needle);
         assert!(contains(b"hvc\0"));
@@ -144,5 +170,16 @@ mod tests {
         assert!(contains(b"arm,gic-v3\0"));
         let end = (RAM_IPA + INITRAMFS_OFFSET + 0x1234).to_be_bytes();
         assert!(contains(&end), "linux,initrd-end holds the initramfs end");
+        assert!(!contains(b"ffa_cross"), "VM 1 gets no placeholders");
+    }
+
+    #[test]
+    fn the_second_guest_has_cpu_1_and_the_placeholders() {
+        let blob = build(GUESTS[1], 0x1234).unwrap();
+        let contains = |needle: &[u8]| blob.windows(needle.len()).any(|window| window == needle);
+        assert!(contains(b"cpu@1\0"));
+        assert!(contains(CROSS_PLACEHOLDERS.as_bytes()));
+        // The hypervisor's patch finds the placeholders with zero digits.
+        assert!(contains(b"ffa_cross.victim=0x0000000000000000 "));
     }
 }

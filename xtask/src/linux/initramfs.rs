@@ -1,4 +1,5 @@
-//! The Linux guest's initramfs: Debian's static busybox for arm64, our TEE test, and `/init`.
+//! The Linux guests' initramfs: Debian's static busybox for arm64, our TEE test, the
+//! cross-guest module and `/init` (one archive for both guests).
 //!
 //! busybox comes from Debian's `busybox-static` arm64 package, fetched from deb.debian.org
 //! by its pinned version and checked against the pinned SHA-256 (the machine's own package
@@ -30,9 +31,10 @@ pub const BUILD_TOOLS: &[(&str, &str)] = &[
     ("/usr/aarch64-linux-gnu/include/linux/tee.h", "linux-libc-dev-arm64-cross"),
 ];
 
-/// The guest's `/init`: mount the kernel's file systems, list the FF-A partitions the kernel
-/// found, run the TEE test, unbind the OP-TEE driver (which releases its last shared memory),
-/// power off (PSCI SYSTEM_OFF).
+/// The guests' `/init`: mount the kernel's file systems, list the FF-A partitions the kernel
+/// found, run the TEE test, unbind the OP-TEE driver (which releases its last shared memory);
+/// in the second guest (its boot arguments name a victim handle) load `ffa_cross`, which tries
+/// to reclaim and retrieve the first guest's memory; power off (PSCI SYSTEM_OFF).
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -53,6 +55,13 @@ for device in /sys/bus/arm_ffa/drivers/optee/arm-ffa-*; do
     name=$(basename "$device")
     echo "$name" > /sys/bus/arm_ffa/drivers/optee/unbind && echo "init: OP-TEE driver unbound from $name"
 done
+# The second guest: the hypervisor wrote the first guest's live handle and ID here.
+victim=$(sed -n 's/.*ffa_cross\.victim=\(0x[0-9a-f]*\).*/\1/p' /proc/cmdline)
+owner=$(sed -n 's/.*ffa_cross\.owner=\(0x[0-9a-f]*\).*/\1/p' /proc/cmdline)
+if [ -n "$victim" ]; then
+    echo "init: cross-guest check: handle $victim of VM $owner"
+    insmod /lib/ffa_cross.ko victim="$victim" owner="$owner" || echo "init: insmod failed"
+fi
 echo "init: powering off"
 poweroff -f
 "#;
@@ -113,13 +122,15 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|error| format!("{}: {error}", path.display()))
 }
 
-/// Builds the initramfs (an uncompressed newc cpio) and returns its path.
-pub fn build(cache: &Path) -> Result<PathBuf, String> {
-    let step = Step::start("initramfs: busybox, tee-test and /init");
+/// Builds the initramfs (an uncompressed newc cpio) with the cross-guest `module`; returns
+/// its path.
+pub fn build(cache: &Path, module: &Path) -> Result<PathBuf, String> {
+    let step = Step::start("initramfs: busybox, tee-test, ffa_cross.ko and /init");
+    let module = read(module)?;
     let busybox = read(&busybox(cache)?)?;
     let test = read(&test_program(cache)?)?;
     let mut archive = Archive::new();
-    for directory in ["bin", "dev", "proc", "sys", "tmp"] {
+    for directory in ["bin", "dev", "lib", "proc", "sys", "tmp"] {
         archive.directory(directory);
     }
     // The kernel opens /dev/console for init before devtmpfs is mounted.
@@ -127,6 +138,7 @@ pub fn build(cache: &Path) -> Result<PathBuf, String> {
     archive.file("bin/busybox", 0o755, &busybox);
     archive.symbolic_link("bin/sh", "busybox");
     archive.file("bin/tee-test", 0o755, &test);
+    archive.file("lib/ffa_cross.ko", 0o644, &module);
     archive.file("init", 0o755, INIT.as_bytes());
     let path = cache.join("initramfs.cpio");
     std::fs::write(&path, archive.finish())

@@ -216,6 +216,44 @@ pub fn build() -> Result<PathBuf, String> {
     Ok(image)
 }
 
+/// The out-of-tree module the two-guest run loads in VM 2, relative to the repository root.
+pub const CROSS_MODULE_SOURCE: &str = "platforms/qemu-virt/linux/ffa_cross.c";
+
+/// Builds the cross-guest check module (`ffa_cross.ko`) against the kernel whose Image is
+/// `image` (`make M=...` in the kernel's build directory); returns the module's path.
+pub fn build_cross_module(image: &Path) -> Result<PathBuf, String> {
+    let build = image
+        .ancestors()
+        .nth(4)
+        .ok_or_else(|| format!("{} is not in a kernel build directory", image.display()))?;
+    let source = shell::repository_root().join(CROSS_MODULE_SOURCE);
+    let directory = cache_directory().join("ffa-cross");
+    std::fs::create_dir_all(&directory)
+        .map_err(|error| format!("{}: {error}", directory.display()))?;
+    let copy = directory.join("ffa_cross.c");
+    std::fs::copy(&source, &copy).map_err(|error| format!("{}: {error}", source.display()))?;
+    let kbuild = directory.join("Kbuild");
+    std::fs::write(&kbuild, "obj-m := ffa_cross.o\nccflags-y := -Werror\n")
+        .map_err(|error| format!("{}: {error}", kbuild.display()))?;
+    let step = Step::start("building the ffa_cross module against the kernel");
+    shell::run(
+        Command::new("make")
+            .current_dir(build)
+            .env("ARCH", "arm64")
+            .env("CROSS_COMPILE", CROSS_COMPILE)
+            .arg("-s")
+            .arg(format!("M={}", directory.display()))
+            .arg("modules")
+            .stdout(Stdio::null()),
+    )?;
+    let module = directory.join("ffa_cross.ko");
+    if !module.is_file() {
+        return Err(format!("the module build left no {}", module.display()));
+    }
+    step.done();
+    Ok(module)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
