@@ -140,7 +140,7 @@ pub fn build(cache: &Path, module: &Path) -> Result<PathBuf, String> {
     archive.file("bin/tee-test", 0o755, &test);
     archive.file("lib/ffa_cross.ko", 0o644, &module);
     archive.file("init", 0o755, INIT.as_bytes());
-    let path = cache.join("initramfs.cpio");
+    let path = cache.join("initramfs-guests.cpio");
     std::fs::write(&path, archive.finish())
         .map_err(|error| format!("{}: {error}", path.display()))?;
     step.done();

@@ -57,7 +57,7 @@ const UART_KEPT: u64 = 0x80;
 /// UARTPeriphID0-3 then UARTPCellID0-3 (0xFE0-0xFFC): an Arm PL011 r1p4.
 const UART_IDENTIFICATION: [u8; 8] = [0x11, 0x10, 0x14, 0x00, 0x0D, 0xF0, 0x05, 0xB1];
 /// Longest line printed at once; a longer one continues on the next line.
-const LINE: usize = 160;
+const LINE: usize = 256;
 
 /// The console the guests' lines and the hypervisor's own lines about them share.
 static CONSOLE: spin::Mutex<()> = spin::Mutex::new(());
