@@ -216,7 +216,8 @@ impl Devices {
             b'\r' => {}
             b'\n' => self.end_line(),
             _ => {
-                let printable = if byte == b'\t' || (0x20..0x7F).contains(&byte) { byte } else { b'?' };
+                let printable =
+                    if byte == b'\t' || (0x20..0x7F).contains(&byte) { byte } else { b'?' };
                 if self.line.push(printable).is_err() {
                     self.end_line();
                     let _ = self.line.push(printable);

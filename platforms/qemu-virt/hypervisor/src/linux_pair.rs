@@ -144,7 +144,10 @@ extern "C" fn linux_second_main() -> ! {
             if !victim_known {
                 linux_devices::say(
                     guest.id,
-                    format_args!("hypervisor: VM {} shared nothing: VM {} not started", first.id, guest.id),
+                    format_args!(
+                        "hypervisor: VM {} shared nothing: VM {} not started",
+                        first.id, guest.id
+                    ),
                 );
             } else if write_boot_arguments(&guest, VICTIM.load(Ordering::Acquire), first.id) {
                 linux_devices::say(
@@ -159,7 +162,10 @@ extern "C" fn linux_second_main() -> ! {
                     ),
                 );
                 let ending = linux_guest::run(manager, &guest);
-                linux_devices::say(guest.id, format_args!("hypervisor: Linux guest ended: {ending:x?}"));
+                linux_devices::say(
+                    guest.id,
+                    format_args!("hypervisor: Linux guest ended: {ending:x?}"),
+                );
             } else {
                 linux_devices::say(
                     guest.id,
@@ -167,7 +173,9 @@ extern "C" fn linux_second_main() -> ! {
                 );
             }
         }
-        _ => linux_devices::say_plain(format_args!("hypervisor: CPU {SECOND_CPU}: no second guest")),
+        _ => {
+            linux_devices::say_plain(format_args!("hypervisor: CPU {SECOND_CPU}: no second guest"))
+        }
     }
     SECOND_ENDED.store(true, Ordering::Release);
     crate::call(&[PSCI_CPU_OFF]);
