@@ -250,6 +250,26 @@ fn ffa_identities(console: &str) -> Vec<u16> {
         .collect()
 }
 
+/// What the reference expects of a cross-guest attempt, when the answer is not that.
+/// Reclaim by anyone but the owner: DENIED (docs/src/ledger.md; reference 7.10 rule 17).
+/// Retrieve by an endpoint that is no borrower of the transaction: INVALID_PARAMETERS
+/// (reference 7.10 rule 15: the borrower list must match) or DENIED (matrix MM17).
+fn conformance_note(answer: &str) -> Option<&'static str> {
+    if answer.contains("FFA_MEM_RECLAIM") && !answer.contains("(DENIED)") {
+        Some("the reference expects DENIED for a reclaim by anyone but the owner (7.10 rule 17, ledger rule)")
+    } else if answer.contains("FFA_MEM_RETRIEVE_REQ")
+        && !(answer.contains("(INVALID_PARAMETERS)") || answer.contains("(DENIED)"))
+    {
+        Some(
+            "the reference expects INVALID_PARAMETERS (7.10 rule 15: the borrower list must match) \
+             or DENIED (matrix MM17); the forwarder answers NOT_SUPPORTED for any retrieve of a \
+             handle the SPMC allocated (spmc partition_manager/memory_retrieve.rs)",
+        )
+    } else {
+        None
+    }
+}
+
 /// The errors the cross-guest attempts got (`FFA_ERROR -6 (DENIED)`), as VM 2 printed them.
 fn cross_guest_answers(console: &str) -> Vec<String> {
     guest_lines(console, 2)
@@ -300,14 +320,8 @@ fn report(outcome: &qemu::Outcome, failures: &[String]) {
     println!("\ncross-guest isolation (VM 2 on VM 1's live handle):");
     for answer in cross_guest_answers(&outcome.console) {
         println!("  {answer}");
-        // Reference: reclaim by anyone but the owner is DENIED (the ledger rule); a retrieve by
-        // an endpoint that is no borrower is INVALID_PARAMETERS (reference 7.10 rule 15) or
-        // DENIED (matrix MM17).
-        if !(answer.contains("(DENIED)") || answer.contains("(INVALID_PARAMETERS)")) {
-            println!(
-                "    NOTE: the reference expects DENIED or INVALID_PARAMETERS here (conformance \
-                 matrix MM17/MM29, reference 7.10 rules 15 and 17)"
-            );
+        if let Some(note) = conformance_note(&answer) {
+            println!("    NOTE: {note}");
         }
     }
     println!("  FF-A IDs: {:?}", ffa_identities(&outcome.console));
@@ -402,6 +416,19 @@ mod tests {
         assert!(arguments.contains("loader,file=vm2.dtb,addr=0x42100000,force-raw=on"));
         assert!(arguments.contains("loader,file=Image,addr=0x42200000,force-raw=on"));
         assert!(arguments.contains("loader,file=initramfs.cpio,addr=0x42a00000,force-raw=on"));
+    }
+
+    #[test]
+    fn an_answer_other_than_the_references_gets_a_note() {
+        let reclaim =
+            "PASS VM 0x2 FFA_MEM_RECLAIM of VM 0x1's handle 0x65 refused: FFA_ERROR -6 (DENIED)";
+        assert_eq!(conformance_note(reclaim), None);
+        assert!(conformance_note(&reclaim.replace("-6 (DENIED)", "-1 (NOT_SUPPORTED)")).is_some());
+        let retrieve =
+            "PASS VM 0x2 FFA_MEM_RETRIEVE_REQ of VM 0x1's handle 0x65 refused: FFA_ERROR -1 (NOT_SUPPORTED)";
+        assert!(conformance_note(retrieve).is_some());
+        let conforming = retrieve.replace("-1 (NOT_SUPPORTED)", "-2 (INVALID_PARAMETERS)");
+        assert_eq!(conformance_note(&conforming), None);
     }
 
     #[test]
