@@ -1,10 +1,12 @@
 //! Building the Linux guest's kernel: Debian's linux-source-6.12, `tinyconfig` plus our fragment.
 //!
 //! Everything lives in a cache directory outside the work tree (`$XDG_CACHE_HOME/ffa-rs/linux-6.12`
-//! or `~/.cache/ffa-rs/linux-6.12`): the unpacked source, the build directory (`O=`), and a stamp
-//! holding the hash of the configuration inputs. A build whose stamp matches is reused as it is;
-//! any change to the fragment (or to the source package) configures and builds again, and `make`
-//! itself recompiles only what the new configuration touches.
+//! or `~/.cache/ffa-rs/linux-6.12`): the unpacked source, one build directory (`O=`) per hash
+//! of the configuration inputs (`build-<hash>`), and in it a stamp holding that hash. A build
+//! whose stamp matches is reused as it is; a change to the fragment (or to the source package)
+//! configures and builds in a new directory, so a checkout with another fragment keeps its own
+//! build. The build makes `Image` and `modules` (whose Module.symvers the `ffa_cross` module
+//! links against).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
