@@ -324,7 +324,13 @@ fn report(outcome: &qemu::Outcome, failures: &[String]) {
             println!("    NOTE: {note}");
         }
     }
-    println!("  FF-A IDs: {:?}", ffa_identities(&outcome.console));
+    let identities = ffa_identities(&outcome.console);
+    let shown: Vec<String> = device_tree::GUESTS
+        .iter()
+        .zip(&identities)
+        .map(|(guest, id)| format!("VM {} (CPU {}) has FF-A ID {id:#06x}", guest.vm, guest.cpu))
+        .collect();
+    println!("  FF-A IDs: {}", shown.join(", "));
     println!("\nchecks:");
     for (text, meaning) in RUN_EXPECTATIONS {
         let ok = !failures.iter().any(|failure| failure.contains(text));
