@@ -263,9 +263,14 @@ fn answer(
 pub fn run(manager: &Manager, guest: &Guest) -> Ending {
     let cpu_affinity = platform_common::read_sysreg!("mpidr_el1");
     let mut devices = Devices::new(guest.id, cpu_affinity & 0xFF);
-    if map_memory(guest, &devices).is_none()
-        || manager.start(forwarder::context_of(guest.id), guest.cpu).is_err()
-    {
+    if map_memory(guest, &devices).is_none() {
+        return Ending::NotStarted;
+    }
+    let started = {
+        let _turn = FORWARDER_TURN.lock();
+        manager.start(forwarder::context_of(guest.id), guest.cpu)
+    };
+    if started.is_err() {
         return Ending::NotStarted;
     }
     linux_devices::say(

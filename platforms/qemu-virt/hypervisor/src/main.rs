@@ -170,7 +170,8 @@ fn run_guests(console: &mut Pl011) {
 /// distributor is enabled here, once.
 fn run_linux(manager: &'static forwarder::Manager) {
     linux_devices::enable_distributor();
-    let paired = linux_pair::second_present() && linux_pair::start_second(manager);
+    let paired =
+        board::SECONDARY_CPUS && linux_pair::second_present() && linux_pair::start_second(manager);
     let Some(first) = linux_guest::Guest::new(0, 0) else { return };
     linux_devices::say_plain(format_args!(
         "hypervisor: Linux guests: VM {} on CPU 0{}",
