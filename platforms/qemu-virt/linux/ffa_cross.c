@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: MIT OR Apache-2.0 OR GPL-2.0-only
 /*
  * ffa_cross: the two-guest run's isolation check (ffa-rs, `cargo xtask linux`).
  *
@@ -16,6 +16,9 @@
  *
  * It prints one line per step, "ffa_cross: PASS ..." or "ffa_cross: FAIL ...", then
  * "ffa_cross: done, N failures". Parameters: victim=<handle>, owner=<VM 1's ID>.
+ *
+ * The project's licence (MIT OR Apache-2.0), offered under GPL-2.0 too so that the kernel
+ * loads it as a "Dual MIT/GPL" module.
  */
 
 #include <linux/arm-smccc.h>
@@ -182,5 +185,5 @@ done:
 }
 
 module_init(ffa_cross_init);
-MODULE_LICENSE("GPL");
+MODULE_LICENSE("Dual MIT/GPL");
 MODULE_DESCRIPTION("ffa-rs: one guest tries to reclaim and retrieve another guest's memory");
