@@ -719,7 +719,26 @@ fn forwarder_passes_secure_parts_to_the_spmc_and_merges_get() {
     manager.start(ec(VM2, 0), 1).unwrap();
     let vm1 = ec(VM1, 1);
     let vm2 = ec(VM2, 0);
-    // BIND of a partition sender and SET to a partition go to the SPMC as they are.
+    // The SPMC holds a VM's bindings of partitions: before the first BIND of a partition
+    // sender passes on, the forwarder has the SPMC create the VM's bitmap (both vCPUs). A
+    // refusal is the VM's answer and nothing is recorded; the next BIND asks again.
+    assert!(!manager.vm_bitmap_at_spmc(VM1));
+    let create = Call::NotificationBitmapCreate { vm_id: VM1, vcpu_count: 2 };
+    let first = call(&manager, vm1, bind(SP1, VM1, 1 << 4, true));
+    assert_eq!((first.to, first.registers), (ec(SPMC_ID, 0), create.encode(Version::V1_2)));
+    let refused = answer(&manager, &first, Return::error(FfaError::NoMemory).encode(Version::V1_2));
+    assert_error(&refused, vm1, FfaError::NoMemory);
+    assert!(!manager.vm_bitmap_at_spmc(VM1));
+    let again = call(&manager, vm1, bind(SP1, VM1, 1 << 4, true));
+    assert_eq!(again.registers, create.encode(Version::V1_2));
+    let bound = answer(&manager, &again, success_words([0; 6]));
+    assert_eq!(bound.registers, bind(SP1, VM1, 1 << 4, true).encode(Version::V1_2));
+    assert_success(&answer(&manager, &bound, success_words([0; 6])), vm1);
+    assert!(manager.vm_bitmap_at_spmc(VM1));
+    let unbound = call(&manager, vm1, unbind(SP1, VM1, 1 << 4));
+    assert_success(&answer(&manager, &unbound, success_words([0; 6])), vm1);
+    // From then on BIND of a partition sender and SET to a partition go to the SPMC as they
+    // are.
     for forwarded_call in [bind(SP1, VM1, 1 << 4, true), unbind(SP1, VM1, 1 << 4)] {
         let forwarded = call(&manager, vm1, forwarded_call);
         assert_eq!(forwarded.to, ec(SPMC_ID, 0));
