@@ -635,6 +635,7 @@ impl Dispatcher {
             memory: self.memory.clone(),
             forwarder_handles: ledger_handles(&self.forwarder),
             spmc_handles: ledger_handles(&self.spmc),
+            spmc_vm_bitmaps: self.spmc.remote_notification_bitmaps().into_iter().collect(),
         }
     }
 }

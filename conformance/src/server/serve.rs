@@ -4,7 +4,8 @@
 use ffa_core::call::MsgWaitFlags;
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
 use ffa_core::framework_message::FrameworkMessage;
-use ffa_core::{Call, Conduit, EndpointId, FunctionId, Uuid};
+use ffa_core::notification::{GetFlags, NotificationBitmap, SetFlags};
+use ffa_core::{Call, Conduit, EndpointId, FunctionId, Uuid, VcpuId};
 use ffa_guest_driver::memory::RetrieveRequest;
 use ffa_guest_driver::{
     Buffers, Driver, DriverError, ErrorKind, MemoryHandle, PageRange, Receiver,
@@ -233,6 +234,34 @@ impl<'m> Server<'m> {
                 Ok(()) => Answer::done([0; 4]),
                 Err(error) => Answer::failed(status_of(error)),
             },
+            Command::Bind { sender, bitmap, per_vcpu } => Self::done_or(driver.notification_bind(
+                sender,
+                NotificationBitmap(bitmap),
+                per_vcpu,
+            )),
+            Command::Unbind { sender, bitmap } => {
+                Self::done_or(driver.notification_unbind(sender, NotificationBitmap(bitmap)))
+            }
+            Command::Set { receiver, bitmap, vcpu, delay_schedule_receiver } => {
+                let flags = SetFlags {
+                    per_vcpu: vcpu.is_some(),
+                    delay_schedule_receiver,
+                    vcpu: VcpuId(vcpu.unwrap_or(0)),
+                };
+                Self::done_or(driver.notification_set(receiver, NotificationBitmap(bitmap), flags))
+            }
+            Command::Get { vcpu, flags } => {
+                let flags = GetFlags::from_bits_truncate(flags);
+                match driver.notification_get(VcpuId(vcpu), flags) {
+                    Ok(got) => Answer::done([
+                        got.from_sp.0,
+                        got.from_vm.0,
+                        u64::from(got.spm_framework) | u64::from(got.hypervisor_framework) << 32,
+                        0,
+                    ]),
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
             Command::SendIndirect { destination, value } => {
                 match driver.send_indirect(destination, Uuid::NIL, &value.to_le_bytes()) {
                     Ok(()) => Answer::done([0; 4]),
@@ -251,6 +280,13 @@ impl<'m> Server<'m> {
                     Err(error) => Answer::failed(status_of(error)),
                 }
             }
+        }
+    }
+
+    fn done_or(result: Result<(), DriverError>) -> Answer {
+        match result {
+            Ok(()) => Answer::done([0; 4]),
+            Err(error) => Answer::failed(status_of(error)),
         }
     }
 

@@ -136,6 +136,12 @@ impl<
         self.forward(scheduler, caller, self.settings.spm_id, create)
     }
 
+    /// SPMC: the endpoints of the other world (VMs) whose notification bitmap this manager
+    /// holds (created with FFA_NOTIFICATION_BITMAP_CREATE and not destroyed yet).
+    pub fn remote_notification_bitmaps(&self) -> heapless::Vec<EndpointId, ENDPOINTS> {
+        self.notifications.lock().remote.iter().map(|receiver| receiver.id).collect()
+    }
+
     /// Forwarder: whether the SPMC holds a notification bitmap for the local VM `vm` (created
     /// when the VM first needed one there; destroyed by [`Self::destroy_vm`]).
     pub fn vm_bitmap_at_spmc(&self, vm: EndpointId) -> bool {
