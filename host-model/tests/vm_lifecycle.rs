@@ -16,12 +16,13 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use conformance::server::{Answer, Command, Status};
 use ffa_core::memory::{AccessPermissions, DataAccess, InstructionAccess};
+use ffa_core::notification::NotificationBitmap;
 use ffa_core::{EndpointId, FfaError};
 use ffa_guest_driver::memory::MemorySend;
 use ffa_guest_driver::partition::RequestHandler;
 use ffa_guest_driver::{MemoryHandle, MemoryOperation, PageRange, Receiver};
 use host_model::endpoints::{
-    secure_partition, test_uuid, virtual_machine, with_indirect_messaging,
+    secure_partition, test_uuid, virtual_machine, with_indirect_messaging, with_notifications,
 };
 use host_model::memory::{lock, Access};
 use host_model::suite::conformance_server;
@@ -424,4 +425,91 @@ fn a_vm_the_policy_refuses_gets_denied_and_nothing_reaches_the_spmc() {
     assert_eq!(to_sp1.count(), 0, "nothing refused was forwarded");
     assert_eq!(report.spmc_handles, [], "no transaction at the SPMC");
     assert_eq!(report.forwarder_handles, [], "none in the forwarder");
+}
+
+/// What VM 2 did before it waited: its BIND of SP1 and its buffers' map.
+type Bound = Arc<Mutex<Option<(Result<(), FfaError>, Result<(), FfaError>)>>>;
+
+#[test]
+fn a_destroyed_vm_leaves_no_bitmap_mailbox_or_handle_at_the_spmc_and_is_unknown_there() {
+    let bound: Bound = Arc::default();
+    let vm2_bound = bound.clone();
+    let report = ModelBuilder::new()
+        .partition(
+            with_notifications(with_indirect_messaging(secure_partition(SP1.0, test_uuid(1)))),
+            conformance_server,
+        )
+        .vm_availability(SP1, VmAvailabilityMessages::VM_DESTROYED)
+        .vm(with_notifications(virtual_machine(2)), move |conduit, memory| {
+            // VM 2 maps its buffers (registered with the SPMC) and binds a notification of
+            // SP1's (its bitmap is created at the SPMC first), then waits.
+            let mut driver = driver(conduit);
+            let size = driver.features().buffers.minimum_size;
+            let buffers = memory.allocate_buffers(size).expect("RAM for buffers");
+            let mapped = driver.map_buffers(buffers).map_err(|failed| failed.error);
+            let bind = driver.notification_bind(SP1, NotificationBitmap(1 << 5), false);
+            *vm2_bound.lock().unwrap() = Some((
+                mapped.map_err(|error| error.ffa_error().unwrap_or(FfaError::Aborted)),
+                bind.map_err(|error| error.ffa_error().unwrap_or(FfaError::Aborted)),
+            ));
+            struct Idle;
+            impl RequestHandler for Idle {}
+            let _ = driver.serve(&mut Idle);
+        })
+        .run(move |mut conduit, memory| {
+            let mut driver = driver_with_buffers(conduit.clone(), &memory);
+            let set = |bitmap| Command::Set {
+                receiver: VM2,
+                bitmap,
+                vcpu: None,
+                delay_schedule_receiver: false,
+            };
+            // SP1 signals VM 2: the notification stays pending at the SPMC.
+            let signalled = command(&mut driver, SP1, set(1 << 5));
+            let unbound_bit = command(&mut driver, SP1, set(1 << 6));
+            let before = spmc_mailboxes_of(&memory, VM2);
+            let destroyed = conduit.platform(PlatformAction::DestroyVm { vm: VM2, cpu: PASS_CPU });
+            let after = spmc_mailboxes_of(&memory, VM2);
+            let set_after = command(&mut driver, SP1, set(1 << 5));
+            let message_after =
+                command(&mut driver, SP1, Command::SendIndirect { destination: VM2, value: 1 });
+            let bind_after = command(
+                &mut driver,
+                SP1,
+                Command::Bind { sender: VM2, bitmap: 1, per_vcpu: false },
+            );
+            (
+                signalled,
+                unbound_bit,
+                before,
+                destroyed,
+                after,
+                (set_after, message_after, bind_after),
+            )
+        })
+        .expect("run");
+    let (signalled, unbound_bit, before, destroyed, after, refused) = report.value;
+    assert_eq!(*bound.lock().unwrap(), Some((Ok(()), Ok(()))), "VM 2 mapped and bound");
+    assert_eq!(signalled.status, Status::Done, "SP1 may signal the bit VM 2 bound");
+    assert_eq!(unbound_bit.status, Status::Ffa(FfaError::Denied), "matrix N05: not bound");
+    assert_eq!(before, 2, "the SPMC maps VM 2's buffers");
+    assert_eq!(destroyed, Ok(()), "the pass ends with nothing left");
+    assert_eq!(after, 0, "the SPMC unmapped them");
+    // The pass took the pending notification (GET) before it destroyed the bitmap.
+    let calls: Vec<u64> = report
+        .secure_world_calls()
+        .filter(|registers| {
+            matches!(registers[0], 0x8400_0082 | 0x8400_007E) && registers[1] & 0xFFFF == 2
+        })
+        .map(|registers| registers[0])
+        .collect();
+    assert_eq!(calls, [0x8400_0082, 0x8400_007E], "GET, then BITMAP_DESTROY of VM 2");
+    assert_eq!(report.spmc_vm_bitmaps, [], "no VM bitmap left at the SPMC");
+    assert_eq!(report.spmc_handles, [], "no handle at the SPMC");
+    assert_eq!(report.forwarder_handles, [], "none in the forwarder");
+    // VM 2 is no endpoint at the SPMC any more: what names it is INVALID_PARAMETERS.
+    let (set_after, message_after, bind_after) = refused;
+    assert_eq!(set_after.status, Status::Ffa(FfaError::InvalidParameters));
+    assert_eq!(message_after.status, Status::Ffa(FfaError::InvalidParameters));
+    assert_eq!(bind_after.status, Status::Ffa(FfaError::InvalidParameters));
 }
