@@ -16,6 +16,7 @@ mod memory_flow;
 mod memory_management;
 mod memory_retrieve_rules;
 mod memory_send_rules;
+mod notification_delivery;
 mod notification_variants;
 mod notifications;
 mod setup_discovery;
@@ -225,4 +226,7 @@ pub const ALL: &[Check] = &[
     notification_variants::N04_UNBOUND,
     notification_variants::N05_SPOOF,
     notification_variants::N05_UNKNOWN_RECEIVER,
+    notification_delivery::N08_TO_SERVER,
+    notification_delivery::N08_FROM_SERVER,
+    notification_delivery::N08_BETWEEN_SERVERS,
 ];
