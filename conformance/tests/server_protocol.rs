@@ -57,6 +57,22 @@ fn commands() -> Vec<Command> {
             delay_schedule_receiver: false,
         },
         Command::Get { vcpu: 2, flags: 0b1101 },
+        Command::RetrieveWithAttributes {
+            handle: 0x8000_0000_0000_0007,
+            sender: EndpointId(1),
+            operation: Some(MemoryOperation::Donate),
+            permissions: not_executable,
+            attributes: 0x6F,
+            impdef: [u64::MAX, 1],
+        },
+        Command::RetrieveWithAttributes {
+            handle: 1,
+            sender: EndpointId(0x8001),
+            operation: None,
+            permissions: AccessPermissions::READ_WRITE,
+            attributes: 0,
+            impdef: [0, 0],
+        },
     ]
 }
 
@@ -69,7 +85,7 @@ fn every_command_survives_encoding() {
 
 #[test]
 fn words_that_are_no_command_are_the_test_service() {
-    for first in [0, 41, word::RETRIEVE - 1, word::GET + 1, u64::MAX] {
+    for first in [0, 41, word::RETRIEVE - 1, word::RETRIEVE_WITH_ATTRIBUTES + 1, u64::MAX] {
         assert_eq!(Command::decode([first, 1, 2, 3, 4]), None, "{first:#x}");
     }
 }

@@ -36,6 +36,10 @@ pub mod word {
     pub const SET: u64 = 0xC0F0_000C;
     /// FFA_NOTIFICATION_GET for the server (x4 vCPU, x5 flags).
     pub const GET: u64 = 0xC0F0_000D;
+    /// A retrieve request written by hand (x4 handle, x5 sender | operation << 16 |
+    /// permissions << 24 | memory region attributes << 32, x6 and x7 the implementation-defined
+    /// words of the server's access descriptor).
+    pub const RETRIEVE_WITH_ATTRIBUTES: u64 = 0xC0F0_000E;
 }
 
 /// A command for a server partition.
@@ -131,6 +135,26 @@ pub enum Command {
         /// Ask the partition manager to delay the schedule receiver interrupt.
         delay_schedule_receiver: bool,
     },
+    /// FFA_MEM_RETRIEVE_REQ of `handle` (tag 0) written by the server itself with the
+    /// attributes field and implementation-defined words given here, which the guest driver
+    /// would not put in a request. A refusal leaves nothing to undo; a request that is granted
+    /// after all is relinquished again at once (and answered Done).
+    RetrieveWithAttributes {
+        /// The handle.
+        handle: u64,
+        /// The owner the request names.
+        sender: EndpointId,
+        /// The transaction type the request names (`None`: leave it to the implementation).
+        operation: Option<MemoryOperation>,
+        /// The permissions asked for.
+        permissions: AccessPermissions,
+        /// The memory region attributes field (v1.1 and later: bits `[5:0]` type and
+        /// attributes, bit 6 NS).
+        attributes: u16,
+        /// The implementation-defined words of the server's endpoint memory access
+        /// descriptor (v1.2; ignored before).
+        impdef: [u64; 2],
+    },
     /// FFA_NOTIFICATION_GET of the server's own notifications on `vcpu` (the vCPU the
     /// request runs on) with the GET flags `flags` (bit 0 SP, 1 VM, 2 SPM framework, 3
     /// hypervisor framework).
@@ -204,6 +228,23 @@ impl Command {
                 0,
             ],
             Self::Get { vcpu, flags } => [word::GET, u64::from(vcpu), u64::from(flags), 0, 0],
+            Self::RetrieveWithAttributes {
+                handle,
+                sender,
+                operation,
+                permissions,
+                attributes,
+                impdef,
+            } => [
+                word::RETRIEVE_WITH_ATTRIBUTES,
+                handle,
+                u64::from(sender.0)
+                    | operation_code(operation) << 16
+                    | u64::from(permissions.to_byte()) << 24
+                    | u64::from(attributes) << 32,
+                impdef[0],
+                impdef[1],
+            ],
         }
     }
 
@@ -247,6 +288,15 @@ impl Command {
                 delay_schedule_receiver: first >> 17 & 1 != 0,
             },
             word::GET => Self::Get { vcpu: first as u16, flags: second as u32 },
+            word::RETRIEVE_WITH_ATTRIBUTES => Self::RetrieveWithAttributes {
+                handle: first,
+                sender: EndpointId(second as u16),
+                operation: operation_of(second >> 16),
+                permissions: AccessPermissions::try_from((second >> 24) as u8)
+                    .unwrap_or(AccessPermissions::NOT_SPECIFIED),
+                attributes: (second >> 32) as u16,
+                impdef: [third, fourth],
+            },
             _ => return None,
         })
     }

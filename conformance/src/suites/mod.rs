@@ -14,6 +14,7 @@ mod memory_cycles;
 mod memory_descriptors;
 mod memory_flow;
 mod memory_management;
+mod memory_retrieve_attributes;
 mod memory_retrieve_rules;
 mod memory_send_rules;
 mod notification_delivery;
@@ -181,10 +182,15 @@ pub const ALL: &[Check] = &[
     memory_cycles::MM01_TWO_BORROWERS,
     memory_cycles::MM32_FRAGMENTS,
     memory_retrieve_rules::D21_BUFFER,
+    memory_retrieve_attributes::MM11_RETRIEVE_NS_BIT,
+    memory_retrieve_attributes::MM20_EXECUTABLE_DEVICE,
+    memory_retrieve_attributes::MM25_IMPDEF,
     memory_descriptors::MM03_TO_ITSELF,
     memory_descriptors::MM07_SENDER,
     memory_descriptors::MM04_CLEAR,
     memory_descriptors::MM11_NS_BIT,
+    memory_descriptors::MM11_NS_BIT_LEND,
+    memory_descriptors::MM11_NS_BIT_DONATE,
     memory_descriptors::MM09_PAGE_COUNT,
     memory_descriptors::MM09_OVERLAP,
     memory_send_rules::MM05_SHARE,
