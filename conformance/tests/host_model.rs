@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use conformance::{run, suites, Context, Endpoint, Selection, Summary};
 use ffa_core::EndpointId;
+use host_model::builder::{RAM_PAGES, VM_RAM_ADDRESS};
 use host_model::endpoints::{secure_partition, test_uuid, with_indirect_messaging};
 use host_model::suite::{conformance_server, SuitePages};
-use host_model::{GuestMemory, ModelBuffers, ModelBuilder};
+use host_model::{GuestMemory, IntermediateAddress, ModelBuffers, ModelBuilder};
 
 /// The suite's server partition.
 const SERVER: EndpointId = EndpointId(0x8001);
@@ -109,6 +110,14 @@ fn lent(memory: &GuestMemory) -> (ModelBuffers, SuitePages) {
     (buffers, pages)
 }
 
+/// VM 1's last RAM page, which its memory map says is read-only (matrix MM13).
+const READ_ONLY_PAGE: u64 = RAM_PAGES - 1;
+
+/// The IPA of VM 1's read-only page.
+fn read_only_address() -> IntermediateAddress {
+    IntermediateAddress(VM_RAM_ADDRESS.0 + READ_ONLY_PAGE * 4096)
+}
+
 /// Runs `selection` as VM 1 on a fresh model: the summary, the text lines and the JSON.
 fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
     // VM 1 receives notifications (the forwarder keeps its bitmap), so the notification
@@ -120,8 +129,10 @@ fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
     system()
         .driver_vm(vm)
         .vm(peer, conformance_server)
+        .read_only_pages(EndpointId(1), READ_ONLY_PAGE, 1)
         .run(move |mut conduit, memory| {
-            let (mut buffers, mut pages) = lent(&memory);
+            let (mut buffers, pages) = lent(&memory);
+            let mut pages = pages.with_read_only_page(read_only_address());
             let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine)
                 .with_buffers(&mut buffers)
                 .with_memory(&mut pages);

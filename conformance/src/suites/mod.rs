@@ -14,6 +14,7 @@ mod memory_cycles;
 mod memory_descriptors;
 mod memory_flow;
 mod memory_management;
+mod memory_read_only;
 mod memory_retrieve_attributes;
 mod memory_retrieve_rules;
 mod memory_send_rules;
@@ -185,6 +186,10 @@ pub const ALL: &[Check] = &[
     memory_retrieve_attributes::MM11_RETRIEVE_NS_BIT,
     memory_retrieve_attributes::MM20_EXECUTABLE_DEVICE,
     memory_retrieve_attributes::MM25_IMPDEF,
+    memory_read_only::MM13_SHARE,
+    memory_read_only::MM13_LEND_ZERO,
+    memory_read_only::MM13_DONATE_ZERO,
+    memory_read_only::MM13_RECLAIM_ZERO,
     memory_descriptors::MM03_TO_ITSELF,
     memory_descriptors::MM07_SENDER,
     memory_descriptors::MM04_CLEAR,
