@@ -605,3 +605,29 @@ pub fn memory_forwarder() -> Manager {
     }
     manager
 }
+
+/// A forwarder without memory sharing: VM1 (2 vCPUs, started on CPU 0) and VM2 (started on
+/// CPU 1), the test partitions as the secure world, no buffers mapped.
+pub fn forwarder_without_memory_sharing() -> Manager {
+    let messaging = MessagingMethod::SEND_DIRECT_REQUEST | MessagingMethod::RECEIVE_DIRECT_REQUEST;
+    let local = vec![
+        EndpointDescription::virtual_machine(VM1, 2, Version::V1_2, messaging),
+        EndpointDescription::virtual_machine(VM2, 1, Version::V1_2, messaging),
+    ];
+    let remote = secure_partitions();
+    let configuration = Configuration {
+        role: Role::Forwarder,
+        own_id: NWD,
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local: &local,
+        remote: &remote,
+        interrupts: FeatureInterrupts::default(),
+        maximum_mailbox_pages: 0,
+    };
+    let manager = Manager::new(&configuration, FakeMemory::default()).unwrap();
+    for (vm, cpu) in [(VM1, 0), (VM2, 1)] {
+        assert_eq!(manager.start(ec(vm, 0), cpu).unwrap().transfer, Transfer::Start);
+    }
+    manager
+}
