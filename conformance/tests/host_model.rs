@@ -339,3 +339,41 @@ fn the_memory_checks_catch_a_borrower_whose_writes_are_lost() {
     );
     assert_eq!(summary.failed, names.len());
 }
+
+#[test]
+fn notification_delivery_skips_when_the_servers_take_no_notifications() {
+    // As on QEMU, where the test partitions' manifests declare no notification support.
+    let plain =
+        |id: EndpointId, index| with_indirect_messaging(secure_partition(id.0, test_uuid(index)));
+    let mut vm = host_model::endpoints::virtual_machine(1);
+    vm.notification_support = true;
+    let (summary, text, _) = ModelBuilder::new()
+        .partition(plain(SERVER, 1), conformance_server)
+        .partition(plain(SECOND_SERVER, 2), conformance_server)
+        .driver_vm(vm)
+        .run(|mut conduit, memory| {
+            let (mut buffers, mut pages) = lent(&memory);
+            let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine)
+                .with_buffers(&mut buffers)
+                .with_memory(&mut pages);
+            context.partition = Some(SERVER);
+            context.second_partition = Some(SECOND_SERVER);
+            let mut text = String::new();
+            let selection = Selection { suite: "notifications", name: "n08" };
+            // Twice: the first run must leave nothing bound that would change the second.
+            let first = run(suites::ALL, selection, &mut context, &mut text, None);
+            let mut again = String::new();
+            let second = run(suites::ALL, selection, &mut context, &mut again, None);
+            assert_eq!(parse(&again), parse(&text));
+            assert_eq!((second.passed, second.skipped), (first.passed, first.skipped));
+            (first, text, ())
+        })
+        .expect("the model runs")
+        .value;
+    let lines = parse(&text);
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(summary.skipped, 3, "{text}");
+    for line in &lines {
+        assert_eq!(line.detail, "the server partition takes no notifications", "{text}");
+    }
+}

@@ -83,9 +83,12 @@ impl core::fmt::Debug for Server<'_> {
     }
 }
 
+/// The status of a failed driver call. A call FFA_FEATURES does not offer the server (the
+/// driver does not send it) is reported as the NOT_SUPPORTED the call would get.
 fn status_of(error: DriverError) -> Status {
     match error.kind {
         ErrorKind::Ffa(error) => Status::Ffa(error),
+        ErrorKind::NotOffered => Status::Ffa(ffa_core::FfaError::NotSupported),
         _ => Status::DriverFailure,
     }
 }
