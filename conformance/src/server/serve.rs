@@ -88,7 +88,7 @@ impl core::fmt::Debug for Server<'_> {
 fn status_of(error: DriverError) -> Status {
     match error.kind {
         ErrorKind::Ffa(error) => Status::Ffa(error),
-        ErrorKind::NotOffered => Status::Ffa(ffa_core::FfaError::NotSupported),
+        ErrorKind::NotOffered => Status::Ffa(FfaError::NotSupported),
         _ => Status::DriverFailure,
     }
 }
