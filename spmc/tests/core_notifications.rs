@@ -10,7 +10,7 @@
 #[path = "core_harness.rs"]
 mod harness;
 
-use ffa_core::call::Return;
+use ffa_core::call::{MsgWaitFlags, Return};
 use ffa_core::features::{FeatureId, FeaturesQuery};
 use ffa_core::notification::{
     BindFlags, GetFlags, InfoList, NotificationBitmap, NotificationGetResult, NotificationInfo,
@@ -838,4 +838,53 @@ fn features_report_notifications_per_caller() {
             }
         });
     }
+}
+
+#[test]
+fn teardown_takes_a_vms_pending_bits_at_the_spmc_then_destroys_its_bitmap_there() {
+    let manager = forwarder();
+    manager.start(ec(VM1, 0), 0).unwrap();
+    let vm1 = ec(VM1, 0);
+    // VM 1's first BIND of a partition creates its bitmap at the SPMC.
+    let created = call(&manager, vm1, bind(SP1, VM1, 1, false));
+    let bound = answer(&manager, &created, success_words([0; 6]));
+    assert_success(&answer(&manager, &bound, success_words([0; 6])), vm1);
+    assert!(manager.vm_bitmap_at_spmc(VM1));
+    // VM 1 waits, so the platform may destroy it.
+    let waited = call(&manager, vm1, Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
+    assert_eq!(waited.transfer, Transfer::Scheduler);
+    let spm_bitmaps = GetFlags::SP | GetFlags::SPM_FRAMEWORK;
+    let expected_steps = [
+        get_call(VM1, 0, spm_bitmaps),
+        get_call(VM1, 1, spm_bitmaps),
+        Call::NotificationBitmapDestroy { vm_id: VM1 },
+    ];
+    // First pass: the SPMC refuses the destroy (BUSY): RETRY, and the report says so.
+    let mut step = manager.destroy_vm(VM1, 2).unwrap();
+    for (index, expected) in expected_steps.iter().enumerate() {
+        assert_eq!((step.to, step.transfer), (ec(SPMC_ID, 2), Transfer::OtherWorld));
+        assert_eq!(step.registers, expected.encode(Version::V1_2), "step {index}");
+        let reply = if index == 2 {
+            Return::error(FfaError::Busy).encode(Version::V1_2)
+        } else {
+            success_words([0; 6])
+        };
+        step = answer(&manager, &step, reply);
+    }
+    assert_eq!(step.transfer, Transfer::Scheduler);
+    assert_eq!(error_of(&step), Some(FfaError::Retry));
+    assert!(manager.vm_lifecycle_report(VM1).unwrap().bitmap_at_spmc);
+    assert!(manager.vm_bitmap_at_spmc(VM1));
+    assert_eq!(manager.vm_created(VM1, 2), Err(FfaError::Denied), "teardown not finished");
+    // Second pass: the same steps, and the destroy succeeds.
+    let mut step = manager.destroy_vm(VM1, 2).unwrap();
+    for expected in &expected_steps {
+        assert_eq!(step.registers, expected.encode(Version::V1_2));
+        step = answer(&manager, &step, success_words([0; 6]));
+    }
+    assert_eq!(step.transfer, Transfer::Scheduler);
+    assert_eq!(step.registers[0], FunctionId::Success32.to_register());
+    let report = manager.vm_lifecycle_report(VM1).unwrap();
+    assert!(report.is_complete() && !report.bitmap_at_spmc, "{report:?}");
+    assert!(!manager.vm_bitmap_at_spmc(VM1));
 }
