@@ -67,6 +67,12 @@ pub trait SuiteMemory {
     /// of stopping the endpoint (hardware). Checks that touch memory they should no longer
     /// reach are skipped when it does not.
     fn survives_faults(&self) -> bool;
+    /// The address of a page the endpoint owns but may share only read-only (its memory map
+    /// says so), outside the pages above, if the runner has one; the read-only checks
+    /// (matrix MM13) skip without it.
+    fn read_only_page(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The suite's conduit as the driver's conduit.

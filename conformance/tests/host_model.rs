@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex};
 
 use conformance::{run, suites, Context, Endpoint, Selection, Summary};
 use ffa_core::EndpointId;
+use host_model::builder::{RAM_PAGES, VM_RAM_ADDRESS};
 use host_model::endpoints::{secure_partition, test_uuid, with_indirect_messaging};
 use host_model::suite::{conformance_server, SuitePages};
-use host_model::{GuestMemory, ModelBuffers, ModelBuilder};
+use host_model::{GuestMemory, IntermediateAddress, ModelBuffers, ModelBuilder};
 
 /// The suite's server partition.
 const SERVER: EndpointId = EndpointId(0x8001);
@@ -109,6 +110,14 @@ fn lent(memory: &GuestMemory) -> (ModelBuffers, SuitePages) {
     (buffers, pages)
 }
 
+/// VM 1's last RAM page, which its memory map says is read-only (matrix MM13).
+const READ_ONLY_PAGE: u64 = RAM_PAGES - 1;
+
+/// The IPA of VM 1's read-only page.
+fn read_only_address() -> IntermediateAddress {
+    IntermediateAddress(VM_RAM_ADDRESS.0 + READ_ONLY_PAGE * 4096)
+}
+
 /// Runs `selection` as VM 1 on a fresh model: the summary, the text lines and the JSON.
 fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
     // VM 1 receives notifications (the forwarder keeps its bitmap), so the notification
@@ -120,8 +129,10 @@ fn run_as_vm(selection: Selection<'static>) -> (Summary, String, String) {
     system()
         .driver_vm(vm)
         .vm(peer, conformance_server)
+        .read_only_pages(EndpointId(1), READ_ONLY_PAGE, 1)
         .run(move |mut conduit, memory| {
-            let (mut buffers, mut pages) = lent(&memory);
+            let (mut buffers, pages) = lent(&memory);
+            let mut pages = pages.with_read_only_page(read_only_address());
             let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine)
                 .with_buffers(&mut buffers)
                 .with_memory(&mut pages);
@@ -327,4 +338,42 @@ fn the_memory_checks_catch_a_borrower_whose_writes_are_lost() {
         "{text}"
     );
     assert_eq!(summary.failed, names.len());
+}
+
+#[test]
+fn notification_delivery_skips_when_the_servers_take_no_notifications() {
+    // As on QEMU, where the test partitions' manifests declare no notification support.
+    let plain =
+        |id: EndpointId, index| with_indirect_messaging(secure_partition(id.0, test_uuid(index)));
+    let mut vm = host_model::endpoints::virtual_machine(1);
+    vm.notification_support = true;
+    let (summary, text, _) = ModelBuilder::new()
+        .partition(plain(SERVER, 1), conformance_server)
+        .partition(plain(SECOND_SERVER, 2), conformance_server)
+        .driver_vm(vm)
+        .run(|mut conduit, memory| {
+            let (mut buffers, mut pages) = lent(&memory);
+            let mut context = Context::new(&mut conduit, Endpoint::VirtualMachine)
+                .with_buffers(&mut buffers)
+                .with_memory(&mut pages);
+            context.partition = Some(SERVER);
+            context.second_partition = Some(SECOND_SERVER);
+            let mut text = String::new();
+            let selection = Selection { suite: "notifications", name: "n08" };
+            // Twice: the first run must leave nothing bound that would change the second.
+            let first = run(suites::ALL, selection, &mut context, &mut text, None);
+            let mut again = String::new();
+            let second = run(suites::ALL, selection, &mut context, &mut again, None);
+            assert_eq!(parse(&again), parse(&text));
+            assert_eq!((second.passed, second.skipped), (first.passed, first.skipped));
+            (first, text, ())
+        })
+        .expect("the model runs")
+        .value;
+    let lines = parse(&text);
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(summary.skipped, 3, "{text}");
+    for line in &lines {
+        assert_eq!(line.detail, "the server partition takes no notifications", "{text}");
+    }
 }

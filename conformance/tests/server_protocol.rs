@@ -41,6 +41,38 @@ fn commands() -> Vec<Command> {
         },
         Command::Probe { handle: 11 },
         Command::Reclaim { handle: 12 },
+        Command::Bind { sender: EndpointId(0x8002), bitmap: 1 << 63 | 5, per_vcpu: true },
+        Command::Bind { sender: EndpointId(1), bitmap: 1, per_vcpu: false },
+        Command::Unbind { sender: EndpointId(2), bitmap: u64::MAX },
+        Command::Set {
+            receiver: EndpointId(1),
+            bitmap: 1 << 40,
+            vcpu: Some(3),
+            delay_schedule_receiver: true,
+        },
+        Command::Set {
+            receiver: EndpointId(0x8001),
+            bitmap: 2,
+            vcpu: None,
+            delay_schedule_receiver: false,
+        },
+        Command::Get { vcpu: 2, flags: 0b1101 },
+        Command::RetrieveWithAttributes {
+            handle: 0x8000_0000_0000_0007,
+            sender: EndpointId(1),
+            operation: Some(MemoryOperation::Donate),
+            permissions: not_executable,
+            attributes: 0x6F,
+            impdef: [u64::MAX, 1],
+        },
+        Command::RetrieveWithAttributes {
+            handle: 1,
+            sender: EndpointId(0x8001),
+            operation: None,
+            permissions: AccessPermissions::READ_WRITE,
+            attributes: 0,
+            impdef: [0, 0],
+        },
     ]
 }
 
@@ -53,7 +85,7 @@ fn every_command_survives_encoding() {
 
 #[test]
 fn words_that_are_no_command_are_the_test_service() {
-    for first in [0, 41, word::RETRIEVE - 1, word::RECLAIM + 1, u64::MAX] {
+    for first in [0, 41, word::RETRIEVE - 1, word::RETRIEVE_WITH_ATTRIBUTES + 1, u64::MAX] {
         assert_eq!(Command::decode([first, 1, 2, 3, 4]), None, "{first:#x}");
     }
 }

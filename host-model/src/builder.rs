@@ -58,6 +58,9 @@ pub struct ModelBuilder {
     pub(crate) shared: Vec<SharedMapping>,
     pub(crate) vm_availability: Vec<(EndpointId, VmAvailabilityMessages)>,
     pub(crate) policy: Policy,
+    /// Pages of endpoints' RAM the memory maps say are read-only: (endpoint, first page
+    /// index, page count).
+    pub(crate) read_only: Vec<(EndpointId, u64, u64)>,
 }
 
 impl core::fmt::Debug for ModelBuilder {
@@ -94,6 +97,7 @@ impl ModelBuilder {
             shared: Vec::new(),
             vm_availability: Vec::new(),
             policy: Policy::allow_all(),
+            read_only: Vec::new(),
         }
     }
 
@@ -183,6 +187,14 @@ impl ModelBuilder {
         messages: VmAvailabilityMessages,
     ) -> Self {
         self.vm_availability.push((partition, messages));
+        self
+    }
+
+    /// Marks `page_count` pages of `endpoint`'s RAM, from page index `first` on, read-only in
+    /// both managers' memory maps (the platform lets the endpoint share them only read-only,
+    /// and never zero them: matrix MM13). The endpoint's own stage 2 is unchanged.
+    pub fn read_only_pages(mut self, endpoint: EndpointId, first: u64, page_count: u64) -> Self {
+        self.read_only.push((endpoint, first, page_count));
         self
     }
 

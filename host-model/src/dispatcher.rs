@@ -211,12 +211,17 @@ impl Dispatcher {
         let vm_regions: Vec<MemoryRegionDescription> = vms
             .iter()
             .enumerate()
-            .map(|(index, vm)| region(vm, index, VM_RAM_PHYSICAL, false))
+            .flat_map(|(index, vm)| {
+                split_read_only(region(vm, index, VM_RAM_PHYSICAL, false), &builder.read_only)
+            })
             .collect();
         let spmc_regions: Vec<MemoryRegionDescription> = partitions
             .iter()
             .enumerate()
-            .map(|(index, partition)| region(partition, index, PARTITION_RAM_PHYSICAL, true))
+            .flat_map(|(index, partition)| {
+                let whole = region(partition, index, PARTITION_RAM_PHYSICAL, true);
+                split_read_only(whole, &builder.read_only)
+            })
             .chain(vm_regions.iter().copied())
             .collect();
         let spmc = Manager::with_memory_sharing(
@@ -635,8 +640,37 @@ impl Dispatcher {
             memory: self.memory.clone(),
             forwarder_handles: ledger_handles(&self.forwarder),
             spmc_handles: ledger_handles(&self.spmc),
+            spmc_vm_bitmaps: self.spmc.remote_notification_bitmaps().into_iter().collect(),
         }
     }
+}
+
+/// `whole` (an endpoint's RAM) cut where the builder's read-only pages of its owner begin and
+/// end, those pieces marked read-only. Pages outside the RAM are ignored.
+fn split_read_only(
+    whole: MemoryRegionDescription,
+    read_only: &[(EndpointId, u64, u64)],
+) -> Vec<MemoryRegionDescription> {
+    let total = u64::from(whole.page_count);
+    let mut marks = vec![false; total as usize];
+    for &(_, first, count) in read_only.iter().filter(|(owner, ..)| *owner == whole.owner) {
+        for page in first..first.saturating_add(count).min(total) {
+            marks[page as usize] = true;
+        }
+    }
+    let mut pieces: Vec<MemoryRegionDescription> = Vec::new();
+    for (page, read_only) in marks.into_iter().enumerate() {
+        match pieces.last_mut() {
+            Some(last) if last.read_only == read_only => last.page_count += 1,
+            _ => pieces.push(MemoryRegionDescription {
+                base: whole.base + page as u64 * crate::address::PAGE_SIZE,
+                page_count: 1,
+                read_only,
+                ..whole
+            }),
+        }
+    }
+    pieces
 }
 
 /// Every handle in `manager`'s memory-sharing ledger.

@@ -56,3 +56,9 @@ pub fn with_indirect_messaging(mut description: EndpointDescription) -> Endpoint
     description.messaging |= MessagingMethod::INDIRECT;
     description
 }
+
+/// The same endpoint, also receiving notifications (manifest `notification-support`).
+pub fn with_notifications(mut description: EndpointDescription) -> EndpointDescription {
+    description.notification_support = true;
+    description
+}

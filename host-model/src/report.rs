@@ -4,7 +4,7 @@
 use core::fmt;
 
 use ffa_core::memory::MemoryHandle;
-use ffa_core::FunctionId;
+use ffa_core::{EndpointId, FunctionId};
 use spmc::partition_manager::{ContextId, ContextState, Delivery, InvariantViolation, Role};
 
 use crate::baton::Failure;
@@ -153,6 +153,8 @@ pub struct Report<R> {
     pub forwarder_handles: Vec<MemoryHandle>,
     /// The handles in the SPMC's memory-sharing ledger at the end.
     pub spmc_handles: Vec<MemoryHandle>,
+    /// The VMs whose notification bitmap the SPMC holds at the end.
+    pub spmc_vm_bitmaps: Vec<EndpointId>,
 }
 
 impl<R> Report<R> {

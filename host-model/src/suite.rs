@@ -18,13 +18,21 @@ pub struct SuitePages {
     memory: GuestMemory,
     base: IntermediateAddress,
     page_count: usize,
+    read_only: Option<IntermediateAddress>,
 }
 
 impl SuitePages {
     /// `page_count` fresh pages of the endpoint's RAM.
     pub fn allocate(memory: &GuestMemory, page_count: usize) -> Result<Self, MemoryError> {
         let base = memory.allocate(page_count as u64, PAGE_SIZE)?;
-        Ok(Self { memory: memory.clone(), base, page_count })
+        Ok(Self { memory: memory.clone(), base, page_count, read_only: None })
+    }
+
+    /// The same pages, and the page at `address`, which the memory maps say is read-only
+    /// ([`crate::ModelBuilder::read_only_pages`]), for the suite's read-only checks.
+    pub fn with_read_only_page(mut self, address: IntermediateAddress) -> Self {
+        self.read_only = Some(address);
+        self
     }
 }
 
@@ -47,6 +55,10 @@ impl SuiteMemory for SuitePages {
 
     fn survives_faults(&self) -> bool {
         true
+    }
+
+    fn read_only_page(&self) -> Option<u64> {
+        self.read_only.map(|address| address.0)
     }
 }
 

@@ -18,6 +18,7 @@ use host_model::builder::{VM_RAM_ADDRESS, VM_RAM_PHYSICAL};
 use host_model::endpoints::{test_uuid, virtual_machine};
 use host_model::memory::{lock, Access, MemoryError};
 use host_model::{IntermediateAddress, ModelBuffers, ModelConduit, PhysicalAddress};
+use spmc::partition_manager::Role;
 
 #[test]
 fn bring_up_negotiates_version_id_and_features_with_the_forwarder() {
@@ -148,13 +149,19 @@ fn a_vm_cannot_map_memory_it_does_not_own_or_pages_another_vm_uses() {
             Err(FfaError::InvalidParameters),
         ]
     );
-    // VM 2's buffers are still mapped, at its own physical pages.
+    // VM 2's buffers are still mapped, at its own physical pages, by the forwarder and (the
+    // forwarder registered them when VM 2 mapped them) by the SPMC; VM 1's pair is gone from
+    // both (its FFA_RXTX_UNMAP went to the SPMC first).
     let memory = lock(&report.memory);
-    let mailboxes: Vec<_> =
-        memory.mailboxes().filter(|mailbox| mailbox.owner != EndpointId::HYPERVISOR).collect();
-    assert_eq!(mailboxes.len(), 2);
-    assert!(mailboxes.iter().all(|mailbox| mailbox.owner == VM2));
-    assert_eq!(mailboxes[0].pages, [PhysicalAddress(vm2_physical)]);
+    for manager in [Role::Forwarder, Role::Spmc] {
+        let mailboxes: Vec<_> = memory
+            .mailboxes()
+            .filter(|mailbox| mailbox.owner != EndpointId::HYPERVISOR && mailbox.manager == manager)
+            .collect();
+        assert_eq!(mailboxes.len(), 2, "{manager:?}");
+        assert!(mailboxes.iter().all(|mailbox| mailbox.owner == VM2), "{manager:?}");
+        assert_eq!(mailboxes[0].pages, [PhysicalAddress(vm2_physical)], "{manager:?}");
+    }
 }
 
 #[test]
@@ -179,7 +186,7 @@ fn a_partition_maps_its_buffers_with_the_spmc_in_secure_memory() {
         memory.mailboxes().filter(|mailbox| mailbox.owner != EndpointId::HYPERVISOR).collect();
     assert_eq!(mailboxes.len(), 2);
     for mailbox in mailboxes {
-        assert_eq!((mailbox.manager, mailbox.owner), (spmc::partition_manager::Role::Spmc, SP1));
+        assert_eq!((mailbox.manager, mailbox.owner), (Role::Spmc, SP1));
         let region = memory.physical().region_of(mailbox.pages[0]).expect("RAM");
         assert_eq!(region.security, host_model::memory::SecurityState::Secure);
     }

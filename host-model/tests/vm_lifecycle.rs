@@ -16,18 +16,19 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use conformance::server::{Answer, Command, Status};
 use ffa_core::memory::{AccessPermissions, DataAccess, InstructionAccess};
+use ffa_core::notification::NotificationBitmap;
 use ffa_core::{EndpointId, FfaError};
 use ffa_guest_driver::memory::MemorySend;
 use ffa_guest_driver::partition::RequestHandler;
 use ffa_guest_driver::{MemoryHandle, MemoryOperation, PageRange, Receiver};
 use host_model::endpoints::{
-    secure_partition, test_uuid, virtual_machine, with_indirect_messaging,
+    secure_partition, test_uuid, virtual_machine, with_indirect_messaging, with_notifications,
 };
 use host_model::memory::{lock, Access};
 use host_model::suite::conformance_server;
 use host_model::{GuestMemory, IntermediateAddress, ModelBuilder, ModelConduit, PlatformAction};
 use spmc::manifest::VmAvailabilityMessages;
-use spmc::partition_manager::{CallKinds, Policy, PolicyRule};
+use spmc::partition_manager::{CallKinds, Policy, PolicyRule, Role};
 
 /// The CPU platform passes run on (VM 1 is on CPU 0, VM 2 on CPU 1).
 const PASS_CPU: u16 = 2;
@@ -140,6 +141,7 @@ struct Teardown {
     message_to_destroyed: Answer,
     recorded_after_destroy: u32,
     recreated: Result<(), FfaError>,
+    message_after_recreated: Answer,
 }
 
 #[test]
@@ -176,7 +178,8 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                     flags: 0,
                 },
             );
-            // VM 2's buffers are registered with the SPMC (the teardown unmaps them there).
+            // VM 2's buffers were registered with the SPMC when it mapped them (the teardown
+            // unmaps them there): the platform cannot register them again.
             let registered =
                 conduit.platform(PlatformAction::RegisterVmMailbox { vm: VM2, cpu: PASS_CPU });
             // CPU 0 runs VM 1: the platform cannot run a pass there.
@@ -202,6 +205,8 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
             let recorded_after_destroy =
                 driver.direct_request_32(SP2, [0, 0, 0, 0, 0]).expect("SP2 answers")[1];
             let recreated = conduit.platform(PlatformAction::VmCreated { vm: VM2, cpu: PASS_CPU });
+            let message_after_recreated =
+                command(&mut driver, SP1, Command::SendIndirect { destination: VM2, value: 4 });
             Teardown {
                 lent,
                 partition_read,
@@ -220,6 +225,7 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                 message_to_destroyed,
                 recorded_after_destroy,
                 recreated,
+                message_after_recreated,
             }
         });
     let report = match report {
@@ -235,7 +241,7 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
         Status::Ffa(FfaError::NotSupported),
         "a VM cannot retrieve a partition's transaction in the forwarder"
     );
-    assert_eq!(outcome.registered, Ok(()));
+    assert_eq!(outcome.registered, Err(FfaError::Denied), "registered at FFA_RXTX_MAP");
     assert_eq!(outcome.busy_cpu, Err(FfaError::Denied));
     assert_eq!(outcome.first_pass, Err(FfaError::Retry), "SP1 still holds the pages");
     assert_eq!(outcome.recreate_too_early, Err(FfaError::Denied), "teardown not finished");
@@ -273,11 +279,12 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
                 .map_or(true, |physical| physical.0 != vm2_ram));
         }
     }
-    // A partition's message to the destroyed VM is refused, but by the SPMC's "receiver's RX
-    // buffer not mapped" rule (BUSY, matrix I04): nothing tells the SPMC the VM is gone (it
-    // only relays VM_DESTROYED to partitions), so it still knows VM 2 as a normal-world
-    // endpoint. A change there shows up here.
-    assert_eq!(outcome.message_to_destroyed.status, Status::Ffa(FfaError::Busy));
+    // A partition's message to the destroyed VM is refused as one to an endpoint that does
+    // not exist (INVALID_PARAMETERS, as matrix I02): the SPMC marked VM 2 destroyed when it
+    // relayed VM_DESTROYED to SP1 and SP2. Once VM 2 is created again (VM_CREATED relayed to
+    // SP2) it is a receiver again, though without buffers mapped yet (BUSY, matrix I04).
+    assert_eq!(outcome.message_to_destroyed.status, Status::Ffa(FfaError::InvalidParameters));
+    assert_eq!(outcome.message_after_recreated.status, Status::Ffa(FfaError::Busy));
     // The teardown's reclaim and the unmap of VM 2's registered buffers crossed into the
     // secure world.
     assert!(report
@@ -326,7 +333,7 @@ fn vm_created_and_destroyed_reach_only_subscribers() {
 }
 
 #[test]
-fn a_vm_mailbox_registered_with_the_spmc_carries_indirect_messages_to_a_partition() {
+fn a_vm_mailbox_is_registered_with_the_spmc_when_mapped_and_unregistered_when_unmapped() {
     let report = ModelBuilder::new()
         .partition(
             with_indirect_messaging(secure_partition(SP1.0, test_uuid(1))),
@@ -334,24 +341,57 @@ fn a_vm_mailbox_registered_with_the_spmc_carries_indirect_messages_to_a_partitio
         )
         .driver_vm(with_indirect_messaging(virtual_machine(1)))
         .run(|mut conduit, memory| {
+            // FFA_RXTX_MAP registers VM 1's buffers with the SPMC too: no platform action.
             let mut driver = driver_with_buffers(conduit.clone(), &memory);
-            let before =
-                ffa_error(driver.send_indirect(SP1, ffa_core::Uuid::NIL, &7u64.to_le_bytes()));
-            let registered =
-                conduit.platform(PlatformAction::RegisterVmMailbox { vm: VM1, cpu: PASS_CPU });
-            let twice =
-                conduit.platform(PlatformAction::RegisterVmMailbox { vm: VM1, cpu: PASS_CPU });
             let sent = driver.send_indirect(SP1, ffa_core::Uuid::NIL, &0x1234u64.to_le_bytes());
             let received = command(&mut driver, SP1, Command::ReceiveIndirect);
-            (before, registered, twice, sent, received)
+            let twice =
+                conduit.platform(PlatformAction::RegisterVmMailbox { vm: VM1, cpu: PASS_CPU });
+            let spmc_maps_while_mapped = spmc_mailboxes_of(&memory, VM1);
+            // FFA_RXTX_UNMAP unmaps them at the SPMC first.
+            let buffers = driver.unmap_buffers().expect("RXTX_UNMAP");
+            let spmc_maps_after_unmap = spmc_mailboxes_of(&memory, VM1);
+            let not_mapped =
+                conduit.platform(PlatformAction::RegisterVmMailbox { vm: VM1, cpu: PASS_CPU });
+            // Mapped again: registered again, and messages flow again.
+            driver.map_buffers(buffers).map_err(|failed| failed.error).expect("RXTX_MAP");
+            let sent_again = driver.send_indirect(SP1, ffa_core::Uuid::NIL, &7u64.to_le_bytes());
+            let received_again = command(&mut driver, SP1, Command::ReceiveIndirect);
+            (
+                (sent.map_err(|error| error.ffa_error()), received, twice),
+                (spmc_maps_while_mapped, spmc_maps_after_unmap, not_mapped),
+                (sent_again.map_err(|error| error.ffa_error()), received_again),
+            )
         })
         .expect("run");
-    let (before, registered, twice, sent, received) = report.value;
-    assert_eq!(before, FfaError::Denied, "the SPMC cannot read an unregistered TX buffer");
-    assert_eq!(registered, Ok(()));
-    assert_eq!(twice, Err(FfaError::Denied), "registered already");
-    assert_eq!(sent.map_err(|error| error.ffa_error()), Ok(()));
+    let ((sent, received, twice), (while_mapped, after_unmap, not_mapped), again) = report.value;
+    assert_eq!(sent, Ok(()), "the SPMC reads VM 1's registered TX buffer");
     assert_eq!(received, Answer::done([1, 8, 0x1234, 0]), "SP1 reads VM 1's message");
+    assert_eq!(twice, Err(FfaError::Denied), "registered already");
+    assert_eq!(while_mapped, 2, "the SPMC maps VM 1's TX and RX");
+    assert_eq!(after_unmap, 0, "and unmaps both at FFA_RXTX_UNMAP");
+    assert_eq!(not_mapped, Err(FfaError::Denied), "nothing mapped to register");
+    assert_eq!(again, (Ok(()), Answer::done([1, 8, 7, 0])));
+    // One forwarded FFA_RXTX_MAP per map and one FFA_RXTX_UNMAP for VM 1 reached the SPMC.
+    // (The forwarded form has x1 = x2 = x3 = 0; the hypervisor's own map at start-up does not.)
+    let maps = report
+        .secure_world_calls()
+        .filter(|registers| registers[0] == 0xC400_0066 && registers[1..4] == [0, 0, 0]);
+    assert_eq!(maps.count(), 2);
+    let unmaps = report
+        .secure_world_calls()
+        .filter(|registers| registers[0] == 0x8400_0067 && registers[1] >> 16 == 1);
+    assert_eq!(unmaps.count(), 1);
+}
+
+/// How many buffers the SPMC has mapped for `owner` right now.
+fn spmc_mailboxes_of(memory: &GuestMemory, owner: EndpointId) -> usize {
+    let system = memory.system();
+    let guard = lock(&system);
+    guard
+        .mailboxes()
+        .filter(|mailbox| mailbox.owner == owner && mailbox.manager == Role::Spmc)
+        .count()
 }
 
 #[test]
@@ -385,4 +425,91 @@ fn a_vm_the_policy_refuses_gets_denied_and_nothing_reaches_the_spmc() {
     assert_eq!(to_sp1.count(), 0, "nothing refused was forwarded");
     assert_eq!(report.spmc_handles, [], "no transaction at the SPMC");
     assert_eq!(report.forwarder_handles, [], "none in the forwarder");
+}
+
+/// What VM 2 did before it waited: its BIND of SP1 and its buffers' map.
+type Bound = Arc<Mutex<Option<(Result<(), FfaError>, Result<(), FfaError>)>>>;
+
+#[test]
+fn a_destroyed_vm_leaves_no_bitmap_mailbox_or_handle_at_the_spmc_and_is_unknown_there() {
+    let bound: Bound = Arc::default();
+    let vm2_bound = bound.clone();
+    let report = ModelBuilder::new()
+        .partition(
+            with_notifications(with_indirect_messaging(secure_partition(SP1.0, test_uuid(1)))),
+            conformance_server,
+        )
+        .vm_availability(SP1, VmAvailabilityMessages::VM_DESTROYED)
+        .vm(with_notifications(virtual_machine(2)), move |conduit, memory| {
+            // VM 2 maps its buffers (registered with the SPMC) and binds a notification of
+            // SP1's (its bitmap is created at the SPMC first), then waits.
+            let mut driver = driver(conduit);
+            let size = driver.features().buffers.minimum_size;
+            let buffers = memory.allocate_buffers(size).expect("RAM for buffers");
+            let mapped = driver.map_buffers(buffers).map_err(|failed| failed.error);
+            let bind = driver.notification_bind(SP1, NotificationBitmap(1 << 5), false);
+            *vm2_bound.lock().unwrap() = Some((
+                mapped.map_err(|error| error.ffa_error().unwrap_or(FfaError::Aborted)),
+                bind.map_err(|error| error.ffa_error().unwrap_or(FfaError::Aborted)),
+            ));
+            struct Idle;
+            impl RequestHandler for Idle {}
+            let _ = driver.serve(&mut Idle);
+        })
+        .run(move |mut conduit, memory| {
+            let mut driver = driver_with_buffers(conduit.clone(), &memory);
+            let set = |bitmap| Command::Set {
+                receiver: VM2,
+                bitmap,
+                vcpu: None,
+                delay_schedule_receiver: false,
+            };
+            // SP1 signals VM 2: the notification stays pending at the SPMC.
+            let signalled = command(&mut driver, SP1, set(1 << 5));
+            let unbound_bit = command(&mut driver, SP1, set(1 << 6));
+            let before = spmc_mailboxes_of(&memory, VM2);
+            let destroyed = conduit.platform(PlatformAction::DestroyVm { vm: VM2, cpu: PASS_CPU });
+            let after = spmc_mailboxes_of(&memory, VM2);
+            let set_after = command(&mut driver, SP1, set(1 << 5));
+            let message_after =
+                command(&mut driver, SP1, Command::SendIndirect { destination: VM2, value: 1 });
+            let bind_after = command(
+                &mut driver,
+                SP1,
+                Command::Bind { sender: VM2, bitmap: 1, per_vcpu: false },
+            );
+            (
+                signalled,
+                unbound_bit,
+                before,
+                destroyed,
+                after,
+                (set_after, message_after, bind_after),
+            )
+        })
+        .expect("run");
+    let (signalled, unbound_bit, before, destroyed, after, refused) = report.value;
+    assert_eq!(*bound.lock().unwrap(), Some((Ok(()), Ok(()))), "VM 2 mapped and bound");
+    assert_eq!(signalled.status, Status::Done, "SP1 may signal the bit VM 2 bound");
+    assert_eq!(unbound_bit.status, Status::Ffa(FfaError::Denied), "matrix N05: not bound");
+    assert_eq!(before, 2, "the SPMC maps VM 2's buffers");
+    assert_eq!(destroyed, Ok(()), "the pass ends with nothing left");
+    assert_eq!(after, 0, "the SPMC unmapped them");
+    // The pass took the pending notification (GET) before it destroyed the bitmap.
+    let calls: Vec<u64> = report
+        .secure_world_calls()
+        .filter(|registers| {
+            matches!(registers[0], 0x8400_0082 | 0x8400_007E) && registers[1] & 0xFFFF == 2
+        })
+        .map(|registers| registers[0])
+        .collect();
+    assert_eq!(calls, [0x8400_0082, 0x8400_007E], "GET, then BITMAP_DESTROY of VM 2");
+    assert_eq!(report.spmc_vm_bitmaps, [], "no VM bitmap left at the SPMC");
+    assert_eq!(report.spmc_handles, [], "no handle at the SPMC");
+    assert_eq!(report.forwarder_handles, [], "none in the forwarder");
+    // VM 2 is no endpoint at the SPMC any more: what names it is INVALID_PARAMETERS.
+    let (set_after, message_after, bind_after) = refused;
+    assert_eq!(set_after.status, Status::Ffa(FfaError::InvalidParameters));
+    assert_eq!(message_after.status, Status::Ffa(FfaError::InvalidParameters));
+    assert_eq!(bind_after.status, Status::Ffa(FfaError::InvalidParameters));
 }

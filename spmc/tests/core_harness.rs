@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use ffa_core::call::{MsgWaitFlags, Return};
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
 use ffa_core::memory::{AccessPermissions, AddressRange, PAGE_SIZE};
-use ffa_core::{Call, EndpointId, FfaError, FunctionId, Uuid, Version};
+use ffa_core::rxtx::RxtxMapArgs;
+use ffa_core::{Call, EndpointId, FfaError, FunctionId, SuccessArgs, Uuid, Version};
 use memory_sharing::AddressSpace;
 use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
 use spmc::partition_manager::{
@@ -156,16 +157,44 @@ pub fn wait(manager: &Manager, context: ContextId) -> Delivery {
     delivery
 }
 
-/// Maps a one-page TX/RX pair for `from` with FFA_RXTX_MAP_64; asserts success.
+/// Maps a one-page TX/RX pair for `from` with FFA_RXTX_MAP_64; asserts success. A forwarder
+/// that registers the buffers with the SPMC is answered NOT_SUPPORTED there (an SPMC that
+/// does not take VMs' buffers), so they stay the forwarder's alone.
 pub fn map_mailbox(manager: &Manager, from: ContextId, tx: u64, rx: u64) {
+    map_mailbox_answered(manager, from, tx, rx, Return::error(FfaError::NotSupported));
+}
+
+/// As [`map_mailbox`], with the SPMC agreeing to a registration: the buffers are registered
+/// with it. Returns whether the registration was asked for.
+pub fn map_registered_mailbox(manager: &Manager, from: ContextId, tx: u64, rx: u64) -> bool {
+    map_mailbox_answered(manager, from, tx, rx, Return::success(SuccessArgs::EMPTY))
+}
+
+fn map_mailbox_answered(
+    manager: &Manager,
+    from: ContextId,
+    tx: u64,
+    rx: u64,
+    spmc_answer: Return,
+) -> bool {
     let mut registers = [0u64; 18];
     registers[0] = FunctionId::RxtxMap64.to_register();
     registers[1] = tx;
     registers[2] = rx;
     registers[3] = 1;
-    let delivery = manager.handle(from, &registers);
+    let mut delivery = manager.handle(from, &registers);
     manager.check_invariants().expect("invariants");
+    let forwarded = delivery.transfer == Transfer::OtherWorld
+        && delivery.registers[0] == FunctionId::RxtxMap64.to_register();
+    if forwarded {
+        assert_eq!(delivery.to.endpoint, SPMC_ID, "{delivery:?}");
+        let map = Call::RxtxMap { buffers: RxtxMapArgs::Forwarded, is_64: true };
+        assert_eq!(delivery.registers, map.encode(Version::V1_2));
+        delivery = manager.handle(delivery.to, &spmc_answer.encode(Version::V1_2));
+        manager.check_invariants().expect("invariants");
+    }
     assert_eq!(delivery.registers[0], FunctionId::Success32.to_register(), "{delivery:?}");
+    forwarded
 }
 
 /// Whether a delivery is FFA_SUCCESS_32 back to `to`.
@@ -573,6 +602,32 @@ pub fn memory_forwarder() -> Manager {
     for (vm, cpu) in [(VM1, 0), (VM2, 1)] {
         assert_eq!(manager.start(ec(vm, 0), cpu).unwrap().transfer, Transfer::Start);
         map_mailbox(&manager, ec(vm, 0), vm_tx(vm), vm_rx(vm));
+    }
+    manager
+}
+
+/// A forwarder without memory sharing: VM1 (2 vCPUs, started on CPU 0) and VM2 (started on
+/// CPU 1), the test partitions as the secure world, no buffers mapped.
+pub fn forwarder_without_memory_sharing() -> Manager {
+    let messaging = MessagingMethod::SEND_DIRECT_REQUEST | MessagingMethod::RECEIVE_DIRECT_REQUEST;
+    let local = vec![
+        EndpointDescription::virtual_machine(VM1, 2, Version::V1_2, messaging),
+        EndpointDescription::virtual_machine(VM2, 1, Version::V1_2, messaging),
+    ];
+    let remote = secure_partitions();
+    let configuration = Configuration {
+        role: Role::Forwarder,
+        own_id: NWD,
+        spm_id: SPMC_ID,
+        version: Version::V1_2,
+        local: &local,
+        remote: &remote,
+        interrupts: FeatureInterrupts::default(),
+        maximum_mailbox_pages: 0,
+    };
+    let manager = Manager::new(&configuration, FakeMemory::default()).unwrap();
+    for (vm, cpu) in [(VM1, 0), (VM2, 1)] {
+        assert_eq!(manager.start(ec(vm, 0), cpu).unwrap().transfer, Transfer::Start);
     }
     manager
 }

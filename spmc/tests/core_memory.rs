@@ -198,7 +198,16 @@ fn map_mailbox(manager: &Manager, from: ContextId) -> Delivery {
         rx_address: rx_of(from.endpoint),
         page_count: 1,
     };
-    call(manager, from, Call::RxtxMap { buffers, is_64: true })
+    let delivery = call(manager, from, Call::RxtxMap { buffers, is_64: true });
+    if delivery.transfer == Transfer::OtherWorld && delivery.to.endpoint == SPMC_ID {
+        // A forwarder registers a VM's buffers with the SPMC; this one does not take them, so
+        // they stay the forwarder's alone.
+        let refused = Return::error(FfaError::NotSupported).encode(Version::V1_2);
+        let delivery = manager.handle(delivery.to, &refused);
+        manager.check_invariants().unwrap();
+        return delivery;
+    }
+    delivery
 }
 
 fn is_success(delivery: &Delivery) -> bool {

@@ -10,7 +10,7 @@
 #[path = "core_harness.rs"]
 mod harness;
 
-use ffa_core::call::Return;
+use ffa_core::call::{MsgWaitFlags, Return};
 use ffa_core::features::{FeatureId, FeaturesQuery};
 use ffa_core::notification::{
     BindFlags, GetFlags, InfoList, NotificationBitmap, NotificationGetResult, NotificationInfo,
@@ -719,7 +719,26 @@ fn forwarder_passes_secure_parts_to_the_spmc_and_merges_get() {
     manager.start(ec(VM2, 0), 1).unwrap();
     let vm1 = ec(VM1, 1);
     let vm2 = ec(VM2, 0);
-    // BIND of a partition sender and SET to a partition go to the SPMC as they are.
+    // The SPMC holds a VM's bindings of partitions: before the first BIND of a partition
+    // sender passes on, the forwarder has the SPMC create the VM's bitmap (both vCPUs). A
+    // refusal is the VM's answer and nothing is recorded; the next BIND asks again.
+    assert!(!manager.vm_bitmap_at_spmc(VM1));
+    let create = Call::NotificationBitmapCreate { vm_id: VM1, vcpu_count: 2 };
+    let first = call(&manager, vm1, bind(SP1, VM1, 1 << 4, true));
+    assert_eq!((first.to, first.registers), (ec(SPMC_ID, 0), create.encode(Version::V1_2)));
+    let refused = answer(&manager, &first, Return::error(FfaError::NoMemory).encode(Version::V1_2));
+    assert_error(&refused, vm1, FfaError::NoMemory);
+    assert!(!manager.vm_bitmap_at_spmc(VM1));
+    let again = call(&manager, vm1, bind(SP1, VM1, 1 << 4, true));
+    assert_eq!(again.registers, create.encode(Version::V1_2));
+    let bound = answer(&manager, &again, success_words([0; 6]));
+    assert_eq!(bound.registers, bind(SP1, VM1, 1 << 4, true).encode(Version::V1_2));
+    assert_success(&answer(&manager, &bound, success_words([0; 6])), vm1);
+    assert!(manager.vm_bitmap_at_spmc(VM1));
+    let unbound = call(&manager, vm1, unbind(SP1, VM1, 1 << 4));
+    assert_success(&answer(&manager, &unbound, success_words([0; 6])), vm1);
+    // From then on BIND of a partition sender and SET to a partition go to the SPMC as they
+    // are.
     for forwarded_call in [bind(SP1, VM1, 1 << 4, true), unbind(SP1, VM1, 1 << 4)] {
         let forwarded = call(&manager, vm1, forwarded_call);
         assert_eq!(forwarded.to, ec(SPMC_ID, 0));
@@ -819,4 +838,53 @@ fn features_report_notifications_per_caller() {
             }
         });
     }
+}
+
+#[test]
+fn teardown_takes_a_vms_pending_bits_at_the_spmc_then_destroys_its_bitmap_there() {
+    let manager = forwarder();
+    manager.start(ec(VM1, 0), 0).unwrap();
+    let vm1 = ec(VM1, 0);
+    // VM 1's first BIND of a partition creates its bitmap at the SPMC.
+    let created = call(&manager, vm1, bind(SP1, VM1, 1, false));
+    let bound = answer(&manager, &created, success_words([0; 6]));
+    assert_success(&answer(&manager, &bound, success_words([0; 6])), vm1);
+    assert!(manager.vm_bitmap_at_spmc(VM1));
+    // VM 1 waits, so the platform may destroy it.
+    let waited = call(&manager, vm1, Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false });
+    assert_eq!(waited.transfer, Transfer::Scheduler);
+    let spm_bitmaps = GetFlags::SP | GetFlags::SPM_FRAMEWORK;
+    let expected_steps = [
+        get_call(VM1, 0, spm_bitmaps),
+        get_call(VM1, 1, spm_bitmaps),
+        Call::NotificationBitmapDestroy { vm_id: VM1 },
+    ];
+    // First pass: the SPMC refuses the destroy (BUSY): RETRY, and the report says so.
+    let mut step = manager.destroy_vm(VM1, 2).unwrap();
+    for (index, expected) in expected_steps.iter().enumerate() {
+        assert_eq!((step.to, step.transfer), (ec(SPMC_ID, 2), Transfer::OtherWorld));
+        assert_eq!(step.registers, expected.encode(Version::V1_2), "step {index}");
+        let reply = if index == 2 {
+            Return::error(FfaError::Busy).encode(Version::V1_2)
+        } else {
+            success_words([0; 6])
+        };
+        step = answer(&manager, &step, reply);
+    }
+    assert_eq!(step.transfer, Transfer::Scheduler);
+    assert_eq!(error_of(&step), Some(FfaError::Retry));
+    assert!(manager.vm_lifecycle_report(VM1).unwrap().bitmap_at_spmc);
+    assert!(manager.vm_bitmap_at_spmc(VM1));
+    assert_eq!(manager.vm_created(VM1, 2), Err(FfaError::Denied), "teardown not finished");
+    // Second pass: the same steps, and the destroy succeeds.
+    let mut step = manager.destroy_vm(VM1, 2).unwrap();
+    for expected in &expected_steps {
+        assert_eq!(step.registers, expected.encode(Version::V1_2));
+        step = answer(&manager, &step, success_words([0; 6]));
+    }
+    assert_eq!(step.transfer, Transfer::Scheduler);
+    assert_eq!(step.registers[0], FunctionId::Success32.to_register());
+    let report = manager.vm_lifecycle_report(VM1).unwrap();
+    assert!(report.is_complete() && !report.bitmap_at_spmc, "{report:?}");
+    assert!(!manager.vm_bitmap_at_spmc(VM1));
 }

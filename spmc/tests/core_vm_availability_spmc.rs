@@ -124,3 +124,47 @@ fn the_normal_world_sees_subscriptions_in_partition_properties_bits_6_and_7() {
     let seen = properties(&call(&manager, sp1, by_registers));
     assert!(seen.iter().all(|&word| bits(word) == 0), "{seen:x?}");
 }
+
+/// SP1 answers the VM availability message it was delivered on CPU 0.
+fn acknowledge(manager: &Manager, response: FrameworkMessage) {
+    let answer = Call::MsgSendDirectResp(DirectMessage {
+        source: SP1,
+        destination: NWD,
+        body: DirectBody::Framework32(response),
+    });
+    let answered = call(manager, ec(SP1, 0), answer);
+    assert_eq!((answered.to, answered.transfer), (nwd(0), Transfer::OtherWorld));
+}
+
+#[test]
+fn a_vm_the_hypervisor_destroyed_is_unknown_to_the_spmc_until_it_is_created_again() {
+    let manager = booted_spmc();
+    manager.set_vm_availability(SP1, BOTH).unwrap();
+    let destroyed = FrameworkMessage::VmDestroyed { handle: MemoryHandle::INVALID.0, vm_id: VM1 };
+    let created = FrameworkMessage::VmCreated { handle: MemoryHandle::INVALID.0, vm_id: VM1 };
+    let from_vm1 = request32(VM1, SP2, [5; 5]);
+    assert!(!manager.is_remote_destroyed(VM1));
+    // Relaying VM_DESTROYED tells the SPMC; from then on VM 1 is no endpoint.
+    let delivered = call(&manager, nwd(0), framework_request(NWD, SP1, destroyed));
+    assert_eq!(delivered.to, ec(SP1, 0));
+    assert!(manager.is_remote_destroyed(VM1));
+    acknowledge(&manager, FrameworkMessage::VmDestroyedResponse(Ok(())));
+    assert_error(&call(&manager, nwd(0), from_vm1), nwd(0), FfaError::InvalidParameters);
+    assert_eq!(manager.context_state(ec(SP2, 0)), Some(ContextState::Waiting));
+    assert!(!manager.is_remote_destroyed(NWD), "only the VM named");
+    // VM_CREATED makes it one again.
+    let delivered = call(&manager, nwd(0), framework_request(NWD, SP1, created));
+    assert_eq!(delivered.to, ec(SP1, 0));
+    assert!(!manager.is_remote_destroyed(VM1));
+    acknowledge(&manager, FrameworkMessage::VmCreatedResponse(Ok(())));
+    let delivered = call(&manager, nwd(0), from_vm1);
+    assert_eq!((delivered.to, delivered.transfer), (ec(SP2, 0), Transfer::Enter));
+    let answered = call(&manager, ec(SP2, 0), response32(SP2, VM1, [6; 5]));
+    assert_eq!((answered.to.endpoint, answered.transfer), (VM1, Transfer::OtherWorld));
+    // The platform adding the VM again (add_remote) also clears the mark.
+    call(&manager, nwd(0), framework_request(NWD, SP1, destroyed));
+    acknowledge(&manager, FrameworkMessage::VmDestroyedResponse(Ok(())));
+    assert!(manager.is_remote_destroyed(VM1));
+    manager.add_remote(normal_world().remove(1)).unwrap();
+    assert!(!manager.is_remote_destroyed(VM1));
+}

@@ -193,3 +193,61 @@ fn teardown_unmaps_a_registered_mailbox_at_the_spmc() {
     assert_eq!(end.registers[0], FunctionId::Success32.to_register(), "{end:?}");
     assert!(manager.vm_lifecycle_report(VM1).unwrap().is_complete());
 }
+
+#[test]
+fn a_vms_own_map_registers_its_buffers_and_its_unmap_unregisters_them() {
+    let manager = memory_forwarder();
+    let vm2 = ec(VM2, 0);
+    // The harness's map was refused by the SPMC: mapped here only.
+    assert!(!manager.vm_mailbox_registered(VM2));
+    let unmap = Call::RxtxUnmap { vm_id: EndpointId(0) };
+    assert_success(&call(&manager, vm2, unmap), vm2);
+    // Mapped again, the SPMC agrees: VM 2 waits for it, then gets SUCCESS and the buffers
+    // are registered (the descriptor names their physical pages).
+    let buffers =
+        RxtxMapArgs::Buffers { tx_address: vm_tx(VM2), rx_address: vm_rx(VM2), page_count: 1 };
+    let forwarded = call(&manager, vm2, Call::RxtxMap { buffers, is_64: true });
+    let map = Call::RxtxMap { buffers: RxtxMapArgs::Forwarded, is_64: true };
+    assert_forwarded(&manager, &forwarded, 1, map, VM2);
+    let descriptor = EndpointRxTxDescriptor::parse(&forward_buffer(&manager)).unwrap();
+    assert_eq!(descriptor.endpoint, VM2);
+    assert_eq!(descriptor.rx, ForwardedBuffer { address: vm_rx(VM2), page_count: 1 });
+    let done = spmc_answers(&manager, 1, Return::success(SuccessArgs::EMPTY));
+    assert_success(&done, vm2);
+    assert!(manager.vm_mailbox_registered(VM2));
+    assert_eq!(manager.register_vm_mailbox(VM2, 3), Err(FfaError::Denied), "registered already");
+    // The VM's unmap goes to the SPMC first, naming the VM. A refusal other than "nothing
+    // mapped there" is the VM's answer and changes nothing.
+    let forwarded = call(&manager, vm2, unmap);
+    assert_forwarded(&manager, &forwarded, 1, Call::RxtxUnmap { vm_id: VM2 }, VM2);
+    let refused = spmc_answers(&manager, 1, Return::error(FfaError::Denied));
+    assert_error(&refused, vm2, FfaError::Denied);
+    assert!(manager.vm_mailbox_registered(VM2));
+    let forwarded = call(&manager, vm2, unmap);
+    assert_forwarded(&manager, &forwarded, 1, Call::RxtxUnmap { vm_id: VM2 }, VM2);
+    assert_success(&spmc_answers(&manager, 1, Return::success(SuccessArgs::EMPTY)), vm2);
+    assert!(!manager.vm_mailbox_registered(VM2));
+    // Unmapped here too: a second unmap is answered here (nothing mapped, matrix D18).
+    assert_error(&call(&manager, vm2, unmap), vm2, FfaError::InvalidParameters);
+    // An SPMC that has nothing mapped for the VM any more (INVALID_PARAMETERS) does not keep
+    // the VM's buffers mapped here.
+    let forwarded = call(&manager, vm2, Call::RxtxMap { buffers, is_64: true });
+    assert_eq!(forwarded.transfer, Transfer::OtherWorld);
+    assert_success(&spmc_answers(&manager, 1, Return::success(SuccessArgs::EMPTY)), vm2);
+    let forwarded = call(&manager, vm2, unmap);
+    assert_eq!(forwarded.transfer, Transfer::OtherWorld);
+    let answered = spmc_answers(&manager, 1, Return::error(FfaError::InvalidParameters));
+    assert_success(&answered, vm2);
+    assert_error(&call(&manager, vm2, unmap), vm2, FfaError::InvalidParameters);
+}
+
+#[test]
+fn a_forwarder_without_a_forward_buffer_maps_a_vms_buffers_here_only() {
+    // The notification forwarder has no memory sharing: nothing to describe to the SPMC.
+    let manager = forwarder_without_memory_sharing();
+    let vm1 = ec(VM1, 0);
+    map_mailbox(&manager, vm1, vm_tx(VM1), vm_rx(VM1));
+    assert!(!manager.vm_mailbox_registered(VM1));
+    let unmap = call(&manager, vm1, Call::RxtxUnmap { vm_id: EndpointId(0) });
+    assert_success(&unmap, vm1);
+}

@@ -27,6 +27,19 @@ pub mod word {
     pub const PROBE: u64 = 0xC0F0_0008;
     /// Reclaim a handle as if the server were its owner (x4 handle).
     pub const RECLAIM: u64 = 0xC0F0_0009;
+    /// FFA_NOTIFICATION_BIND for the server (x4 sender | per-vCPU << 16, x5 bitmap).
+    pub const BIND: u64 = 0xC0F0_000A;
+    /// FFA_NOTIFICATION_UNBIND for the server (x4 sender, x5 bitmap).
+    pub const UNBIND: u64 = 0xC0F0_000B;
+    /// FFA_NOTIFICATION_SET from the server (x4 receiver | per-vCPU << 16 | delay SRI << 17 |
+    /// vCPU << 32, x5 bitmap).
+    pub const SET: u64 = 0xC0F0_000C;
+    /// FFA_NOTIFICATION_GET for the server (x4 vCPU, x5 flags).
+    pub const GET: u64 = 0xC0F0_000D;
+    /// A retrieve request written by hand (x4 handle, x5 sender | operation << 16 |
+    /// permissions << 24 | memory region attributes << 32, x6 and x7 the implementation-defined
+    /// words of the server's access descriptor).
+    pub const RETRIEVE_WITH_ATTRIBUTES: u64 = 0xC0F0_000E;
 }
 
 /// A command for a server partition.
@@ -95,6 +108,62 @@ pub enum Command {
         /// The handle.
         handle: u64,
     },
+    /// FFA_NOTIFICATION_BIND: lets `sender` signal `bitmap` to the server.
+    Bind {
+        /// The sender bound.
+        sender: EndpointId,
+        /// The notifications.
+        bitmap: u64,
+        /// Bound per vCPU.
+        per_vcpu: bool,
+    },
+    /// FFA_NOTIFICATION_UNBIND of `bitmap` bound to `sender`.
+    Unbind {
+        /// The sender.
+        sender: EndpointId,
+        /// The notifications.
+        bitmap: u64,
+    },
+    /// FFA_NOTIFICATION_SET of `bitmap` to `receiver`.
+    Set {
+        /// The receiver.
+        receiver: EndpointId,
+        /// The notifications.
+        bitmap: u64,
+        /// `Some(vCPU)`: a per-vCPU notification of that vCPU; `None`: global.
+        vcpu: Option<u16>,
+        /// Ask the partition manager to delay the schedule receiver interrupt.
+        delay_schedule_receiver: bool,
+    },
+    /// FFA_MEM_RETRIEVE_REQ of `handle` (tag 0) written by the server itself with the
+    /// attributes field and implementation-defined words given here, which the guest driver
+    /// would not put in a request. A refusal leaves nothing to undo; a request that is granted
+    /// after all is relinquished again at once (and answered Done).
+    RetrieveWithAttributes {
+        /// The handle.
+        handle: u64,
+        /// The owner the request names.
+        sender: EndpointId,
+        /// The transaction type the request names (`None`: leave it to the implementation).
+        operation: Option<MemoryOperation>,
+        /// The permissions asked for.
+        permissions: AccessPermissions,
+        /// The memory region attributes field (v1.1 and later: bits `[5:0]` type and
+        /// attributes, bit 6 NS).
+        attributes: u16,
+        /// The implementation-defined words of the server's endpoint memory access
+        /// descriptor (v1.2; ignored before).
+        impdef: [u64; 2],
+    },
+    /// FFA_NOTIFICATION_GET of the server's own notifications on `vcpu` (the vCPU the
+    /// request runs on) with the GET flags `flags` (bit 0 SP, 1 VM, 2 SPM framework, 3
+    /// hypervisor framework).
+    Get {
+        /// The vCPU.
+        vcpu: u16,
+        /// The GET flags.
+        flags: u32,
+    },
 }
 
 fn operation_code(operation: Option<MemoryOperation>) -> u64 {
@@ -144,6 +213,38 @@ impl Command {
             ],
             Self::Probe { handle } => [word::PROBE, handle, 0, 0, 0],
             Self::Reclaim { handle } => [word::RECLAIM, handle, 0, 0, 0],
+            Self::Bind { sender, bitmap, per_vcpu } => {
+                [word::BIND, u64::from(sender.0) | u64::from(per_vcpu) << 16, bitmap, 0, 0]
+            }
+            Self::Unbind { sender, bitmap } => [word::UNBIND, u64::from(sender.0), bitmap, 0, 0],
+            Self::Set { receiver, bitmap, vcpu, delay_schedule_receiver } => [
+                word::SET,
+                u64::from(receiver.0)
+                    | u64::from(vcpu.is_some()) << 16
+                    | u64::from(delay_schedule_receiver) << 17
+                    | u64::from(vcpu.unwrap_or(0)) << 32,
+                bitmap,
+                0,
+                0,
+            ],
+            Self::Get { vcpu, flags } => [word::GET, u64::from(vcpu), u64::from(flags), 0, 0],
+            Self::RetrieveWithAttributes {
+                handle,
+                sender,
+                operation,
+                permissions,
+                attributes,
+                impdef,
+            } => [
+                word::RETRIEVE_WITH_ATTRIBUTES,
+                handle,
+                u64::from(sender.0)
+                    | operation_code(operation) << 16
+                    | u64::from(permissions.to_byte()) << 24
+                    | u64::from(attributes) << 32,
+                impdef[0],
+                impdef[1],
+            ],
         }
     }
 
@@ -174,6 +275,28 @@ impl Command {
             },
             word::PROBE => Self::Probe { handle: first },
             word::RECLAIM => Self::Reclaim { handle: first },
+            word::BIND => Self::Bind {
+                sender: EndpointId(first as u16),
+                bitmap: second,
+                per_vcpu: first >> 16 & 1 != 0,
+            },
+            word::UNBIND => Self::Unbind { sender: EndpointId(first as u16), bitmap: second },
+            word::SET => Self::Set {
+                receiver: EndpointId(first as u16),
+                bitmap: second,
+                vcpu: (first >> 16 & 1 != 0).then_some((first >> 32) as u16),
+                delay_schedule_receiver: first >> 17 & 1 != 0,
+            },
+            word::GET => Self::Get { vcpu: first as u16, flags: second as u32 },
+            word::RETRIEVE_WITH_ATTRIBUTES => Self::RetrieveWithAttributes {
+                handle: first,
+                sender: EndpointId(second as u16),
+                operation: operation_of(second >> 16),
+                permissions: AccessPermissions::try_from((second >> 24) as u8)
+                    .unwrap_or(AccessPermissions::NOT_SPECIFIED),
+                attributes: (second >> 32) as u16,
+                impdef: [third, fourth],
+            },
             _ => return None,
         })
     }
@@ -234,7 +357,8 @@ pub struct Answer {
     /// Retrieve: `[total pages | range count << 32, first range address, response flags,
     /// attributes | permissions << 16]`; Write: `[pages written, ..]`; Read and Probe:
     /// `[first 8 bytes, last 8 bytes, ..]`; ReceiveIndirect: `[sender, payload length,
-    /// payload, ..]`.
+    /// payload, ..]`; Get: `[from partitions, from VMs, SPM framework | hypervisor framework
+    /// << 32, ..]`.
     pub values: [u64; 4],
 }
 

@@ -4,7 +4,12 @@
 use ffa_core::call::MsgWaitFlags;
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
 use ffa_core::framework_message::FrameworkMessage;
-use ffa_core::{Call, Conduit, EndpointId, FunctionId, Uuid};
+use ffa_core::memory::{
+    build_transaction, AccessPermissions, Layout, MemoryRegionAttributes, ReceiverAccess,
+    TransactionFields, TransactionFlags,
+};
+use ffa_core::notification::{GetFlags, NotificationBitmap, SetFlags};
+use ffa_core::{Call, Conduit, EndpointId, FfaError, FunctionId, Uuid, VcpuId, Version};
 use ffa_guest_driver::memory::RetrieveRequest;
 use ffa_guest_driver::{
     Buffers, Driver, DriverError, ErrorKind, MemoryHandle, PageRange, Receiver,
@@ -78,9 +83,12 @@ impl core::fmt::Debug for Server<'_> {
     }
 }
 
+/// The status of a failed driver call. A call FFA_FEATURES does not offer the server (the
+/// driver does not send it) is reported as the NOT_SUPPORTED the call would get.
 fn status_of(error: DriverError) -> Status {
     match error.kind {
         ErrorKind::Ffa(error) => Status::Ffa(error),
+        ErrorKind::NotOffered => Status::Ffa(FfaError::NotSupported),
         _ => Status::DriverFailure,
     }
 }
@@ -207,10 +215,8 @@ impl<'m> Server<'m> {
                 let Some(held) = self.live(handle) else {
                     return Answer::failed(Status::UnknownHandle);
                 };
-                let receivers = [Receiver {
-                    id: receiver,
-                    permissions: ffa_core::memory::AccessPermissions::READ_WRITE,
-                }];
+                let receivers =
+                    [Receiver { id: receiver, permissions: AccessPermissions::READ_WRITE }];
                 let ranges = held.ranges.get(..held.range_count.min(RANGES)).unwrap_or(&[]);
                 let send = match operation {
                     ffa_guest_driver::MemoryOperation::Share => {
@@ -233,6 +239,52 @@ impl<'m> Server<'m> {
                 Ok(()) => Answer::done([0; 4]),
                 Err(error) => Answer::failed(status_of(error)),
             },
+            Command::Bind { sender, bitmap, per_vcpu } => Self::done_or(driver.notification_bind(
+                sender,
+                NotificationBitmap(bitmap),
+                per_vcpu,
+            )),
+            Command::Unbind { sender, bitmap } => {
+                Self::done_or(driver.notification_unbind(sender, NotificationBitmap(bitmap)))
+            }
+            Command::Set { receiver, bitmap, vcpu, delay_schedule_receiver } => {
+                let flags = SetFlags {
+                    per_vcpu: vcpu.is_some(),
+                    delay_schedule_receiver,
+                    vcpu: VcpuId(vcpu.unwrap_or(0)),
+                };
+                Self::done_or(driver.notification_set(receiver, NotificationBitmap(bitmap), flags))
+            }
+            Command::Get { vcpu, flags } => {
+                let flags = GetFlags::from_bits_truncate(flags);
+                match driver.notification_get(VcpuId(vcpu), flags) {
+                    Ok(got) => Answer::done([
+                        got.from_sp.0,
+                        got.from_vm.0,
+                        u64::from(got.spm_framework) | u64::from(got.hypervisor_framework) << 32,
+                        0,
+                    ]),
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
+            Command::RetrieveWithAttributes {
+                handle,
+                sender,
+                operation,
+                permissions,
+                attributes,
+                impdef,
+            } => {
+                let request = HandWrittenRetrieve {
+                    handle,
+                    sender,
+                    operation,
+                    permissions,
+                    attributes,
+                    impdef,
+                };
+                request.make(driver)
+            }
             Command::SendIndirect { destination, value } => {
                 match driver.send_indirect(destination, Uuid::NIL, &value.to_le_bytes()) {
                     Ok(()) => Answer::done([0; 4]),
@@ -254,6 +306,13 @@ impl<'m> Server<'m> {
         }
     }
 
+    fn done_or(result: Result<(), DriverError>) -> Answer {
+        match result {
+            Ok(()) => Answer::done([0; 4]),
+            Err(error) => Answer::failed(status_of(error)),
+        }
+    }
+
     fn read_ends(&mut self, address: u64) -> Answer {
         let (mut first, mut last) = ([0u8; 8], [0u8; 8]);
         let read = self
@@ -263,6 +322,78 @@ impl<'m> Server<'m> {
         match read {
             Ok(()) => Answer::done([u64::from_le_bytes(first), u64::from_le_bytes(last), 0, 0]),
             Err(AccessFault) => Answer::failed(Status::AccessFault),
+        }
+    }
+}
+
+/// [`Command::RetrieveWithAttributes`], carried out.
+struct HandWrittenRetrieve {
+    handle: u64,
+    sender: EndpointId,
+    operation: Option<ffa_guest_driver::MemoryOperation>,
+    permissions: AccessPermissions,
+    attributes: u16,
+    impdef: [u64; 2],
+}
+
+const FFA_ERROR: u64 = 0x8400_0060;
+const FFA_RX_RELEASE: u64 = 0x8400_0065;
+const FFA_MEM_RETRIEVE_REQ_32: u64 = 0x8400_0074;
+const FFA_MEM_RETRIEVE_RESP: u64 = 0x8400_0075;
+
+impl HandWrittenRetrieve {
+    /// Writes the request into the TX buffer, sends it, and undoes a grant.
+    fn make<C: Conduit, B: Buffers>(&self, driver: &mut Driver<C, B>) -> Answer {
+        let Ok(attributes) = MemoryRegionAttributes::from_v1_1(self.attributes) else {
+            return Answer::failed(Status::DriverFailure);
+        };
+        let version = driver.version();
+        let layout = if version >= Version::V1_2 {
+            Layout::V1_2
+        } else if version >= Version::V1_1 {
+            Layout::V1_1
+        } else {
+            Layout::V1_0
+        };
+        let type_bits = match self.operation {
+            None => 0,
+            Some(ffa_guest_driver::MemoryOperation::Share) => 1 << 3,
+            Some(ffa_guest_driver::MemoryOperation::Lend) => 2 << 3,
+            Some(ffa_guest_driver::MemoryOperation::Donate) => 3 << 3,
+        };
+        let fields = TransactionFields {
+            sender: self.sender,
+            attributes,
+            flags: TransactionFlags(type_bits),
+            handle: ffa_core::memory::MemoryHandle(self.handle),
+            tag: 0,
+        };
+        let mut access = ReceiverAccess::new(driver.id(), self.permissions);
+        access.impdef = self.impdef;
+        let Some(buffers) = driver.buffers_mut() else {
+            return Answer::failed(Status::DriverFailure);
+        };
+        let written = buffers.with_tx(|tx| build_transaction(tx, layout, &fields, &[access], &[]));
+        let Ok(length) = written else { return Answer::failed(Status::DriverFailure) };
+        let mut registers = [0u64; 18];
+        registers[..3].copy_from_slice(&[FFA_MEM_RETRIEVE_REQ_32, length as u64, length as u64]);
+        let answer = driver.conduit().call(registers);
+        match answer[0] {
+            FFA_MEM_RETRIEVE_RESP => {
+                // Granted: give the RX buffer and the memory back, so nothing changed.
+                let mut release = [0u64; 18];
+                release[0] = FFA_RX_RELEASE;
+                let _ = driver.conduit().call(release);
+                match driver.memory_relinquish(MemoryHandle(self.handle)) {
+                    Ok(()) => Answer::done([0; 4]),
+                    Err(error) => Answer::failed(status_of(error)),
+                }
+            }
+            FFA_ERROR => FfaError::from_register(answer[2])
+                .map_or(Answer::failed(Status::DriverFailure), |error| {
+                    Answer::failed(Status::Ffa(error))
+                }),
+            _ => Answer::failed(Status::DriverFailure),
         }
     }
 }

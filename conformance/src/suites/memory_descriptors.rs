@@ -14,6 +14,8 @@ use crate::check::{Check, Outcome};
 use crate::context::{Context, SuiteDriver};
 
 const SUITE: &str = "memory_management";
+const FFA_MEM_DONATE_32: u64 = 0x8400_0071;
+const FFA_MEM_LEND_32: u64 = 0x8400_0072;
 const FFA_MEM_SHARE_32: u64 = 0x8400_0073;
 const FFA_MEM_RECLAIM: u64 = 0x8400_0077;
 
@@ -28,19 +30,34 @@ enum Fault {
     ClearFlag,
     /// The NS bit in the attributes (MM11).
     NsBit,
+    /// The NS bit in the attributes of a LEND (MM11).
+    NsBitLend,
+    /// The NS bit in the attributes of a DONATE (MM11).
+    NsBitDonate,
     /// The composite's total page count is not the constituents' sum (MM09).
     PageCountMismatch,
     /// Two constituents name the same page (MM09).
     Overlapping,
 }
 
-/// Writes a SHARE of page 0 of the runner's memory to `server`, spoiled by `fault`, sends it
-/// with FFA_MEM_SHARE_32 and expects `error`.
+impl Fault {
+    /// The call that sends the spoiled descriptor, and the reason to skip without it.
+    fn call(self) -> (u64, &'static str) {
+        match self {
+            Self::NsBitLend => (FFA_MEM_LEND_32, "FFA_MEM_LEND is not offered"),
+            Self::NsBitDonate => (FFA_MEM_DONATE_32, "FFA_MEM_DONATE is not offered"),
+            _ => (FFA_MEM_SHARE_32, "FFA_MEM_SHARE is not offered"),
+        }
+    }
+}
+
+/// Writes a SHARE (LEND, DONATE) of page 0 of the runner's memory to `server`, spoiled by
+/// `fault`, sends it with FFA_MEM_SHARE_32 (LEND_32, DONATE_32) and expects `error`.
 fn spoiled_share(context: &mut Context<'_>, fault: Fault, error: Option<FfaError>) -> Outcome {
     if let Some(skip) = setup_lacks(context, 1) {
         return skip;
     }
-    if let Some(skip) = missing(context, &[(FFA_MEM_SHARE_32, "FFA_MEM_SHARE is not offered")]) {
+    if let Some(skip) = missing(context, &[fault.call()]) {
         return skip;
     }
     let Some(server) = context.partition else {
@@ -76,9 +93,22 @@ fn send_spoiled(
         Fault::SenderIsAnother => fields.sender = server,
         Fault::ClearFlag => fields.flags = TransactionFlags(TransactionFlags::CLEAR_MEMORY),
         Fault::NsBit => fields.attributes.non_secure = true,
+        Fault::NsBitLend | Fault::NsBitDonate => {
+            // A single borrower's LEND or DONATE leaves the type unspecified (MM06).
+            fields.attributes = MemoryRegionAttributes::NOT_SPECIFIED;
+            fields.attributes.non_secure = true;
+        }
         Fault::PageCountMismatch | Fault::Overlapping => {}
     }
-    let receivers = [ReceiverAccess::new(receiver, AccessPermissions::READ_WRITE)];
+    let permissions = match fault {
+        // A lender leaves instruction access to the borrower (MM05).
+        Fault::NsBitLend | Fault::NsBitDonate => AccessPermissions {
+            data: ffa_core::memory::DataAccess::ReadWrite,
+            instruction: ffa_core::memory::InstructionAccess::NotSpecified,
+        },
+        _ => AccessPermissions::READ_WRITE,
+    };
+    let receivers = [ReceiverAccess::new(receiver, permissions)];
     let range = AddressRange { address, page_count: 1 };
     let both = [range, range];
     let ranges = if matches!(fault, Fault::Overlapping) { &both[..] } else { &both[..1] };
@@ -104,7 +134,7 @@ fn send_spoiled(
     };
     let length = length as u64;
     let mut registers = [0u64; 18];
-    registers[..5].copy_from_slice(&[FFA_MEM_SHARE_32, length, length, 0, 0]);
+    registers[..5].copy_from_slice(&[fault.call().0, length, length, 0, 0]);
     let answer = driver.conduit().call(registers);
     if matches!(answer[0], 0x8400_0061 | 0xC400_0061) {
         // Accepted after all: take the page back so later checks find it.
@@ -165,6 +195,22 @@ descriptor_check!(
     Fault::NsBit,
     FfaError::InvalidParameters,
     "MM11: a send with the NS bit set in its attributes is INVALID_PARAMETERS."
+);
+descriptor_check!(
+    MM11_NS_BIT_LEND,
+    "mm11_ns_bit_in_a_lend_is_invalid",
+    "MM11",
+    Fault::NsBitLend,
+    FfaError::InvalidParameters,
+    "MM11: a LEND with the NS bit set in its attributes is INVALID_PARAMETERS."
+);
+descriptor_check!(
+    MM11_NS_BIT_DONATE,
+    "mm11_ns_bit_in_a_donate_is_invalid",
+    "MM11",
+    Fault::NsBitDonate,
+    FfaError::InvalidParameters,
+    "MM11: a DONATE with the NS bit set in its attributes is INVALID_PARAMETERS."
 );
 descriptor_check!(
     MM09_PAGE_COUNT,

@@ -14,8 +14,11 @@ mod memory_cycles;
 mod memory_descriptors;
 mod memory_flow;
 mod memory_management;
+mod memory_read_only;
+mod memory_retrieve_attributes;
 mod memory_retrieve_rules;
 mod memory_send_rules;
+mod notification_delivery;
 mod notification_variants;
 mod notifications;
 mod setup_discovery;
@@ -180,10 +183,19 @@ pub const ALL: &[Check] = &[
     memory_cycles::MM01_TWO_BORROWERS,
     memory_cycles::MM32_FRAGMENTS,
     memory_retrieve_rules::D21_BUFFER,
+    memory_retrieve_attributes::MM11_RETRIEVE_NS_BIT,
+    memory_retrieve_attributes::MM20_EXECUTABLE_DEVICE,
+    memory_retrieve_attributes::MM25_IMPDEF,
+    memory_read_only::MM13_SHARE,
+    memory_read_only::MM13_LEND_ZERO,
+    memory_read_only::MM13_DONATE_ZERO,
+    memory_read_only::MM13_RECLAIM_ZERO,
     memory_descriptors::MM03_TO_ITSELF,
     memory_descriptors::MM07_SENDER,
     memory_descriptors::MM04_CLEAR,
     memory_descriptors::MM11_NS_BIT,
+    memory_descriptors::MM11_NS_BIT_LEND,
+    memory_descriptors::MM11_NS_BIT_DONATE,
     memory_descriptors::MM09_PAGE_COUNT,
     memory_descriptors::MM09_OVERLAP,
     memory_send_rules::MM05_SHARE,
@@ -225,4 +237,7 @@ pub const ALL: &[Check] = &[
     notification_variants::N04_UNBOUND,
     notification_variants::N05_SPOOF,
     notification_variants::N05_UNKNOWN_RECEIVER,
+    notification_delivery::N08_TO_SERVER,
+    notification_delivery::N08_FROM_SERVER,
+    notification_delivery::N08_BETWEEN_SERVERS,
 ];

@@ -20,6 +20,11 @@ impl GuestMemory {
         Self { system, endpoint }
     }
 
+    /// The whole memory system, for inspection (e.g. which buffers each manager maps).
+    pub fn system(&self) -> SharedMemory {
+        self.system.clone()
+    }
+
     /// Whose memory this is.
     pub fn endpoint(&self) -> EndpointId {
         self.endpoint

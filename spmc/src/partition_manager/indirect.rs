@@ -154,7 +154,9 @@ impl<
                 // A partition's message to a known normal-world endpoint; the normal world's
                 // own messages to itself are not the SPMC's business.
                 Role::Spmc => {
-                    if !caller.local || !remote.iter().any(|known| known.id == receiver) {
+                    let known = remote.iter().any(|known| known.id == receiver)
+                        && !self.is_remote_destroyed(receiver);
+                    if !caller.local || !known {
                         return Err(FfaError::InvalidParameters);
                     }
                 }

@@ -2,6 +2,8 @@
 //! VM_DESTROYED (with the retry rules), driven through the other world, and the subscription
 //! API of both roles.
 
+use core::sync::atomic::Ordering;
+
 use ffa_core::call::Return;
 use ffa_core::direct_message::{DirectBody, DirectMessage};
 use ffa_core::{Call, EndpointId, FfaError, SuccessArgs, VcpuId};
@@ -49,6 +51,35 @@ impl<
             return Ok(());
         }
         subscriptions.push((partition, messages)).map_err(|_| FfaError::NoMemory)
+    }
+
+    /// SPMC: whether the other world's endpoint `id` was destroyed: the hypervisor relayed
+    /// VM_DESTROYED for it to a partition, and neither VM_CREATED nor [`Self::add_remote`]
+    /// came since. Calls naming it are answered as for an unknown endpoint
+    /// (INVALID_PARAMETERS).
+    pub fn is_remote_destroyed(&self, id: EndpointId) -> bool {
+        let wanted = u32::from(id.0) + 1;
+        self.remote_destroyed.iter().any(|slot| slot.load(Ordering::Acquire) == wanted)
+    }
+
+    /// Records (or forgets) that the other world's endpoint `id` was destroyed. With no free
+    /// slot the record is not kept (there is one per endpoint the SPMC can know).
+    pub(super) fn mark_remote_destroyed(&self, id: EndpointId, destroyed: bool) {
+        let wanted = u32::from(id.0) + 1;
+        if !destroyed {
+            for slot in &self.remote_destroyed {
+                let _ = slot.compare_exchange(wanted, 0, Ordering::AcqRel, Ordering::Acquire);
+            }
+            return;
+        }
+        if self.is_remote_destroyed(id) {
+            return;
+        }
+        for slot in &self.remote_destroyed {
+            if slot.compare_exchange(0, wanted, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                return;
+            }
+        }
     }
 
     /// What `partition` subscribed to (see [`Self::set_vm_availability`]).
@@ -133,6 +164,7 @@ impl<
             let _ = job.tried.resize(job.report.partitions.len(), false);
             job.reclaims_tried.clear();
             job.unmap_tried = false;
+            job.bitmap_tried = false;
             job.cpu = Some(cpu);
             job.in_flight = None;
         }
@@ -204,6 +236,12 @@ impl<
                     transfer: Transfer::OtherWorld,
                     registers: Call::RxtxUnmap { vm_id: vm }.encode(version),
                 };
+            }
+            if job.report.bitmap_at_spmc && !job.bitmap_tried {
+                // Pending notifications keep the bitmap (DENIED): take them on each vCPU
+                // first, then destroy it.
+                job.bitmap_tried = true;
+                return self.drain_step(job, vm, 0, cpu);
             }
         }
         self.end_pass(scheduler, vm, cpu)
@@ -286,9 +324,54 @@ impl<
                     job.report.mapped_at_spmc = false;
                 }
             }
+            Some(Step::DrainNotifications(vcpu)) => {
+                return Some(self.drain_step(job, vm, vcpu.saturating_add(1), cpu));
+            }
+            Some(Step::DestroyBitmap) => {
+                // DENIED: the SPMC has no bitmap for the VM (any more).
+                if matches!(
+                    answer,
+                    Return::Success { .. } | Return::Error { error: FfaError::Denied, .. }
+                ) {
+                    job.report.bitmap_at_spmc = false;
+                    self.set_bitmap_at_spmc(vm, false);
+                }
+            }
             None => {}
         }
         Some(self.advance_pass(scheduler, vm, cpu))
+    }
+
+    /// The teardown's next call about the VM's bitmap at the SPMC: FFA_NOTIFICATION_GET of
+    /// the SP and SPM bitmaps on `vcpu` while vCPUs are left, then
+    /// FFA_NOTIFICATION_BITMAP_DESTROY.
+    fn drain_step(
+        &self,
+        job: &mut super::lifecycle_state::Job<ENDPOINTS>,
+        vm: EndpointId,
+        vcpu: u16,
+        cpu: u16,
+    ) -> Delivery {
+        let vcpus = self
+            .description_of_configured(vm)
+            .map_or(1, |description| description.execution_context_count);
+        let call = if vcpu < vcpus {
+            job.in_flight = Some(Step::DrainNotifications(vcpu));
+            Call::NotificationGet {
+                receiver: vm,
+                vcpu: VcpuId(vcpu),
+                flags: ffa_core::notification::GetFlags::SP
+                    | ffa_core::notification::GetFlags::SPM_FRAMEWORK,
+            }
+        } else {
+            job.in_flight = Some(Step::DestroyBitmap);
+            Call::NotificationBitmapDestroy { vm_id: vm }
+        };
+        Delivery {
+            to: ContextId { endpoint: self.settings.spm_id, vcpu: VcpuId(cpu) },
+            transfer: Transfer::OtherWorld,
+            registers: call.encode(self.settings.version),
+        }
     }
 
     /// What a partition's answer to a VM availability message (or to the FFA_RUN resuming

@@ -87,11 +87,14 @@ pub struct VmLifecycleReport<const ENDPOINTS: usize> {
     /// Teardown: transactions the VM sent that could not be reclaimed yet because a borrower
     /// still holds them (local records and transactions forwarded to the SPMC).
     pub outstanding_transactions: usize,
-    /// Teardown: the VM's buffers are still mapped at the SPMC (registered with
+    /// Teardown: the VM's buffers are still mapped at the SPMC (registered when the VM mapped
+    /// them, or with
     /// [`PartitionManager::register_vm_mailbox`](super::PartitionManager::register_vm_mailbox);
-    /// FFA_RXTX_UNMAP for the VM has not succeeded
-    /// yet).
+    /// FFA_RXTX_UNMAP for the VM has not succeeded yet).
     pub mapped_at_spmc: bool,
+    /// Teardown: the SPMC still holds the VM's notification bitmap
+    /// (FFA_NOTIFICATION_BITMAP_DESTROY for the VM has not succeeded yet).
+    pub bitmap_at_spmc: bool,
 }
 
 impl<const ENDPOINTS: usize> VmLifecycleReport<ENDPOINTS> {
@@ -100,6 +103,7 @@ impl<const ENDPOINTS: usize> VmLifecycleReport<ENDPOINTS> {
     pub fn is_complete(&self) -> bool {
         self.outstanding_transactions == 0
             && !self.mapped_at_spmc
+            && !self.bitmap_at_spmc
             && self.partitions.iter().all(|progress| {
                 matches!(
                     progress.status,
@@ -118,6 +122,11 @@ pub(crate) enum Step {
     Reclaim(MemoryHandle),
     /// FFA_RXTX_UNMAP of the VM's buffers at the SPMC.
     UnmapMailbox,
+    /// FFA_NOTIFICATION_GET of the VM's SP and SPM bitmaps on this vCPU at the SPMC, which
+    /// clears what is pending there before the bitmap is destroyed.
+    DrainNotifications(u16),
+    /// FFA_NOTIFICATION_BITMAP_DESTROY of the VM's bitmap at the SPMC.
+    DestroyBitmap,
 }
 
 /// One VM's job and the pass in progress, if any.
@@ -130,6 +139,8 @@ pub(crate) struct Job<const ENDPOINTS: usize> {
     pub(crate) reclaims_tried: heapless::Vec<MemoryHandle, RECLAIMS_PER_PASS>,
     /// The VM's buffers were already asked to be unmapped at the SPMC in this pass.
     pub(crate) unmap_tried: bool,
+    /// The VM's bitmap was already asked to be destroyed at the SPMC in this pass.
+    pub(crate) bitmap_tried: bool,
     /// The CPU the pass runs on, while it runs.
     pub(crate) cpu: Option<u16>,
     pub(crate) in_flight: Option<Step>,
@@ -187,10 +198,14 @@ impl<const ENDPOINTS: usize> Lifecycle<ENDPOINTS> {
             })
     }
 
-    /// The contexts blocked while the SPMC is asked for an RX buffer, with their CPU.
+    /// The contexts blocked while the SPMC is asked about their VM (an RX buffer, the buffers'
+    /// registration, a notification bitmap), with their CPU.
     pub(crate) fn acquiring(&self) -> impl Iterator<Item = (ContextId, u16)> + '_ {
         self.mailbox_calls.iter().filter_map(|pending| match pending.call {
-            MailboxCall::Acquire { context, .. } => Some((context, pending.cpu)),
+            MailboxCall::Acquire { context, .. }
+            | MailboxCall::MapForVm { context, .. }
+            | MailboxCall::UnmapForVm { context, .. }
+            | MailboxCall::CreateBitmap { context, .. } => Some((context, pending.cpu)),
             MailboxCall::Register(_) => None,
         })
     }
@@ -223,8 +238,10 @@ impl<const ENDPOINTS: usize> Lifecycle<ENDPOINTS> {
                 partitions,
                 outstanding_transactions: 0,
                 mapped_at_spmc: false,
+                bitmap_at_spmc: false,
             },
             unmap_tried: false,
+            bitmap_tried: false,
             tried: heapless::Vec::new(),
             reclaims_tried: heapless::Vec::new(),
             cpu: None,

@@ -66,8 +66,8 @@ pub(crate) struct Mailbox<B> {
     /// Forwarder: the forwarder holds the VM's registered RX buffer from the SPMC (it asked
     /// with FFA_RX_ACQUIRE) until the VM's FFA_RX_RELEASE.
     pub(crate) acquired: bool,
-    /// Forwarder: the buffers are registered with the SPMC too
-    /// ([`PartitionManager::register_vm_mailbox`]).
+    /// Forwarder: the buffers are registered with the SPMC too (when the VM mapped them, or
+    /// with [`PartitionManager::register_vm_mailbox`]).
     pub(crate) registered: bool,
 }
 
@@ -274,6 +274,12 @@ impl<
             Ok(owner) => owner,
             Err(error) => return Return::error(error),
         };
+        self.unmap_mailbox(owner)
+    }
+
+    /// Unmaps `owner`'s RX/TX pair and clears its marks; nothing mapped is
+    /// INVALID_PARAMETERS.
+    pub(super) fn unmap_mailbox(&self, owner: EndpointId) -> Return {
         let mut mailboxes = self.mailboxes.lock();
         let Some(mailbox) = mailboxes.remove(owner) else {
             return Return::error(FfaError::InvalidParameters);

@@ -5,7 +5,7 @@
 
 use ffa_core::call::Return;
 use ffa_core::rxtx::{EndpointRxTxDescriptor, ForwardedBuffer, RxtxMapArgs};
-use ffa_core::{Call, EndpointId, FfaError, VcpuId};
+use ffa_core::{Call, EndpointId, FfaError, SuccessArgs, VcpuId};
 
 use super::state::{Party, Scheduler, State};
 use super::{
@@ -28,6 +28,16 @@ pub(crate) enum MailboxCall {
     /// FFA_RX_ACQUIRE of `vm`'s RX buffer before `context`'s call (`registers`) writes into
     /// it; the call runs again once the SPMC agrees (BUSY if it does not).
     Acquire { vm: EndpointId, context: ContextId, registers: [u64; 18] },
+    /// The VM's own FFA_RXTX_MAP (`context` made it) mapped its buffers here; the forwarder
+    /// registers them with the SPMC before the VM gets its answer.
+    MapForVm { vm: EndpointId, context: ContextId },
+    /// The VM's own FFA_RXTX_UNMAP: the forwarder unmaps its registered buffers at the SPMC
+    /// first, then here.
+    UnmapForVm { vm: EndpointId, context: ContextId },
+    /// FFA_NOTIFICATION_BITMAP_CREATE for `vm` at the SPMC before `context`'s call
+    /// (`registers`, a BIND of a secure sender) is passed on; the call runs again once the
+    /// bitmap exists.
+    CreateBitmap { vm: EndpointId, context: ContextId, registers: [u64; 18] },
 }
 
 /// How the other world's answer to a mailbox call goes on.
@@ -65,6 +75,21 @@ impl<
         if self.is_destroyed(vm) {
             return Err(FfaError::InvalidParameters);
         }
+        self.write_vm_descriptor(vm)?;
+        let pending = PendingMailboxCall { cpu, call: MailboxCall::Register(vm) };
+        scheduler.lifecycle.mailbox_calls.push(pending).map_err(|_| FfaError::Busy)?;
+        let call = Call::RxtxMap { buffers: RxtxMapArgs::Forwarded, is_64: true };
+        Ok(Delivery {
+            to: ContextId { endpoint: self.settings.spm_id, vcpu: VcpuId(cpu) },
+            transfer: Transfer::OtherWorld,
+            registers: call.encode(self.settings.version),
+        })
+    }
+
+    /// Writes the endpoint RX/TX descriptor of `vm`'s mapped buffers (physical addresses,
+    /// through [`MemoryPlatform::translate`]) at the start of the forward buffer. Errors as
+    /// [`Self::register_vm_mailbox`] (nothing mapped or registered already: DENIED).
+    fn write_vm_descriptor(&self, vm: EndpointId) -> Result<(), FfaError> {
         let (tx_address, rx_address, page_count, registered) = {
             let mailboxes = self.mailboxes.lock();
             let mailbox = mailboxes.find(vm).ok_or(FfaError::Denied)?;
@@ -78,36 +103,86 @@ impl<
         if registered {
             return Err(FfaError::Denied);
         }
-        {
-            let mut guard = self.memory.lock();
-            let state = guard.as_mut().ok_or(FfaError::NotSupported)?;
-            if state.platform.forward_buffer_size() < EndpointRxTxDescriptor::WRITTEN_SIZE {
-                return Err(FfaError::NotSupported);
-            }
-            let mut physical = |address: u64| -> Result<ForwardedBuffer, FfaError> {
-                let run = state.platform.translate(vm, address)?;
-                if run.page_count < u64::from(page_count) {
-                    return Err(FfaError::Denied);
-                }
-                Ok(ForwardedBuffer { address: run.address, page_count })
-            };
-            let descriptor = EndpointRxTxDescriptor {
-                endpoint: vm,
-                rx: physical(rx_address)?,
-                tx: physical(tx_address)?,
-            };
-            let mut bytes = [0u8; EndpointRxTxDescriptor::WRITTEN_SIZE];
-            descriptor.write(&mut bytes)?;
-            state.platform.write_forward_buffer(0, &bytes)?;
+        let mut guard = self.memory.lock();
+        let state = guard.as_mut().ok_or(FfaError::NotSupported)?;
+        if state.platform.forward_buffer_size() < EndpointRxTxDescriptor::WRITTEN_SIZE {
+            return Err(FfaError::NotSupported);
         }
-        let pending = PendingMailboxCall { cpu, call: MailboxCall::Register(vm) };
-        scheduler.lifecycle.mailbox_calls.push(pending).map_err(|_| FfaError::Busy)?;
+        let mut physical = |address: u64| -> Result<ForwardedBuffer, FfaError> {
+            let run = state.platform.translate(vm, address)?;
+            if run.page_count < u64::from(page_count) {
+                return Err(FfaError::Denied);
+            }
+            Ok(ForwardedBuffer { address: run.address, page_count })
+        };
+        let descriptor = EndpointRxTxDescriptor {
+            endpoint: vm,
+            rx: physical(rx_address)?,
+            tx: physical(tx_address)?,
+        };
+        let mut bytes = [0u8; EndpointRxTxDescriptor::WRITTEN_SIZE];
+        descriptor.write(&mut bytes)?;
+        state.platform.write_forward_buffer(0, &bytes)
+    }
+
+    /// Forwarder: a local VM's FFA_RXTX_MAP. The buffers are mapped here (the VM's answer);
+    /// when that succeeds and the forwarder can describe them to the SPMC (memory sharing
+    /// with a forward buffer, physically contiguous buffers), it registers them there too
+    /// (FFA_RXTX_MAP with the endpoint RX/TX descriptor) while the VM waits, so that
+    /// partitions' messages and retrieve responses can reach the VM. The VM gets SUCCESS
+    /// either way: an SPMC that refuses leaves the buffers unregistered
+    /// ([`Self::vm_mailbox_registered`]), and the platform may try again with
+    /// [`Self::register_vm_mailbox`].
+    pub(super) fn forwarder_rxtx_map(
+        &self,
+        scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
+        caller: &Caller,
+        buffers: RxtxMapArgs,
+    ) -> Delivery {
+        let answer = self.rxtx_map(caller, buffers);
+        let vm = caller.context.endpoint;
+        if !matches!(answer, Return::Success { .. })
+            || scheduler.lifecycle.mailbox_calls.is_full()
+            || self.write_vm_descriptor(vm).is_err()
+        {
+            return Self::reply(caller, answer);
+        }
+        let pending = PendingMailboxCall {
+            cpu: caller.cpu,
+            call: MailboxCall::MapForVm { vm, context: caller.context },
+        };
+        if scheduler.lifecycle.mailbox_calls.push(pending).is_err() {
+            return Self::reply(caller, answer);
+        }
         let call = Call::RxtxMap { buffers: RxtxMapArgs::Forwarded, is_64: true };
-        Ok(Delivery {
-            to: ContextId { endpoint: self.settings.spm_id, vcpu: VcpuId(cpu) },
-            transfer: Transfer::OtherWorld,
-            registers: call.encode(self.settings.version),
-        })
+        self.forward(scheduler, caller, self.settings.spm_id, call)
+    }
+
+    /// Forwarder: a local VM unmaps buffers that are registered with the SPMC: FFA_RXTX_UNMAP
+    /// for the VM goes to the SPMC first (the VM waits), then the buffers are unmapped here.
+    /// `None` when this is not such a call (it is then handled here alone). BUSY when no
+    /// more calls to the SPMC can be tracked.
+    pub(super) fn forward_rxtx_unmap(
+        &self,
+        scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
+        caller: &Caller,
+        vm_id: EndpointId,
+    ) -> Option<Delivery> {
+        if !self.is_forwarder() || !caller.local || vm_id.0 != 0 {
+            return None;
+        }
+        let vm = caller.context.endpoint;
+        if !self.vm_mailbox_registered(vm) {
+            return None;
+        }
+        let pending = PendingMailboxCall {
+            cpu: caller.cpu,
+            call: MailboxCall::UnmapForVm { vm, context: caller.context },
+        };
+        if scheduler.lifecycle.mailbox_calls.push(pending).is_err() {
+            return Some(Self::reply(caller, Return::error(FfaError::Busy)));
+        }
+        Some(self.forward(scheduler, caller, self.settings.spm_id, Call::RxtxUnmap { vm_id: vm }))
     }
 
     /// Whether `vm`'s buffers are registered with the SPMC.
@@ -227,6 +302,53 @@ impl<
                 if let Some(mailbox) = self.mailboxes.lock().find_mut(vm) {
                     mailbox.acquired = true;
                 }
+                if let Some(waiting) = scheduler.context_mut(context) {
+                    if let State::Blocked { return_to, .. } = waiting.state {
+                        waiting.state = State::Running { cpu, return_to };
+                    }
+                }
+                Some(MailboxOutcome::Again(context, registers))
+            }
+            MailboxCall::MapForVm { vm, context } => {
+                if agreed {
+                    if let Some(mailbox) = self.mailboxes.lock().find_mut(vm) {
+                        mailbox.registered = true;
+                    }
+                }
+                // The VM's own map succeeded here; the registration is the forwarder's.
+                let success = Return::success(SuccessArgs::EMPTY);
+                Some(MailboxOutcome::Deliver(self.give_back(
+                    scheduler,
+                    Party::Local(context),
+                    cpu,
+                    success,
+                )))
+            }
+            MailboxCall::UnmapForVm { vm, context } => {
+                // INVALID_PARAMETERS: the SPMC has nothing mapped for the VM (any more).
+                let unmapped = agreed
+                    || matches!(answer, Return::Error { error: FfaError::InvalidParameters, .. });
+                let result = if unmapped { self.unmap_mailbox(vm) } else { answer };
+                Some(MailboxOutcome::Deliver(self.give_back(
+                    scheduler,
+                    Party::Local(context),
+                    cpu,
+                    result,
+                )))
+            }
+            MailboxCall::CreateBitmap { vm, context, registers } => {
+                // DENIED: the SPMC has the bitmap already.
+                let exists =
+                    agreed || matches!(answer, Return::Error { error: FfaError::Denied, .. });
+                if !exists {
+                    return Some(MailboxOutcome::Deliver(self.give_back(
+                        scheduler,
+                        Party::Local(context),
+                        cpu,
+                        answer,
+                    )));
+                }
+                self.set_bitmap_at_spmc(vm, true);
                 if let Some(waiting) = scheduler.context_mut(context) {
                     if let State::Blocked { return_to, .. } = waiting.state {
                         waiting.state = State::Running { cpu, return_to };

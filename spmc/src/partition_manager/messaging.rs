@@ -368,8 +368,10 @@ impl<
                     _ => Err(FfaError::InvalidParameters),
                 };
             }
-            // The other world's sender must be one of its endpoints this manager knows.
-            let known = self.remote.lock().iter().any(|remote| remote.id == source);
+            // The other world's sender must be one of its endpoints this manager knows (and
+            // not one the hypervisor said is destroyed).
+            let known = self.remote.lock().iter().any(|remote| remote.id == source)
+                && !self.is_remote_destroyed(source);
             if !known {
                 return Err(FfaError::InvalidParameters);
             }
@@ -414,6 +416,14 @@ impl<
         if let Some(event) = event {
             if !scheduler.lifecycle.subscription(destination).contains(event.subscription()) {
                 return Err(FfaError::Denied);
+            }
+            // The SPMC learns of the VM's fate from the message it relays.
+            if let Some(
+                FrameworkMessage::VmCreated { vm_id, .. }
+                | FrameworkMessage::VmDestroyed { vm_id, .. },
+            ) = message.framework()
+            {
+                self.mark_remote_destroyed(vm_id, event == super::VmEvent::Destroyed);
             }
         }
         if let Message::Direct2(request) = message {

@@ -43,7 +43,7 @@ pub use translation::{MemoryPlatform, NoMemorySharing, PhysicalRun};
 #[doc(hidden)]
 pub use fuzz::fuzz_calls;
 
-use core::sync::atomic::AtomicBool;
+use core::sync::atomic::{AtomicBool, AtomicU32};
 use ffa_core::call::Return;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, VcpuId, Version};
 
@@ -104,6 +104,14 @@ pub struct PartitionManager<
     /// Forwarder: local VMs destroyed with [`Self::destroy_vm`] (by position in `local`); read
     /// without a lock, written under the scheduler lock.
     destroyed: [AtomicBool; ENDPOINTS],
+    /// Forwarder: local VMs whose notification bitmap the SPMC holds (by position in
+    /// `local`); read without a lock, written under the scheduler lock.
+    bitmaps_at_spmc: [AtomicBool; ENDPOINTS],
+    /// SPMC: endpoints of the other world (by position in `remote`) that the hypervisor said
+    /// are destroyed (a VM_DESTROYED message relayed to a partition), until VM_CREATED or
+    /// [`Self::add_remote`]; calls naming them are answered as for an unknown endpoint.
+    /// Holds each such endpoint's ID + 1 (0: a free slot); read and written without a lock.
+    remote_destroyed: [AtomicU32; ENDPOINTS],
     /// Forwarder: which VMs may reach which partitions ([`Self::set_policy`]; allows all by
     /// default). Read without a lock: it only changes through `&mut self`.
     policy: Policy,
@@ -185,6 +193,8 @@ impl<
             message_page: Mutex::new(MessagePage::new()),
             notifications: Mutex::new(Notifications::EMPTY),
             destroyed: [const { AtomicBool::new(false) }; ENDPOINTS],
+            bitmaps_at_spmc: [const { AtomicBool::new(false) }; ENDPOINTS],
+            remote_destroyed: [const { AtomicU32::new(0) }; ENDPOINTS],
             policy: Policy::allow_all(),
         }
     }
@@ -226,8 +236,11 @@ impl<
         *self.memory.get_mut() = MemorySlot::Off;
         self.mailboxes.get_mut().forget_all();
         self.notifications.get_mut().configure(configuration.local);
-        for destroyed in &self.destroyed {
-            destroyed.store(false, core::sync::atomic::Ordering::Relaxed);
+        for flag in self.destroyed.iter().chain(&self.bitmaps_at_spmc) {
+            flag.store(false, core::sync::atomic::Ordering::Relaxed);
+        }
+        for slot in &self.remote_destroyed {
+            slot.store(0, core::sync::atomic::Ordering::Relaxed);
         }
         self.policy = Policy::allow_all();
         Ok(())
@@ -271,6 +284,7 @@ impl<
             return Err(FfaError::InvalidParameters);
         }
         let mut remote = self.remote.lock();
+        self.mark_remote_destroyed(description.id, false);
         if let Some(existing) = remote.iter_mut().find(|known| known.id == description.id) {
             *existing = description;
             return Ok(());
@@ -495,10 +509,16 @@ impl<
                 Self::reply(&caller, self.rx_acquire(&caller, vm_id))
             }
             Call::RxtxMap { buffers, .. } => {
+                if caller.local && self.is_forwarder() {
+                    return self.forwarder_rxtx_map(&mut scheduler, &caller, buffers);
+                }
                 drop(scheduler);
                 Self::reply(&caller, self.rxtx_map(&caller, buffers))
             }
             Call::RxtxUnmap { vm_id } => {
+                if let Some(delivery) = self.forward_rxtx_unmap(&mut scheduler, &caller, vm_id) {
+                    return delivery;
+                }
                 drop(scheduler);
                 Self::reply(&caller, self.rxtx_unmap(&caller, vm_id))
             }

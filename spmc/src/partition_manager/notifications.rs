@@ -55,6 +55,9 @@ impl<
         if self.notification_features(caller, call.function_id()) == Some(false) {
             return Self::reply(caller, Return::error(FfaError::NotSupported));
         }
+        if let Some(vm) = self.needs_bitmap_at_spmc(caller, &call) {
+            return self.create_bitmap_first(scheduler, caller, vm, &call);
+        }
         let action = match call {
             Call::NotificationBitmapCreate { vm_id, vcpu_count } => {
                 self.bitmap_create(caller, vm_id, vcpu_count)
@@ -84,6 +87,75 @@ impl<
         }
     }
 
+    /// Forwarder: the VM whose bitmap the SPMC must hold before `call` from it can be passed
+    /// on (a BIND of a secure sender, a GET of the bitmaps the SPMC holds), when it does not
+    /// hold one yet. Malformed calls are left to the checks that follow.
+    fn needs_bitmap_at_spmc(&self, caller: &Caller, call: &Call) -> Option<EndpointId> {
+        if !self.is_forwarder() || !caller.local {
+            return None;
+        }
+        let vm = caller.context.endpoint;
+        let needs = match call {
+            Call::NotificationBind { sender, receiver, .. } => {
+                *receiver == vm && sender.is_secure() && *sender != EndpointId::SPMD
+            }
+            Call::NotificationGet { receiver, flags, .. } => {
+                *receiver == vm && flags.intersects(HELD_BY_SPMC)
+            }
+            _ => false,
+        };
+        (needs && self.has_notifications(vm) && !self.vm_bitmap_at_spmc(vm)).then_some(vm)
+    }
+
+    /// Forwarder: asks the SPMC to create `vm`'s bitmap (FFA_NOTIFICATION_BITMAP_CREATE with
+    /// the VM's vCPU count) while the caller waits; `call` runs again once it exists (the
+    /// caller gets the SPMC's error if it cannot be created). BUSY when no more calls to the
+    /// SPMC can be tracked.
+    fn create_bitmap_first(
+        &self,
+        scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
+        caller: &Caller,
+        vm: EndpointId,
+        call: &Call,
+    ) -> Delivery {
+        let vcpu_count = self
+            .description(vm)
+            .map_or(1, |description| u32::from(description.execution_context_count));
+        let pending = super::mailbox_forwarding::PendingMailboxCall {
+            cpu: caller.cpu,
+            call: super::mailbox_forwarding::MailboxCall::CreateBitmap {
+                vm,
+                context: caller.context,
+                registers: call.encode(caller.version),
+            },
+        };
+        if scheduler.lifecycle.mailbox_calls.push(pending).is_err() {
+            return Self::reply(caller, Return::error(FfaError::Busy));
+        }
+        let create = Call::NotificationBitmapCreate { vm_id: vm, vcpu_count };
+        self.forward(scheduler, caller, self.settings.spm_id, create)
+    }
+
+    /// SPMC: the endpoints of the other world (VMs) whose notification bitmap this manager
+    /// holds (created with FFA_NOTIFICATION_BITMAP_CREATE and not destroyed yet).
+    pub fn remote_notification_bitmaps(&self) -> heapless::Vec<EndpointId, ENDPOINTS> {
+        self.notifications.lock().remote.iter().map(|receiver| receiver.id).collect()
+    }
+
+    /// Forwarder: whether the SPMC holds a notification bitmap for the local VM `vm` (created
+    /// when the VM first needed one there; destroyed by [`Self::destroy_vm`]).
+    pub fn vm_bitmap_at_spmc(&self, vm: EndpointId) -> bool {
+        self.local_index(vm)
+            .and_then(|index| self.bitmaps_at_spmc.get(index))
+            .is_some_and(|flag| flag.load(core::sync::atomic::Ordering::Acquire))
+    }
+
+    pub(super) fn set_bitmap_at_spmc(&self, vm: EndpointId, exists: bool) {
+        if let Some(flag) = self.local_index(vm).and_then(|index| self.bitmaps_at_spmc.get(index)) {
+            flag.store(exists, core::sync::atomic::Ordering::Release);
+        }
+    }
+
     /// Where `id` lives when a call names it as the other party; the SPMD, either manager's
     /// own ID and unknown endpoints of this world are INVALID_PARAMETERS. Endpoints of the
     /// other world are taken on trust: the other side's manager checks them.
@@ -94,6 +166,10 @@ impl<
         if self.is_local(id) {
             Ok(Peer::Local)
         } else if id.is_secure() != self.effective_role().local_is_secure() {
+            // SPMC: a VM the hypervisor said is destroyed is no endpoint any more.
+            if self.effective_role() == Role::Spmc && self.is_remote_destroyed(id) {
+                return Err(FfaError::InvalidParameters);
+            }
             Ok(Peer::Remote)
         } else {
             Err(FfaError::InvalidParameters)

@@ -35,11 +35,14 @@ impl<
     /// Then, like [`Self::vm_created`], a pass over the other world: VM_DESTROYED to each
     /// subscribed partition (same retry rules), then FFA_MEM_RECLAIM to the SPMC of every
     /// transaction the VM forwarded there (the SPMC refuses while a partition holds it), then
-    /// FFA_RXTX_UNMAP for the VM if its buffers were registered there
-    /// ([`Self::register_vm_mailbox`]). The
+    /// FFA_RXTX_UNMAP for the VM if its buffers were registered there (when the VM mapped
+    /// them, or with [`Self::register_vm_mailbox`]), then, if the SPMC holds the VM's
+    /// notification bitmap, FFA_NOTIFICATION_GET of its SP and SPM bitmaps on each vCPU
+    /// (which clears what is still pending) and FFA_NOTIFICATION_BITMAP_DESTROY. The
     /// pass ends with [`super::Transfer::Scheduler`] carrying FFA_SUCCESS when everything is
     /// done, or FFA_ERROR(RETRY) when partitions are still to be told or transactions are
-    /// still held ([`Self::vm_lifecycle_report`] counts them). Calling this again for the
+    /// still held, or the SPMC still holds the VM's buffers or bitmap
+    /// ([`Self::vm_lifecycle_report`] says which). Calling this again for the
     /// destroyed VM runs another pass for what is left.
     ///
     /// Errors (nothing changes): SPMC role NOT_SUPPORTED; `vm` not a local VM or `cpu` out of
@@ -63,6 +66,7 @@ impl<
             scheduler.lifecycle.new_job(vm, VmEvent::Destroyed)?;
             if let Some(job) = scheduler.lifecycle.job_mut(vm) {
                 job.report.mapped_at_spmc = mapped_at_spmc;
+                job.report.bitmap_at_spmc = self.vm_bitmap_at_spmc(vm);
             }
         }
         Ok(self.start_pass(&mut scheduler, vm, cpu))
@@ -132,7 +136,10 @@ impl<
         self.set_destroyed(vm, false);
     }
 
-    fn description_of_configured(&self, id: EndpointId) -> Option<&super::EndpointDescription> {
+    pub(super) fn description_of_configured(
+        &self,
+        id: EndpointId,
+    ) -> Option<&super::EndpointDescription> {
         self.local.iter().find(|description| description.id == id)
     }
 

@@ -5,6 +5,12 @@
 //! resume the VM with (or `None` when the VM gave its CPU back with FFA_MSG_WAIT or
 //! FFA_YIELD). In between, the core's deliveries are carried out here: SMC to the secure world
 //! for `OtherWorld`, back to the VM for `Enter`.
+//!
+//! A VM's FFA_RXTX_MAP also registers its buffers with the SPMC (the core writes the endpoint
+//! RX/TX descriptor into the hypervisor's TX page and forwards FFA_RXTX_MAP, then its
+//! FFA_RXTX_UNMAP unmaps them there first), and a VM's first BIND of a partition's
+//! notification creates its bitmap at the SPMC: both are SMCs `drive` carries out like any
+//! other, so nothing here calls `register_vm_mailbox`.
 
 use ffa_core::{EndpointId, Uuid, Version};
 use ffa_guest_driver::{Driver, PartitionInfo, SliceBuffers};
