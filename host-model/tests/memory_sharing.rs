@@ -212,9 +212,9 @@ fn only_the_owner_reclaims_and_only_a_borrower_retrieves() {
         vm_retrieved,
         written,
     ) = report.value;
-    // VM 2 asks the forwarder, where VMs retrieve only what VMs lend: a handle the SPMC
-    // allocated is NOT_SUPPORTED there (the core's documented rule).
-    assert_eq!(intruder_retrieve.status, Status::Ffa(FfaError::NotSupported));
+    // VM 2 asks the forwarder: no transaction the SPMC allocated names a VM as a borrower, so
+    // the borrower list cannot match (reference 7.10 rule 15).
+    assert_eq!(intruder_retrieve.status, Status::Ffa(FfaError::InvalidParameters));
     assert_eq!(
         intruder_reclaims.map(|answer| answer.status),
         [Status::Ffa(FfaError::Denied); 2],

@@ -238,8 +238,8 @@ fn a_vm_destroyed_mid_transaction_is_torn_down_through_the_whole_stack() {
     assert_eq!(outcome.intruder_reclaim, FfaError::Denied, "only the owner reclaims");
     assert_eq!(
         outcome.intruder_retrieve.status,
-        Status::Ffa(FfaError::NotSupported),
-        "a VM cannot retrieve a partition's transaction in the forwarder"
+        Status::Ffa(FfaError::InvalidParameters),
+        "a VM is no borrower of a partition's transaction (reference 7.10 rule 15)"
     );
     assert_eq!(outcome.registered, Err(FfaError::Denied), "registered at FFA_RXTX_MAP");
     assert_eq!(outcome.busy_cpu, Err(FfaError::Denied));

@@ -1819,10 +1819,17 @@ fn forwarder_features_and_what_it_does_not_serve() {
         assert!(features(&manager, vm1, function, properties).is_ok(), "{function}");
     }
     assert_eq!(features(&manager, vm1, FunctionId::MemRetrieveReq64, ns_bit), Ok(0b010));
-    // A VM retrieving from the secure world is not served by this forwarder.
+    // A VM retrieving from the secure world: partitions do not lend to VMs here, so no
+    // transaction the SPMC allocated has a VM among its borrowers (reference 7.10 rule 15).
     let request = Retrieve::new(VM1, MemoryHandle(0x0000_0001_0000_0001), Share, SP1, &[VM1]);
     let before = Snapshot::take(&manager);
-    assert_refused(&manager, &before, &request.make(&manager, vm1), vm1, FfaError::NotSupported);
+    assert_refused(
+        &manager,
+        &before,
+        &request.make(&manager, vm1),
+        vm1,
+        FfaError::InvalidParameters,
+    );
     // The secure world does not call the forwarder's memory ABI.
     let from_spmc = manager.handle(ec(SP1, 3), &send_call(Share, 96, 96).encode(Version::V1_2));
     assert_eq!(error_of(&from_spmc), Some(FfaError::NotSupported));

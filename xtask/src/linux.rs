@@ -81,6 +81,14 @@ pub const SECOND_GUEST_EXPECTATIONS: &[(&str, &str)] = &[
         "VM 2 could not retrieve VM 1's memory (FFA_ERROR)",
     ),
     ("ffa_cross: done, 0 failures", "every cross-guest attempt was refused"),
+    (
+        "refused: FFA_ERROR -6 (DENIED)",
+        "the reclaim got DENIED: only the owner reclaims (reference 7.10 rule 17)",
+    ),
+    (
+        "refused: FFA_ERROR -2 (INVALID_PARAMETERS)",
+        "the retrieve got INVALID_PARAMETERS: VM 2 is no borrower (reference 7.10 rule 15)",
+    ),
 ];
 
 /// The whole run: both guests started.
@@ -262,8 +270,7 @@ fn conformance_note(answer: &str) -> Option<&'static str> {
     {
         Some(
             "the reference expects INVALID_PARAMETERS (7.10 rule 15: the borrower list must match) \
-             or DENIED (matrix MM17); the forwarder answers NOT_SUPPORTED for any retrieve of a \
-             handle the SPMC allocated (spmc partition_manager/memory_retrieve.rs)",
+             or DENIED (matrix MM17)",
         )
     } else {
         None

@@ -34,7 +34,7 @@ impl<
     /// buffer, a malformed request, or the handle-only form from anyone but the normal world
     /// (SPMC role); BUSY when the caller still owns its RX buffer; NO_MEMORY when the RX buffer
     /// cannot hold the header part (or, for DONATE, the whole response). Forwarder: a handle
-    /// the SPMC allocated is NOT_SUPPORTED (VMs retrieve only from VMs here).
+    /// the SPMC allocated is INVALID_PARAMETERS (partitions do not lend to VMs here).
     pub(super) fn retrieve(
         &self,
         caller: &Caller,
@@ -70,8 +70,10 @@ impl<
             RetrieveRequest::Endpoint(header) => header,
         };
         let handle = header.fields.handle;
+        // Partitions do not lend to VMs here, so no transaction the SPMC allocated names a VM
+        // as a borrower: the caller's borrower list cannot match (reference 7.10 rule 15).
         if self.is_forwarder() && handle.allocator() == HandleAllocator::Spmc {
-            return Err(FfaError::NotSupported);
+            return Err(FfaError::InvalidParameters);
         }
         // What the response needs and the ledger forgets for DONATE: read it first.
         let before = match ledger.hypervisor_retrieve(handle) {
@@ -273,8 +275,10 @@ impl<
         mailboxes.memory.read(mailbox.transmit, 0, bytes)?;
         drop(mailboxes);
         let descriptor = RelinquishDescriptor::parse(bytes)?;
+        // A VM retrieves nothing the SPMC allocated (see `retrieve`), so it has nothing of
+        // such a handle to give back (reference 7.10 rule 17).
         if self.is_forwarder() && descriptor.handle.allocator() == HandleAllocator::Spmc {
-            return Err(FfaError::NotSupported);
+            return Err(FfaError::Denied);
         }
         ledger.relinquish_descriptor(owner, &descriptor, platform)?;
         let handle = descriptor.handle;
