@@ -115,7 +115,6 @@ fn start_worlds(cpu: usize, secure_entry: Option<(u64, u64)>, normal_entry: (u64
     for world in [World::Secure, World::NonSecure] {
         let context = state.world(world);
         context.el2.save();
-        context.el1.save();
         context.floating_point.save();
         context.general = Default::default();
         context.general.spsr = SPSR_EL2H_MASKED;

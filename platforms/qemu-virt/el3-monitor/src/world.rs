@@ -89,10 +89,11 @@ impl CpuState {
         &mut self.world(current).general
     }
 
-    /// Switches the CPU from the current world to `to`: the EL1/EL2 system registers are saved
-    /// and the other world's loaded, and FP/SIMD is trapped in the secure world while the
-    /// registers hold the normal world's values. General registers stay in each world's frame;
-    /// the exit path resumes `to`'s frame.
+    /// Switches the CPU from the current world to `to`: the EL2 system registers are saved and
+    /// the other world's loaded, and FP/SIMD is trapped in the secure world while the registers
+    /// hold the normal world's values. General registers stay in each world's frame; the exit
+    /// path resumes `to`'s frame. The EL1 registers are not switched: the SPMC preserves the
+    /// normal world's (see `context`).
     pub fn switch_to(&mut self, to: World) {
         let from = self.current;
         if from == to {
@@ -100,10 +101,7 @@ impl CpuState {
         }
         let outgoing = &mut self.worlds[from.index()];
         outgoing.el2.save();
-        outgoing.el1.save();
-        let incoming = &self.worlds[to.index()];
-        incoming.el2.restore();
-        incoming.el1.restore();
+        self.worlds[to.index()].el2.restore();
         match to {
             World::NonSecure => {
                 if self.secure_floating_point_loaded {

@@ -13,6 +13,7 @@ platform_common::simple_entry!();
 mod boot;
 mod contexts;
 mod mailbox;
+mod normal_world_el1;
 mod shared_memory;
 mod stage2;
 
@@ -21,7 +22,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{EndpointId, Version};
 use memory_sharing::{MemoryKind, Pools};
-use platform_common::smc::{smc, smc_in_place};
+use platform_common::smc::smc;
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
 use spmc::partition_manager::{
@@ -117,7 +118,7 @@ fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
                 // What comes back is the normal world's next call (or a result); the core takes
                 // normal-world input as from endpoint 0 on this CPU and reads the real sender
                 // from the call itself.
-                smc_in_place(&mut delivery.registers);
+                contexts::call_normal_world(&mut delivery.registers);
                 manager.handle(ContextId::new(0, cpu as u16), &delivery.registers)
             }
             Transfer::Start | Transfer::Enter | Transfer::Restore => {
