@@ -28,6 +28,76 @@ pub struct GeneralRegisters {
 
 const _: () = assert!(core::mem::size_of::<GeneralRegisters>() == 272);
 
+impl GeneralRegisters {
+    /// Takes the FF-A message in `source`'s x0-x17 into `self`: all of x0-x17 for an SMC64
+    /// call (`wide`), else x0 with w1-w7 (upper halves cleared) and x8-x17 zeroed. Written out
+    /// pair by pair: the compiler would call memcpy and memset for the two halves.
+    #[inline]
+    pub fn take_message(&mut self, source: &Self, wide: bool) {
+        #[cfg(target_arch = "aarch64")]
+        // SAFETY: reads the first 144 bytes of `source` and writes the first 144 bytes of
+        // `self`, both complete `GeneralRegisters` (272 bytes) that do not overlap (`&mut`).
+        unsafe {
+            if wide {
+                core::arch::asm!(
+                    "ldp {a}, {b}, [{source}, #0]", "stp {a}, {b}, [{destination}, #0]",
+                    "ldp {a}, {b}, [{source}, #16]", "stp {a}, {b}, [{destination}, #16]",
+                    "ldp {a}, {b}, [{source}, #32]", "stp {a}, {b}, [{destination}, #32]",
+                    "ldp {a}, {b}, [{source}, #48]", "stp {a}, {b}, [{destination}, #48]",
+                    "ldp {a}, {b}, [{source}, #64]", "stp {a}, {b}, [{destination}, #64]",
+                    "ldp {a}, {b}, [{source}, #80]", "stp {a}, {b}, [{destination}, #80]",
+                    "ldp {a}, {b}, [{source}, #96]", "stp {a}, {b}, [{destination}, #96]",
+                    "ldp {a}, {b}, [{source}, #112]", "stp {a}, {b}, [{destination}, #112]",
+                    "ldp {a}, {b}, [{source}, #128]", "stp {a}, {b}, [{destination}, #128]",
+                    source = in(reg) source as *const Self,
+                    destination = in(reg) self as *mut Self,
+                    a = out(reg) _,
+                    b = out(reg) _,
+                    options(nostack, preserves_flags)
+                );
+            } else {
+                core::arch::asm!(
+                    "ldp {a}, {b}, [{source}, #0]",
+                    "mov {b:w}, {b:w}",
+                    "stp {a}, {b}, [{destination}, #0]",
+                    "ldp {a}, {b}, [{source}, #16]",
+                    "mov {a:w}, {a:w}", "mov {b:w}, {b:w}",
+                    "stp {a}, {b}, [{destination}, #16]",
+                    "ldp {a}, {b}, [{source}, #32]",
+                    "mov {a:w}, {a:w}", "mov {b:w}, {b:w}",
+                    "stp {a}, {b}, [{destination}, #32]",
+                    "ldp {a}, {b}, [{source}, #48]",
+                    "mov {a:w}, {a:w}", "mov {b:w}, {b:w}",
+                    "stp {a}, {b}, [{destination}, #48]",
+                    "stp xzr, xzr, [{destination}, #64]",
+                    "stp xzr, xzr, [{destination}, #80]",
+                    "stp xzr, xzr, [{destination}, #96]",
+                    "stp xzr, xzr, [{destination}, #112]",
+                    "stp xzr, xzr, [{destination}, #128]",
+                    source = in(reg) source as *const Self,
+                    destination = in(reg) self as *mut Self,
+                    a = out(reg) _,
+                    b = out(reg) _,
+                    options(nostack, preserves_flags)
+                );
+            }
+        }
+        #[cfg(not(target_arch = "aarch64"))]
+        {
+            self.x[0] = source.x[0];
+            for index in 1..18 {
+                self.x[index] = if wide {
+                    source.x[index]
+                } else if index < 8 {
+                    source.x[index] & 0xFFFF_FFFF
+                } else {
+                    0
+                };
+            }
+        }
+    }
+}
+
 paired_register_block! {
     /// EL2 registers shared between the secure and non-secure EL2: the registers TF-A's SPMD
     /// switches for an S-EL2 SPMC that this board's CPU (QEMU `max`) has. VSTTBR_EL2 and

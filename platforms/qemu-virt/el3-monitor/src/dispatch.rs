@@ -88,13 +88,7 @@ fn handle_smccc(function: u32, frame: &mut GeneralRegisters) -> bool {
 }
 
 fn from_normal_world(cpu: &mut CpuState, function: u32) {
-    if handle_smccc(function, cpu.frame()) {
-        return;
-    }
-    if is_psci(function) {
-        psci::handle(function, cpu.frame());
-        return;
-    }
+    // FF-A first: it is the hot path, and its function IDs overlap neither SMCCC's nor PSCI's.
     if is_ffa(function) {
         if !cpu.secure_world_ready {
             if function == function::FFA_VERSION {
@@ -109,6 +103,13 @@ fn from_normal_world(cpu: &mut CpuState, function: u32) {
         } else {
             relay(cpu, World::Secure);
         }
+        return;
+    }
+    if handle_smccc(function, cpu.frame()) {
+        return;
+    }
+    if is_psci(function) {
+        psci::handle(function, cpu.frame());
         return;
     }
     set_result(cpu.frame(), &[NOT_SUPPORTED]);
@@ -145,9 +146,6 @@ fn framework_response(cpu: &mut CpuState) {
 }
 
 fn from_secure_world(cpu: &mut CpuState, function: u32) {
-    if handle_smccc(function, cpu.frame()) {
-        return;
-    }
     match function {
         function::FFA_VERSION => set_result(cpu.frame(), &[FFA_VERSION_1_2]),
         function::FFA_SPM_ID_GET => {
@@ -170,6 +168,7 @@ fn from_secure_world(cpu: &mut CpuState, function: u32) {
             framework_response(cpu)
         }
         _ if is_ffa(function) => relay(cpu, World::NonSecure),
+        _ if handle_smccc(function, cpu.frame()) => {}
         _ if is_psci(function) => psci::handle(function, cpu.frame()),
         _ => set_result(cpu.frame(), &[NOT_SUPPORTED]),
     }

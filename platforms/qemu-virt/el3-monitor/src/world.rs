@@ -153,15 +153,7 @@ impl CpuState {
             World::Secure => (&non_secure.general, &mut secure.general),
             World::NonSecure => (&secure.general, &mut non_secure.general),
         };
-        destination.x[0] = source.x[0];
-        if wide {
-            destination.x[1..18].copy_from_slice(&source.x[1..18]);
-        } else {
-            for index in 1..8 {
-                destination.x[index] = source.x[index] & 0xFFFF_FFFF;
-            }
-            destination.x[8..18].fill(0);
-        }
+        destination.take_message(source, wide);
         self.switch_to(to);
     }
 }
