@@ -72,18 +72,27 @@ pub enum Entry<'a> {
 }
 
 /// Runs context `context` of partition `partition` on `cpu` until its next call or fault,
-/// and hands how it stopped to `stopped` (while the context's registers are still locked, so
-/// a call's registers are read in place). `None` when the indices are out of range (the core
-/// never names such a context).
+/// and returns what `stopped` makes of how it stopped (called while the context's registers
+/// are still locked, so a call's registers are read in place; its result is returned as it is,
+/// not wrapped, so the caller's delivery is built in place). Indices out of range (the core
+/// never names such a context) stop the SPMC.
 pub fn run<R>(
     partition: usize,
     context: usize,
     cpu: usize,
     entry: Entry<'_>,
     stopped: impl FnOnce(Stop<'_>) -> R,
-) -> Option<R> {
-    let slot = CONTEXTS.get(partition)?.get(context)?;
-    let stage2_loaded = STAGE2_LOADED.get(cpu)?;
+) -> R {
+    let slot = CONTEXTS.get(partition).and_then(|contexts| contexts.get(context));
+    let (Some(slot), Some(stage2_loaded)) = (slot, STAGE2_LOADED.get(cpu)) else {
+        defmt::error!(
+            "spmc: the core named context {=usize} of slot {=usize} on cpu {=usize}, beyond this image's capacity",
+            context,
+            partition,
+            cpu
+        );
+        platform_common::semihosting::exit(6)
+    };
     let key = partition * MAXIMUM_CONTEXTS + context;
     // The core runs a context on one CPU at a time, so this lock is never contended; it only
     // makes the exclusive access visible to the compiler.
@@ -124,13 +133,17 @@ pub fn run<R>(
             if class == EC_SMC64 {
                 saved.registers.elr += 4;
             }
-            Some(stopped(Stop::Call(saved.registers.x.first_chunk::<18>()?)))
+            let (message, _) = saved.registers.x.split_first_chunk::<18>().unwrap_or_else(|| {
+                // x0-x30 always have 18 leading registers.
+                platform_common::semihosting::exit(6)
+            });
+            stopped(Stop::Call(message))
         }
-        _ => Some(stopped(Stop::Fault {
+        _ => stopped(Stop::Fault {
             syndrome: exit.syndrome,
             address: platform_common::read_sysreg!("far_el2"),
             resume: saved.registers.elr,
-        })),
+        }),
     }
 }
 

@@ -110,26 +110,35 @@ fn partition_slot(endpoint: EndpointId) -> Option<(usize, u64)> {
 
 /// Carries out deliveries on `cpu` forever: the core decides, this loop enters partitions and
 /// calls the monitor. Register blocks stay in place: the SMC reads and writes the delivery's
-/// own block, and a partition's call is handed to the core from its saved registers.
-fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
+/// own block, and a partition's call is handed to the core from its saved registers. Two
+/// deliveries take turns, so the core builds at least every other one in place (a
+/// `delivery = step(&delivery)` builds each aside and copies it over).
+fn drive(manager: &Manager, cpu: usize, first: Delivery) -> ! {
+    let mut current = first;
     loop {
-        delivery = match delivery.transfer {
-            Transfer::OtherWorld => {
-                // What comes back is the normal world's next call (or a result); the core takes
-                // normal-world input as from endpoint 0 on this CPU and reads the real sender
-                // from the call itself.
-                contexts::call_normal_world(&mut delivery.registers);
-                manager.handle(ContextId::new(0, cpu as u16), &delivery.registers)
-            }
-            Transfer::Start | Transfer::Enter | Transfer::Restore => {
-                run_context(manager, cpu, &delivery)
-            }
-            // Only the forwarder role hands a CPU back to a scheduler.
-            Transfer::Scheduler => {
-                defmt::error!("spmc: the core asked for a scheduler on cpu {=usize}", cpu);
-                platform_common::semihosting::exit(6)
-            }
-        };
+        let mut next = carry_out(manager, cpu, &mut current);
+        current = carry_out(manager, cpu, &mut next);
+    }
+}
+
+/// Carries out `delivery` on `cpu` and returns the core's next one.
+fn carry_out(manager: &Manager, cpu: usize, delivery: &mut Delivery) -> Delivery {
+    match delivery.transfer {
+        Transfer::OtherWorld => {
+            // What comes back is the normal world's next call (or a result); the core takes
+            // normal-world input as from endpoint 0 on this CPU and reads the real sender
+            // from the call itself.
+            contexts::call_normal_world(&mut delivery.registers);
+            manager.handle(ContextId::new(0, cpu as u16), &delivery.registers)
+        }
+        Transfer::Start | Transfer::Enter | Transfer::Restore => {
+            run_context(manager, cpu, delivery)
+        }
+        // Only the forwarder role hands a CPU back to a scheduler.
+        Transfer::Scheduler => {
+            defmt::error!("spmc: the core asked for a scheduler on cpu {=usize}", cpu);
+            platform_common::semihosting::exit(6)
+        }
     }
 }
 
@@ -146,8 +155,7 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
         Transfer::Restore => Entry::Restore,
         _ => Entry::Enter(&delivery.registers),
     };
-    let vcpu = usize::from(context.vcpu.0);
-    let next = contexts::run(slot, vcpu, cpu, how, |stop| match stop {
+    contexts::run(slot, usize::from(context.vcpu.0), cpu, how, |stop| match stop {
         Stop::Call(registers) => {
             let first_wait = registers[0] == FFA_MSG_WAIT
                 && BOOTED.get(slot).is_some_and(|booted| !booted.swap(true, Ordering::Relaxed));
@@ -175,17 +183,7 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
                 }
             }
         }
-    });
-    match next {
-        Some(next) => next,
-        None => {
-            defmt::error!(
-                "spmc: the core named context {=u16} beyond this image's capacity",
-                vcpu as u16
-            );
-            platform_common::semihosting::exit(6)
-        }
-    }
+    })
 }
 
 /// This CPU's EL2 controls for running partitions.
