@@ -43,6 +43,8 @@ const FRAMEWORK_VERSION_RESPONSE: u64 = 0x8000_0009;
 const DENIED: u64 = 0xFFFF_FFFA;
 /// ESR_EL3.EC of a trapped FP/SIMD access (CPTR_EL3.TFP).
 const FLOATING_POINT_ACCESS: u64 = 0x07;
+/// ESR_EL3.EC of an SMC from AArch64.
+const SMC64: u64 = 0x17;
 
 fn is_ffa(function: u32) -> bool {
     (function & !(1 << 30)) & 0xFFFF_FF00 == 0x8400_0000 && (function & 0xFF) >= 0x60
@@ -182,14 +184,14 @@ extern "C" fn monitor_handle_lower_sync() -> *mut GeneralRegisters {
     // SAFETY: taken once per exception, here; every handler below borrows it from this one
     // reference, and the entry code touches the frames only before and after this call.
     let cpu = unsafe { this_cpu() };
-    if ESR_EL3.read(ESR_EL3::EC) == FLOATING_POINT_ACCESS
-        && cpu.take_floating_point_for_secure_world()
-    {
+    let syndrome = ESR_EL3.get();
+    let class = (syndrome >> 26) & 0x3F;
+    if class == FLOATING_POINT_ACCESS && cpu.take_floating_point_for_secure_world() {
         return cpu.frame();
     }
-    if !ESR_EL3.matches_all(ESR_EL3::EC::SMC64) {
+    if class != SMC64 {
         let world = cpu.current;
-        fatal::lower_exception(world, ESR_EL3.get(), cpu.frame());
+        fatal::lower_exception(world, syndrome, cpu.frame());
     }
     let function = cpu.frame().x[0] as u32;
     match cpu.current {

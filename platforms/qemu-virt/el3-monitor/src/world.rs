@@ -177,14 +177,31 @@ pub fn cpu_index() -> usize {
     (MPIDR_EL1.get() & 0xff) as usize
 }
 
-/// The running CPU's state.
+/// The running CPU's state, found by its MPIDR_EL1; also records its address in TPIDR_EL3,
+/// where [`this_cpu`] finds it on every later exception.
 ///
 /// # Safety
-/// Must not be called again while a reference it returned is alive (EL3 code takes it once per
-/// exception, at the top of the handler).
-pub unsafe fn this_cpu() -> &'static mut CpuState {
+/// Must not be called while a reference to this CPU's state is alive (it is called once per
+/// CPU start, before the CPU first leaves EL3).
+pub unsafe fn locate_this_cpu() -> &'static mut CpuState {
     let index = cpu_index().min(CPU_COUNT - 1);
     // SAFETY: per this function's contract and `PerCpu`'s, this is the only live reference to
     // this CPU's element.
-    unsafe { &mut (*CPUS.0.get())[index] }
+    let state = unsafe { &mut (*CPUS.0.get())[index] };
+    write_sysreg!("tpidr_el3", state as *mut CpuState as u64);
+    state
+}
+
+/// The running CPU's state, from the address [`locate_this_cpu`] left in TPIDR_EL3 (one
+/// register read on the hot path instead of an MPIDR_EL1 decode and an index computation).
+///
+/// # Safety
+/// [`locate_this_cpu`] must have run on this CPU (so it must, for a lower EL to have run), and
+/// this must not be called again while a reference it returned is alive (EL3 code takes it
+/// once per exception, at the top of the handler).
+pub unsafe fn this_cpu() -> &'static mut CpuState {
+    let state = platform_common::read_sysreg!("tpidr_el3") as *mut CpuState;
+    // SAFETY: TPIDR_EL3 holds this CPU's element of `CPUS` (only `locate_this_cpu` writes it),
+    // and per the contract this is the only live reference to it.
+    unsafe { &mut *state }
 }
