@@ -16,16 +16,13 @@ use platform_common::el1_context::El1Registers;
 
 use crate::contexts::CPUS;
 
-/// What the CPU's EL1 registers hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
-    /// The normal world's (nothing set aside).
-    NormalWorld,
-    /// Partition context `key`'s, as last loaded or saved (the normal world's are set aside).
-    Context(usize),
-    /// A context's that changed since (the normal world's are set aside).
-    Stale,
-}
+/// What the CPU's EL1 registers hold: the normal world's (nothing set aside), or else the
+/// normal world's are set aside and the CPU holds context `key`'s as last loaded or saved, or
+/// (`STALE`) registers no context's saved state matches. One word, so the hot path compares
+/// it in one instruction.
+type Holder = usize;
+const NORMAL_WORLD: Holder = usize::MAX;
+const STALE: Holder = usize::MAX - 1;
 
 struct CpuEl1 {
     holder: Holder,
@@ -40,7 +37,7 @@ struct PerCpu(UnsafeCell<[CpuEl1; CPUS]>);
 unsafe impl Sync for PerCpu {}
 
 static STATE: PerCpu = PerCpu(UnsafeCell::new(
-    [const { CpuEl1 { holder: Holder::NormalWorld, normal_world: El1Registers::ZERO } }; CPUS],
+    [const { CpuEl1 { holder: NORMAL_WORLD, normal_world: El1Registers::ZERO } }; CPUS],
 ));
 
 /// Runs `action` on this CPU's element. A CPU number the board does not have stops the SPMC.
@@ -60,25 +57,28 @@ fn with_this_cpu<R>(action: impl FnOnce(&mut CpuEl1) -> R) -> R {
 }
 
 /// Makes the CPU hold context `key`'s EL1 registers (`saved`), setting the normal world's aside
-/// first if the CPU holds them. Nothing is written when the CPU already holds `key`'s.
+/// first if the CPU holds them. Nothing is written when the CPU already holds `key`'s. `key`
+/// is a context's index (partition slot times contexts per partition, plus context), far
+/// below the two reserved values.
 #[inline]
 pub fn load_context(key: usize, saved: &El1Registers) {
     with_this_cpu(|state| {
-        match state.holder {
-            Holder::Context(loaded) if loaded == key => return,
-            Holder::NormalWorld => state.normal_world.save(),
-            Holder::Context(_) | Holder::Stale => {}
+        if state.holder == key {
+            return;
+        }
+        if state.holder == NORMAL_WORLD {
+            state.normal_world.save();
         }
         saved.restore();
-        state.holder = Holder::Context(key);
+        state.holder = key;
     })
 }
 
 /// Context `key`'s saved EL1 registers were replaced (a fresh start): the CPU's copy is stale.
 pub fn forget_context(key: usize) {
     with_this_cpu(|state| {
-        if state.holder == Holder::Context(key) {
-            state.holder = Holder::Stale;
+        if state.holder == key {
+            state.holder = STALE;
         }
     })
 }
@@ -88,9 +88,9 @@ pub fn forget_context(key: usize) {
 #[inline]
 pub fn give_back_to_normal_world() {
     with_this_cpu(|state| {
-        if state.holder != Holder::NormalWorld {
+        if state.holder != NORMAL_WORLD {
             state.normal_world.restore();
-            state.holder = Holder::NormalWorld;
+            state.holder = NORMAL_WORLD;
         }
     })
 }
