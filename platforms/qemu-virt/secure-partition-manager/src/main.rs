@@ -12,6 +12,7 @@ platform_common::simple_entry!();
 
 mod boot;
 mod contexts;
+mod delivery_slot;
 mod mailbox;
 mod normal_world_el1;
 mod shared_memory;
@@ -110,14 +111,16 @@ fn partition_slot(endpoint: EndpointId) -> Option<(usize, u64)> {
 
 /// Carries out deliveries on `cpu` forever: the core decides, this loop enters partitions and
 /// calls the monitor. Register blocks stay in place: the SMC reads and writes the delivery's
-/// own block, and a partition's call is handed to the core from its saved registers. Two
-/// deliveries take turns, so the core builds at least every other one in place (a
-/// `delivery = step(&delivery)` builds each aside and copies it over).
+/// own block, and a partition's call is handed to the core from its saved registers. Each
+/// step's delivery is built in place in a fresh slot (a `delivery = step(&delivery)` builds it
+/// aside and copies it with memcpy); only the one carried to the next iteration is moved, by
+/// `delivery_slot`.
 fn drive(manager: &Manager, cpu: usize, first: Delivery) -> ! {
     let mut current = first;
     loop {
         let mut next = carry_out(manager, cpu, &mut current);
-        current = carry_out(manager, cpu, &mut next);
+        let after = carry_out(manager, cpu, &mut next);
+        delivery_slot::move_into(&mut current, &after);
     }
 }
 
