@@ -99,10 +99,12 @@ impl GeneralRegisters {
 }
 
 paired_register_block! {
-    /// EL2 registers shared between the secure and non-secure EL2: the registers TF-A's SPMD
-    /// switches for an S-EL2 SPMC that this board's CPU (QEMU `max`) has. VSTTBR_EL2 and
-    /// VSTCR_EL2 are not here: they exist in the secure state only, so the normal world cannot
-    /// change them.
+    /// EL2 registers shared between the secure and non-secure EL2: the common set TF-A's SPMD
+    /// switches for an S-EL2 SPMC, with HCRX_EL2 and the GICv3 EL2 registers. The registers of
+    /// optional features TF-A adds when it enables them (VHE's TTBR1_EL2/CONTEXTIDR_EL2, FGT,
+    /// ECV, MTE, RAS, ...) are not here: neither world's EL2 code on this board uses those
+    /// features. VSTTBR_EL2 and VSTCR_EL2 exist in the secure state only, so the normal world
+    /// cannot change them.
     pub struct El2Registers {
         (hcr: "hcr_el2", hcrx: "s3_4_c1_c2_2"), // HCRX_EL2 (FEAT_HCX).
         (sctlr: "sctlr_el2", actlr: "actlr_el2"),
