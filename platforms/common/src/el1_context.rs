@@ -120,4 +120,6 @@ paired_register_block! {
     }
 }
 
+// The assembly walks the fields in declaration order: the last one ends the block.
 const _: () = assert!(core::mem::size_of::<El1Registers>() == 29 * 8);
+const _: () = assert!(core::mem::offset_of!(El1Registers, cntp_cval) == 28 * 8);

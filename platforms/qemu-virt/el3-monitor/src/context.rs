@@ -126,7 +126,9 @@ paired_register_block! {
     }
 }
 
+// The assembly walks the fields in declaration order: the last one ends the block.
 const _: () = assert!(core::mem::size_of::<El2Registers>() == 31 * 8);
+const _: () = assert!(core::mem::offset_of!(El2Registers, hacr) == 30 * 8);
 
 /// The normal world's FP/SIMD registers. Secure images are built soft-float and never touch
 /// them, but the monitor still saves and restores them around every secure excursion so a
