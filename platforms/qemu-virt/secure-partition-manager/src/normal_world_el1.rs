@@ -17,12 +17,19 @@ use platform_common::el1_context::El1Registers;
 use crate::contexts::CPUS;
 
 /// What the CPU's EL1 registers hold: the normal world's (nothing set aside), or else the
-/// normal world's are set aside and the CPU holds context `key`'s as last loaded or saved, or
-/// (`STALE`) registers no context's saved state matches. One word, so the hot path compares
-/// it in one instruction.
+/// normal world's are set aside and the CPU holds a context's as last loaded or saved
+/// ([`context_holder`]), or (`STALE`) registers no context's saved state matches. One word, so
+/// the hot path compares it in one instruction, and zero for the normal world, so the per-CPU
+/// state starts all zero and sits in .bss.
 type Holder = usize;
-const NORMAL_WORLD: Holder = usize::MAX;
-const STALE: Holder = usize::MAX - 1;
+const NORMAL_WORLD: Holder = 0;
+const STALE: Holder = 1;
+
+/// The holder value of context `key` (a context's index: partition slot times contexts per
+/// partition, plus context).
+const fn context_holder(key: usize) -> Holder {
+    key + 2
+}
 
 struct CpuEl1 {
     holder: Holder,
@@ -57,27 +64,26 @@ fn with_this_cpu<R>(action: impl FnOnce(&mut CpuEl1) -> R) -> R {
 }
 
 /// Makes the CPU hold context `key`'s EL1 registers (`saved`), setting the normal world's aside
-/// first if the CPU holds them. Nothing is written when the CPU already holds `key`'s. `key`
-/// is a context's index (partition slot times contexts per partition, plus context), far
-/// below the two reserved values.
+/// first if the CPU holds them. Nothing is written when the CPU already holds `key`'s.
 #[inline]
 pub fn load_context(key: usize, saved: &El1Registers) {
+    let holder = context_holder(key);
     with_this_cpu(|state| {
-        if state.holder == key {
+        if state.holder == holder {
             return;
         }
         if state.holder == NORMAL_WORLD {
             state.normal_world.save();
         }
         saved.restore();
-        state.holder = key;
+        state.holder = holder;
     })
 }
 
 /// Context `key`'s saved EL1 registers were replaced (a fresh start): the CPU's copy is stale.
 pub fn forget_context(key: usize) {
     with_this_cpu(|state| {
-        if state.holder == key {
+        if state.holder == context_holder(key) {
             state.holder = STALE;
         }
     })
