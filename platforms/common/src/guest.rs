@@ -32,6 +32,10 @@ extern "C" {
     /// Runs the guest whose registers are at `registers` until it traps to EL2; returns
     /// ESR_EL2 of that exception (or a vector number with bit 63 set for interrupts/SError).
     fn guest_run(registers: *mut GuestRegisters) -> u64;
+    /// `guest_run`, but x0-x17 are loaded from `arguments` instead of `registers` (the exit
+    /// stores them into `registers` as usual).
+    fn guest_run_with_arguments(registers: *mut GuestRegisters, arguments: *const [u64; 18])
+        -> u64;
 }
 
 extern "C" {
@@ -72,6 +76,26 @@ pub unsafe fn run(registers: &mut GuestRegisters) -> Exit {
     }
 }
 
+/// [`run`], with the guest's x0-x17 taken from `arguments` (an FF-A message delivered to it)
+/// rather than from `registers`, so the message is not copied into the saved registers first.
+/// When it stops, all its registers are in `registers`, as after [`run`].
+///
+/// # Safety
+/// As for [`run`].
+pub unsafe fn run_with_arguments(registers: &mut GuestRegisters, arguments: &[u64; 18]) -> Exit {
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: as in `run`; `arguments` is only read, before the guest runs.
+        let syndrome = unsafe { guest_run_with_arguments(registers, arguments) };
+        Exit { syndrome }
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        let _ = (registers, arguments);
+        Exit { syndrome: 1 << 63 }
+    }
+}
+
 /// Installs the EL2 vectors that guests trap into.
 pub fn install_vectors() {
     // Only the symbol's address is taken.
@@ -84,7 +108,12 @@ core::arch::global_asm!(
     r#"
     .section .text.guest_run, "ax"
     .global guest_run
+    .global guest_run_with_arguments
+    // guest_run(x0 = registers): x1 = the source of x0-x17, here the registers themselves.
 guest_run:
+    mov     x1, x0
+    // guest_run_with_arguments(x0 = registers, x1 = x0-x17 to load).
+guest_run_with_arguments:
     sub     sp, sp, #112
     stp     x19, x20, [sp, #0]
     stp     x21, x22, [sp, #16]
@@ -103,6 +132,7 @@ guest_run:
     ldp     x22, x23, [x0, #176]
     ldp     x20, x21, [x0, #160]
     ldp     x18, x19, [x0, #144]
+    mov     x0, x1
     ldp     x16, x17, [x0, #128]
     ldp     x14, x15, [x0, #112]
     ldp     x12, x13, [x0, #96]

@@ -43,6 +43,8 @@ const FRAMEWORK_VERSION_RESPONSE: u64 = 0x8000_0009;
 const DENIED: u64 = 0xFFFF_FFFA;
 /// ESR_EL3.EC of a trapped FP/SIMD access (CPTR_EL3.TFP).
 const FLOATING_POINT_ACCESS: u64 = 0x07;
+/// ESR_EL3.EC of an SMC from AArch64.
+const SMC64: u64 = 0x17;
 
 fn is_ffa(function: u32) -> bool {
     (function & !(1 << 30)) & 0xFFFF_FF00 == 0x8400_0000 && (function & 0xFF) >= 0x60
@@ -88,13 +90,7 @@ fn handle_smccc(function: u32, frame: &mut GeneralRegisters) -> bool {
 }
 
 fn from_normal_world(cpu: &mut CpuState, function: u32) {
-    if handle_smccc(function, cpu.frame()) {
-        return;
-    }
-    if is_psci(function) {
-        psci::handle(function, cpu.frame());
-        return;
-    }
+    // FF-A first: it is the hot path, and its function IDs overlap neither SMCCC's nor PSCI's.
     if is_ffa(function) {
         if !cpu.secure_world_ready {
             if function == function::FFA_VERSION {
@@ -109,6 +105,13 @@ fn from_normal_world(cpu: &mut CpuState, function: u32) {
         } else {
             relay(cpu, World::Secure);
         }
+        return;
+    }
+    if handle_smccc(function, cpu.frame()) {
+        return;
+    }
+    if is_psci(function) {
+        psci::handle(function, cpu.frame());
         return;
     }
     set_result(cpu.frame(), &[NOT_SUPPORTED]);
@@ -145,9 +148,6 @@ fn framework_response(cpu: &mut CpuState) {
 }
 
 fn from_secure_world(cpu: &mut CpuState, function: u32) {
-    if handle_smccc(function, cpu.frame()) {
-        return;
-    }
     match function {
         function::FFA_VERSION => set_result(cpu.frame(), &[FFA_VERSION_1_2]),
         function::FFA_SPM_ID_GET => {
@@ -170,6 +170,7 @@ fn from_secure_world(cpu: &mut CpuState, function: u32) {
             framework_response(cpu)
         }
         _ if is_ffa(function) => relay(cpu, World::NonSecure),
+        _ if handle_smccc(function, cpu.frame()) => {}
         _ if is_psci(function) => psci::handle(function, cpu.frame()),
         _ => set_result(cpu.frame(), &[NOT_SUPPORTED]),
     }
@@ -183,14 +184,14 @@ extern "C" fn monitor_handle_lower_sync() -> *mut GeneralRegisters {
     // SAFETY: taken once per exception, here; every handler below borrows it from this one
     // reference, and the entry code touches the frames only before and after this call.
     let cpu = unsafe { this_cpu() };
-    if ESR_EL3.read(ESR_EL3::EC) == FLOATING_POINT_ACCESS
-        && cpu.take_floating_point_for_secure_world()
-    {
+    let syndrome = ESR_EL3.get();
+    let class = (syndrome >> 26) & 0x3F;
+    if class == FLOATING_POINT_ACCESS && cpu.take_floating_point_for_secure_world() {
         return cpu.frame();
     }
-    if !ESR_EL3.matches_all(ESR_EL3::EC::SMC64) {
+    if class != SMC64 {
         let world = cpu.current;
-        fatal::lower_exception(world, ESR_EL3.get(), cpu.frame());
+        fatal::lower_exception(world, syndrome, cpu.frame());
     }
     let function = cpu.frame().x[0] as u32;
     match cpu.current {

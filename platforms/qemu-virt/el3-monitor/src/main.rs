@@ -111,11 +111,10 @@ extern "C" fn monitor_main() -> ! {
 /// given and x4 = the CPU index) if there is one, else the normal world directly.
 fn start_worlds(cpu: usize, secure_entry: Option<(u64, u64)>, normal_entry: (u64, u64)) -> ! {
     // SAFETY: this CPU's state, taken once here before any exception can occur on this CPU.
-    let state = unsafe { world::this_cpu() };
+    let state = unsafe { world::locate_this_cpu() };
     for world in [World::Secure, World::NonSecure] {
         let context = state.world(world);
         context.el2.save();
-        context.el1.save();
         context.floating_point.save();
         context.general = Default::default();
         context.general.spsr = SPSR_EL2H_MASKED;

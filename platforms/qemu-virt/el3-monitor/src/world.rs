@@ -89,10 +89,11 @@ impl CpuState {
         &mut self.world(current).general
     }
 
-    /// Switches the CPU from the current world to `to`: the EL1/EL2 system registers are saved
-    /// and the other world's loaded, and FP/SIMD is trapped in the secure world while the
-    /// registers hold the normal world's values. General registers stay in each world's frame;
-    /// the exit path resumes `to`'s frame.
+    /// Switches the CPU from the current world to `to`: the EL2 system registers are saved and
+    /// the other world's loaded, and FP/SIMD is trapped in the secure world while the registers
+    /// hold the normal world's values. General registers stay in each world's frame; the exit
+    /// path resumes `to`'s frame. The EL1 registers are not switched: the SPMC preserves the
+    /// normal world's (see `context`).
     pub fn switch_to(&mut self, to: World) {
         let from = self.current;
         if from == to {
@@ -100,10 +101,7 @@ impl CpuState {
         }
         let outgoing = &mut self.worlds[from.index()];
         outgoing.el2.save();
-        outgoing.el1.save();
-        let incoming = &self.worlds[to.index()];
-        incoming.el2.restore();
-        incoming.el1.restore();
+        self.worlds[to.index()].el2.restore();
         match to {
             World::NonSecure => {
                 if self.secure_floating_point_loaded {
@@ -155,15 +153,7 @@ impl CpuState {
             World::Secure => (&non_secure.general, &mut secure.general),
             World::NonSecure => (&secure.general, &mut non_secure.general),
         };
-        destination.x[0] = source.x[0];
-        if wide {
-            destination.x[1..18].copy_from_slice(&source.x[1..18]);
-        } else {
-            for index in 1..8 {
-                destination.x[index] = source.x[index] & 0xFFFF_FFFF;
-            }
-            destination.x[8..18].fill(0);
-        }
+        destination.take_message(source, wide);
         self.switch_to(to);
     }
 }
@@ -187,14 +177,31 @@ pub fn cpu_index() -> usize {
     (MPIDR_EL1.get() & 0xff) as usize
 }
 
-/// The running CPU's state.
+/// The running CPU's state, found by its MPIDR_EL1; also records its address in TPIDR_EL3,
+/// where [`this_cpu`] finds it on every later exception.
 ///
 /// # Safety
-/// Must not be called again while a reference it returned is alive (EL3 code takes it once per
-/// exception, at the top of the handler).
-pub unsafe fn this_cpu() -> &'static mut CpuState {
+/// Must not be called while a reference to this CPU's state is alive (it is called once per
+/// CPU start, before the CPU first leaves EL3).
+pub unsafe fn locate_this_cpu() -> &'static mut CpuState {
     let index = cpu_index().min(CPU_COUNT - 1);
     // SAFETY: per this function's contract and `PerCpu`'s, this is the only live reference to
     // this CPU's element.
-    unsafe { &mut (*CPUS.0.get())[index] }
+    let state = unsafe { &mut (*CPUS.0.get())[index] };
+    write_sysreg!("tpidr_el3", state as *mut CpuState as u64);
+    state
+}
+
+/// The running CPU's state, from the address [`locate_this_cpu`] left in TPIDR_EL3 (one
+/// register read on the hot path instead of an MPIDR_EL1 decode and an index computation).
+///
+/// # Safety
+/// [`locate_this_cpu`] must have run on this CPU (so it must, for a lower EL to have run), and
+/// this must not be called again while a reference it returned is alive (EL3 code takes it
+/// once per exception, at the top of the handler).
+pub unsafe fn this_cpu() -> &'static mut CpuState {
+    let state = platform_common::read_sysreg!("tpidr_el3") as *mut CpuState;
+    // SAFETY: TPIDR_EL3 holds this CPU's element of `CPUS` (only `locate_this_cpu` writes it),
+    // and per the contract this is the only live reference to it.
+    unsafe { &mut *state }
 }

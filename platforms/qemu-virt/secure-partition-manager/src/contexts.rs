@@ -3,16 +3,20 @@
 //!
 //! The spmc crate's core decides which context runs where (and guarantees a context runs on
 //! one CPU at a time); this module only keeps each context's registers and carries out
-//! `Start`, `Enter` and `Restore`. A CPU keeps the EL1 registers and stage-2 of the context it
-//! ran last and switches them only when it runs another one; EL1 registers are saved after
-//! every run because the context's next run may be on another CPU.
+//! `Start`, `Enter` and `Restore`. A CPU keeps the stage-2 of the partition it ran last and
+//! switches it only when it runs another one. EL1 registers are saved after every run because
+//! the context's next run may be on another CPU, and are loaded before a run unless the CPU
+//! still holds them; the normal world's EL1 registers are set aside and given back around
+//! partition runs by `normal_world_el1` (the EL3 monitor does not switch EL1 registers).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
 use platform_common::guest::{self, GuestRegisters};
+use platform_common::smc::smc_in_place;
 
+use crate::normal_world_el1;
 use crate::stage2::{self, MAXIMUM_PARTITIONS};
 
 /// Execution contexts per partition (one per CPU for MP partitions).
@@ -43,9 +47,8 @@ static CONTEXTS: [[spin::Mutex<SavedContext>; MAXIMUM_CONTEXTS]; MAXIMUM_PARTITI
     [const { [const { spin::Mutex::new(SavedContext::EMPTY) }; MAXIMUM_CONTEXTS] };
         MAXIMUM_PARTITIONS];
 
-/// Per CPU: which context's EL1 state and stage-2 are loaded (`partition * MAXIMUM_CONTEXTS
-/// + context`).
-static LOADED: [AtomicUsize; CPUS] = [const { AtomicUsize::new(NONE_LOADED) }; CPUS];
+/// Per CPU: which partition's stage-2 is loaded.
+static STAGE2_LOADED: [AtomicUsize; CPUS] = [const { AtomicUsize::new(NONE_LOADED) }; CPUS];
 
 /// How a context's run ended.
 #[derive(Debug, Clone, Copy)]
@@ -69,18 +72,28 @@ pub enum Entry<'a> {
 }
 
 /// Runs context `context` of partition `partition` on `cpu` until its next call or fault,
-/// and hands how it stopped to `stopped` (while the context's registers are still locked, so
-/// a call's registers are read in place). `None` when the indices are out of range (the core
-/// never names such a context).
+/// and returns what `stopped` makes of how it stopped (called while the context's registers
+/// are still locked, so a call's registers are read in place; its result is returned as it is,
+/// not wrapped, so the caller's delivery is built in place). Indices out of range (the core
+/// never names such a context) stop the SPMC.
 pub fn run<R>(
     partition: usize,
     context: usize,
     cpu: usize,
     entry: Entry<'_>,
     stopped: impl FnOnce(Stop<'_>) -> R,
-) -> Option<R> {
-    let slot = CONTEXTS.get(partition)?.get(context)?;
-    let loaded = LOADED.get(cpu)?;
+) -> R {
+    let slot = CONTEXTS.get(partition).and_then(|contexts| contexts.get(context));
+    let (Some(slot), Some(stage2_loaded)) = (slot, STAGE2_LOADED.get(cpu)) else {
+        defmt::error!(
+            "spmc: the core named context {=usize} of slot {=usize} on cpu {=usize}, beyond this image's capacity",
+            context,
+            partition,
+            cpu
+        );
+        platform_common::semihosting::exit(6)
+    };
+    let key = partition * MAXIMUM_CONTEXTS + context;
     // The core runs a context on one CPU at a time, so this lock is never contended; it only
     // makes the exclusive access visible to the compiler.
     let mut saved = slot.lock();
@@ -93,24 +106,26 @@ pub fn run<R>(
             saved.el1.sctlr = SCTLR_EL1_RESET;
             // Boot information as TF-A's SPMC passes it to an S-EL1 partition: x4 = CPU index.
             saved.registers.x[4] = cpu as u64;
-            loaded.store(NONE_LOADED, Ordering::Relaxed);
+            normal_world_el1::forget_context(key);
+            // Also after a power cycle of the CPU, whose stage-2 registers are then unknown.
+            stage2_loaded.store(NONE_LOADED, Ordering::Relaxed);
         }
-        Entry::Enter(registers) => {
-            if let Some(first) = saved.registers.x.first_chunk_mut::<18>() {
-                *first = *registers;
-            }
-        }
-        Entry::Restore => {}
+        Entry::Enter(_) | Entry::Restore => {}
     }
-    let key = partition * MAXIMUM_CONTEXTS + context;
-    if loaded.load(Ordering::Relaxed) != key {
-        saved.el1.restore();
+    normal_world_el1::load_context(key, &saved.el1);
+    if stage2_loaded.load(Ordering::Relaxed) != partition {
         stage2::switch_to(partition);
-        loaded.store(key, Ordering::Relaxed);
+        stage2_loaded.store(partition, Ordering::Relaxed);
     }
     // SAFETY: the partition's stage-2 (switched in above, built at boot) maps only its own
-    // memory and log UART, and its registers hold a state it left or its entry at EL1.
-    let exit = unsafe { guest::run(&mut saved.registers) };
+    // memory and log UART, and its registers hold a state it left or its entry at EL1 (with a
+    // message in x0-x17 for `Enter`).
+    let exit = unsafe {
+        match entry {
+            Entry::Enter(message) => guest::run_with_arguments(&mut saved.registers, message),
+            Entry::Start { .. } | Entry::Restore => guest::run(&mut saved.registers),
+        }
+    };
     saved.el1.save();
     match exit.class() {
         Some(class @ (EC_SMC64 | EC_HVC64)) => {
@@ -118,12 +133,24 @@ pub fn run<R>(
             if class == EC_SMC64 {
                 saved.registers.elr += 4;
             }
-            Some(stopped(Stop::Call(saved.registers.x.first_chunk::<18>()?)))
+            let (message, _) = saved.registers.x.split_first_chunk::<18>().unwrap_or_else(|| {
+                // x0-x30 always have 18 leading registers.
+                platform_common::semihosting::exit(6)
+            });
+            stopped(Stop::Call(message))
         }
-        _ => Some(stopped(Stop::Fault {
+        _ => stopped(Stop::Fault {
             syndrome: exit.syndrome,
             address: platform_common::read_sysreg!("far_el2"),
             resume: saved.registers.elr,
-        })),
+        }),
     }
+}
+
+/// Calls the EL3 monitor with `registers` for the normal world (an answer, or a message for
+/// it), giving the normal world its EL1 registers back first; what the monitor returns (the
+/// normal world's next call) is left in `registers`.
+pub fn call_normal_world(registers: &mut [u64; 18]) {
+    normal_world_el1::give_back_to_normal_world();
+    smc_in_place(registers);
 }

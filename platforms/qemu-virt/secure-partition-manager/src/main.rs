@@ -12,7 +12,9 @@ platform_common::simple_entry!();
 
 mod boot;
 mod contexts;
+mod delivery_slot;
 mod mailbox;
+mod normal_world_el1;
 mod shared_memory;
 mod stage2;
 
@@ -21,7 +23,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{EndpointId, Version};
 use memory_sharing::{MemoryKind, Pools};
-use platform_common::smc::{smc, smc_in_place};
+use platform_common::smc::smc;
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
 use spmc::partition_manager::{
@@ -109,26 +111,37 @@ fn partition_slot(endpoint: EndpointId) -> Option<(usize, u64)> {
 
 /// Carries out deliveries on `cpu` forever: the core decides, this loop enters partitions and
 /// calls the monitor. Register blocks stay in place: the SMC reads and writes the delivery's
-/// own block, and a partition's call is handed to the core from its saved registers.
-fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
+/// own block, and a partition's call is handed to the core from its saved registers. Each
+/// step's delivery is built in place in a fresh slot (a `delivery = step(&delivery)` builds it
+/// aside and copies it with memcpy); only the one carried to the next iteration is moved, by
+/// `delivery_slot`.
+fn drive(manager: &Manager, cpu: usize, first: Delivery) -> ! {
+    let mut current = first;
     loop {
-        delivery = match delivery.transfer {
-            Transfer::OtherWorld => {
-                // What comes back is the normal world's next call (or a result); the core takes
-                // normal-world input as from endpoint 0 on this CPU and reads the real sender
-                // from the call itself.
-                smc_in_place(&mut delivery.registers);
-                manager.handle(ContextId::new(0, cpu as u16), &delivery.registers)
-            }
-            Transfer::Start | Transfer::Enter | Transfer::Restore => {
-                run_context(manager, cpu, &delivery)
-            }
-            // Only the forwarder role hands a CPU back to a scheduler.
-            Transfer::Scheduler => {
-                defmt::error!("spmc: the core asked for a scheduler on cpu {=usize}", cpu);
-                platform_common::semihosting::exit(6)
-            }
-        };
+        let mut next = carry_out(manager, cpu, &mut current);
+        let after = carry_out(manager, cpu, &mut next);
+        delivery_slot::move_into(&mut current, &after);
+    }
+}
+
+/// Carries out `delivery` on `cpu` and returns the core's next one.
+fn carry_out(manager: &Manager, cpu: usize, delivery: &mut Delivery) -> Delivery {
+    match delivery.transfer {
+        Transfer::OtherWorld => {
+            // What comes back is the normal world's next call (or a result); the core takes
+            // normal-world input as from endpoint 0 on this CPU and reads the real sender
+            // from the call itself.
+            contexts::call_normal_world(&mut delivery.registers);
+            manager.handle(ContextId::new(0, cpu as u16), &delivery.registers)
+        }
+        Transfer::Start | Transfer::Enter | Transfer::Restore => {
+            run_context(manager, cpu, delivery)
+        }
+        // Only the forwarder role hands a CPU back to a scheduler.
+        Transfer::Scheduler => {
+            defmt::error!("spmc: the core asked for a scheduler on cpu {=usize}", cpu);
+            platform_common::semihosting::exit(6)
+        }
     }
 }
 
@@ -145,8 +158,7 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
         Transfer::Restore => Entry::Restore,
         _ => Entry::Enter(&delivery.registers),
     };
-    let vcpu = usize::from(context.vcpu.0);
-    let next = contexts::run(slot, vcpu, cpu, how, |stop| match stop {
+    contexts::run(slot, usize::from(context.vcpu.0), cpu, how, |stop| match stop {
         Stop::Call(registers) => {
             let first_wait = registers[0] == FFA_MSG_WAIT
                 && BOOTED.get(slot).is_some_and(|booted| !booted.swap(true, Ordering::Relaxed));
@@ -174,17 +186,7 @@ fn run_context(manager: &Manager, cpu: usize, delivery: &Delivery) -> Delivery {
                 }
             }
         }
-    });
-    match next {
-        Some(next) => next,
-        None => {
-            defmt::error!(
-                "spmc: the core named context {=u16} beyond this image's capacity",
-                vcpu as u16
-            );
-            platform_common::semihosting::exit(6)
-        }
-    }
+    })
 }
 
 /// This CPU's EL2 controls for running partitions.
