@@ -379,7 +379,7 @@ fn section_sizes(name: &str, bytes: &[u8]) -> Result<ImageSize, String> {
         match section_name {
             ".text" | ".rodata" => size.text += length,
             ".data" => size.data += length,
-            ".bss" | ".stack" => size.bss += length,
+            ".bss" | ".page_tables" | ".stack" => size.bss += length,
             _ => {}
         }
     }
