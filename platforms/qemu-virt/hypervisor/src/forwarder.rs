@@ -38,7 +38,7 @@ pub type Manager = PartitionManager<VmMailboxes, ENDPOINTS, 1, CPUS, VmStage2>;
 
 /// The ledger's pools: memory-map regions, transactions, constituents, receivers. Built at
 /// boot, so they live in .bss.
-type LedgerPools = Pools<32, 8, 64, 16>;
+type LedgerPools = Pools<32, 8, 320, 16>;
 static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
 
 /// Why the forwarder could not be built.
