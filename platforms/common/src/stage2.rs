@@ -237,6 +237,10 @@ trait TableSource {
     fn release(&self, table: &Table, level: usize);
     /// Whether `level2` more level-2 and `level3` more level-3 tables can be allocated.
     fn can_allocate(&self, level2: usize, level3: usize) -> bool;
+    /// Whether `table` is linked into more than one stage-2 (and so may not change).
+    fn is_linked(&self, _table: &Table) -> bool {
+        false
+    }
 }
 
 /// Most tables for emptied regions an unmap holds before invalidating the TLBs and releasing
@@ -274,7 +278,18 @@ impl<'t, S: TableSource> Walk<'t, S> {
             level2.set(index, table.address() | TABLE);
             return Ok(table);
         }
-        self.existing(entry, 3).ok_or(MapError::Overlap)
+        let table = self.existing(entry, 3).ok_or(MapError::Overlap)?;
+        if self.source.is_linked(table) {
+            return Err(MapError::Overlap);
+        }
+        Ok(table)
+    }
+
+    /// Whether the 2 MiB region holding `ipa` translates through a linked table.
+    fn region_linked(&self, ipa: u64) -> bool {
+        self.existing(self.root.get((ipa >> 30) as usize), 2)
+            .and_then(|level2| self.existing(level2.get(((ipa >> 21) & 511) as usize), 3))
+            .is_some_and(|table| self.source.is_linked(table))
     }
 
     /// The table an existing table entry points to.
@@ -338,6 +353,9 @@ impl<'t, S: TableSource> Walk<'t, S> {
                 Leaf::Missing => {}
             }
             let region_start = here == ipa || here % BLOCK_SIZE == 0;
+            if region_start && self.region_linked(here) {
+                return Err(MapError::Overlap);
+            }
             if region_start {
                 let level2 = self.existing(self.root.get((here >> 30) as usize), 2);
                 let gib_start = here == ipa || here % (1 << 30) == 0;
@@ -377,6 +395,11 @@ impl<'t, S: TableSource> Walk<'t, S> {
             match self.leaf(here) {
                 Leaf::Missing => return Err(MapError::NotMapped),
                 Leaf::Block(..) if here == ipa || here % BLOCK_SIZE == 0 => splits += 1,
+                Leaf::Page(..)
+                    if (here == ipa || here % BLOCK_SIZE == 0) && self.region_linked(here) =>
+                {
+                    return Err(MapError::Overlap)
+                }
                 _ => {}
             }
             offset += PAGE_SIZE;
@@ -624,55 +647,98 @@ impl<const LEVEL2: usize, const LEVEL3: usize> Stage2<LEVEL2, LEVEL3> {
     }
 }
 
+/// The tables of a [`TablePool`]: `TABLES` 4 KiB tables and nothing else, so that a `static`
+/// of them is exactly `TABLES` pages (the pool's bookkeeping is elsewhere).
+pub struct PoolTables<const TABLES: usize>([Table; TABLES]);
+
+// SAFETY: the tables are reached only through a `TablePool`, whose users' contracts forbid
+// concurrent changes.
+unsafe impl<const TABLES: usize> Sync for PoolTables<TABLES> {}
+
+impl<const TABLES: usize> core::fmt::Debug for PoolTables<TABLES> {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.debug_struct("PoolTables").field("tables", &TABLES).finish()
+    }
+}
+
+impl<const TABLES: usize> PoolTables<TABLES> {
+    const FITS: () = assert!(TABLES <= 64, "at most 64 tables in a pool");
+
+    /// Empty tables (usable in a `static`).
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value, reason = "evaluates the capacity check")]
+        let () = Self::FITS;
+        Self([const { Table::new() }; TABLES])
+    }
+}
+
+impl<const TABLES: usize> Default for PoolTables<TABLES> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Level-2 and level-3 tables shared by several guests' [`PooledStage2`] roots (at most 64):
 /// each takes a table when it first maps into a GiB or a 2 MiB region and gives it back when
 /// an unmap leaves it empty, so the pool is sized to what is mapped at once, not to the most
-/// every guest could map.
-pub struct TablePool<const TABLES: usize> {
-    tables: [Table; TABLES],
+/// every guest could map. A table can also be linked into several guests' stage-2s
+/// ([`PooledStage2::link_region`]); such a table is never changed or released again.
+pub struct TablePool<'t> {
+    tables: &'t [Table],
     used: Allocation,
+    /// Tables linked into more than one stage-2 (one bit per table).
+    linked: AtomicU64,
 }
 
-// SAFETY: as for `Stage2`: changes only through `PooledStage2`'s `unsafe` methods, whose
-// contracts forbid concurrent changes to any stage-2 using the pool.
-unsafe impl<const TABLES: usize> Sync for TablePool<TABLES> {}
+// SAFETY: as for `Stage2`: the tables change only through `PooledStage2`'s `unsafe` methods,
+// whose contracts forbid concurrent changes to any stage-2 using the pool.
+unsafe impl Sync for TablePool<'_> {}
 
-impl<const TABLES: usize> core::fmt::Debug for TablePool<TABLES> {
+impl core::fmt::Debug for TablePool<'_> {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         formatter
             .debug_struct("TablePool")
+            .field("tables", &self.capacity())
             .field("in_use", &self.in_use())
             .field("peak", &self.peak())
             .finish()
     }
 }
 
-impl<const TABLES: usize> TableSource for TablePool<TABLES> {
+impl TableSource for TablePool<'_> {
     fn allocate(&self, _level: usize) -> Result<&Table, MapError> {
-        self.used.take(&self.tables)
+        self.used.take(self.tables)
     }
 
     fn table_at(&self, address: u64, _level: usize) -> Option<&Table> {
-        self.used.find(&self.tables, address)
+        self.used.find(self.tables, address)
     }
 
     fn release(&self, table: &Table, _level: usize) {
-        self.used.give_back(&self.tables, table);
+        if !self.is_linked(table) {
+            self.used.give_back(self.tables, table);
+        }
     }
 
     fn can_allocate(&self, level2: usize, level3: usize) -> bool {
-        self.used.free(TABLES) >= level2 + level3
+        self.used.free(self.capacity()) >= level2 + level3
+    }
+
+    fn is_linked(&self, table: &Table) -> bool {
+        self.index_of(table)
+            .is_some_and(|index| self.linked.load(Ordering::Relaxed) & (1 << index) != 0)
     }
 }
 
-impl<const TABLES: usize> TablePool<TABLES> {
-    const FITS: () = assert!(TABLES <= 64, "at most 64 tables in a pool");
+impl<'t> TablePool<'t> {
+    /// A pool of `tables`, none in use (usable in a `static`).
+    pub const fn new<const TABLES: usize>(tables: &'t PoolTables<TABLES>) -> Self {
+        Self { tables: &tables.0, used: Allocation::new(), linked: AtomicU64::new(0) }
+    }
 
-    /// An unused pool (usable in a `static`).
-    pub const fn new() -> Self {
-        #[allow(clippy::let_unit_value, reason = "evaluates the capacity check")]
-        let () = Self::FITS;
-        Self { tables: [const { Table::new() }; TABLES], used: Allocation::new() }
+    /// How many tables the pool has.
+    pub fn capacity(&self) -> usize {
+        self.tables.len()
     }
 
     /// Tables in use now.
@@ -684,11 +750,11 @@ impl<const TABLES: usize> TablePool<TABLES> {
     pub fn peak(&self) -> usize {
         self.used.peak.load(Ordering::Relaxed)
     }
-}
 
-impl<const TABLES: usize> Default for TablePool<TABLES> {
-    fn default() -> Self {
-        Self::new()
+    fn index_of(&self, table: &Table) -> Option<usize> {
+        let first = self.tables.first()?.address();
+        let index = (table.address().checked_sub(first)? / PAGE_SIZE) as usize;
+        (index < self.tables.len()).then_some(index)
     }
 }
 
@@ -719,10 +785,7 @@ impl PooledStage2 {
         Self { root: Root::new() }
     }
 
-    fn walk<'t, const TABLES: usize>(
-        &'t self,
-        pool: &'t TablePool<TABLES>,
-    ) -> Walk<'t, TablePool<TABLES>> {
+    fn walk<'w>(&'w self, pool: &'w TablePool<'w>) -> Walk<'w, TablePool<'w>> {
         Walk { root: &self.root, source: pool }
     }
 
@@ -736,9 +799,9 @@ impl PooledStage2 {
     /// # Safety
     /// As for [`Stage2::map`]; besides, no other CPU may change any stage-2 that uses `pool`
     /// at the same time.
-    pub unsafe fn map<const TABLES: usize>(
+    pub unsafe fn map(
         &self,
-        pool: &TablePool<TABLES>,
+        pool: &TablePool<'_>,
         ipa: u64,
         pa: u64,
         size: u64,
@@ -753,9 +816,9 @@ impl PooledStage2 {
     /// # Safety
     /// As for [`Stage2::map_pages`]; besides, no other CPU may change any stage-2 that uses
     /// `pool` at the same time.
-    pub unsafe fn map_pages<const TABLES: usize>(
+    pub unsafe fn map_pages(
         &self,
-        pool: &TablePool<TABLES>,
+        pool: &TablePool<'_>,
         ipa: u64,
         pa: u64,
         size: u64,
@@ -770,9 +833,9 @@ impl PooledStage2 {
     /// # Safety
     /// As for [`Stage2::unmap`]; besides, no other CPU may change any stage-2 that uses
     /// `pool` at the same time.
-    pub unsafe fn unmap<const TABLES: usize>(
+    pub unsafe fn unmap(
         &self,
-        pool: &TablePool<TABLES>,
+        pool: &TablePool<'_>,
         ipa: u64,
         size: u64,
         scope: TlbScope,
@@ -782,12 +845,45 @@ impl PooledStage2 {
     }
 
     /// As [`Stage2::translate`].
-    pub fn translate<const TABLES: usize>(
-        &self,
-        pool: &TablePool<TABLES>,
-        ipa: u64,
-    ) -> Option<(u64, u64)> {
+    pub fn translate(&self, pool: &TablePool<'_>, ipa: u64) -> Option<(u64, u64)> {
         self.walk(pool).translate(ipa)
+    }
+
+    /// Makes the 2 MiB region holding `ipa` translate through `other`'s level-3 table for it
+    /// (the same pages, one table for both: for a device page every guest maps alike). The
+    /// table is never changed or released again: mapping or unmapping pages in that region
+    /// of either stage-2 is refused ([`MapError::Overlap`]). `other` must map the region with
+    /// pages, and this stage-2 nothing in it.
+    ///
+    /// # Safety
+    /// As for [`Self::map`]: no guest may be running with this stage-2, and no other CPU may
+    /// change any stage-2 that uses `pool`. Linking gives this guest what `other` has there.
+    pub unsafe fn link_region(
+        &self,
+        pool: &TablePool<'_>,
+        other: &PooledStage2,
+        ipa: u64,
+    ) -> Result<(), MapError> {
+        if ipa >= IPA_SPACE {
+            return Err(MapError::OutOfRange);
+        }
+        let theirs = other.walk(pool);
+        let index = ((ipa >> 21) & 511) as usize;
+        let their_level2 =
+            theirs.existing(other.root.get((ipa >> 30) as usize), 2).ok_or(MapError::NotMapped)?;
+        let entry = their_level2.get(index);
+        let table = theirs.existing(entry, 3).ok_or(MapError::NotMapped)?;
+        let walk = self.walk(pool);
+        let level2 = walk.level2(ipa)?;
+        if level2.get(index) != 0 {
+            return Err(MapError::Overlap);
+        }
+        if let Some(bit) = pool.index_of(table) {
+            pool.linked.fetch_or(1 << bit, Ordering::Relaxed);
+        }
+        level2.set(index, entry);
+        tlb::publish();
+        Ok(())
     }
 }
 
@@ -1010,7 +1106,8 @@ mod tests {
 
     #[test]
     fn guests_share_a_pool_and_return_what_they_no_longer_use() {
-        let pool: TablePool<4> = TablePool::new();
+        let tables: PoolTables<4> = PoolTables::new();
+        let pool = TablePool::new(&tables);
         let first = PooledStage2::new();
         let second = PooledStage2::new();
         // SAFETY: a host test: no guest runs with these tables.
@@ -1041,6 +1138,46 @@ mod tests {
             assert_eq!(first.translate(&pool, 0x0E40_1000), None);
             assert_eq!(first.translate(&pool, 0x0E40_2000), Some((0x0E40_2000, 1)));
             assert_eq!(second.translate(&pool, 0x0E60_1000), Some((0x0E60_1000, 511)));
+        }
+    }
+
+    #[test]
+    fn a_linked_region_is_one_table_that_neither_guest_changes() {
+        let tables: PoolTables<3> = PoolTables::new();
+        let pool = TablePool::new(&tables);
+        let first = PooledStage2::new();
+        let second = PooledStage2::new();
+        // SAFETY: a host test: no guest runs with these tables.
+        unsafe {
+            first.map(&pool, 0x0904_0000, 0x0904_0000, 4096, MemoryKind::Device).unwrap();
+            assert_eq!(pool.in_use(), 2);
+            assert_eq!(second.link_region(&pool, &first, 0x0900_0000), Ok(()));
+            // The second guest's level-2 table only: the level-3 table is the first one's.
+            assert_eq!(pool.in_use(), 3);
+            assert_eq!(second.translate(&pool, 0x0904_0000), Some((0x0904_0000, 1)));
+            assert_eq!(second.translate(&pool, 0x0905_0000), None);
+            assert_eq!(
+                second.link_region(&pool, &first, 0x0904_0000),
+                Err(MapError::Overlap),
+                "linked once"
+            );
+            assert_eq!(
+                second.link_region(&pool, &first, 0x4000_0000),
+                Err(MapError::NotMapped),
+                "nothing to link"
+            );
+            // Neither side may change the linked table, and nothing is released.
+            assert_eq!(
+                second.map_pages(&pool, 0x0905_0000, 0x0905_0000, 4096, SHARED),
+                Err(MapError::Overlap)
+            );
+            assert_eq!(first.unmap(&pool, 0x0904_0000, 4096, SCOPE), Err(MapError::Overlap));
+            assert_eq!(
+                first.map(&pool, 0x0905_0000, 0x0905_0000, 4096, MemoryKind::Device),
+                Err(MapError::Overlap)
+            );
+            assert_eq!(first.translate(&pool, 0x0904_0000), Some((0x0904_0000, 1)));
+            assert_eq!(pool.in_use(), 3);
         }
     }
 

@@ -16,7 +16,7 @@ use crate::contexts::CPUS;
 
 /// Bytes of stack per CPU: the deepest serving path measured on QEMU (the conformance suite
 /// and the demo) with room to spare; see docs/src/memory-map.md.
-pub const PER_CPU: usize = 16 * 1024;
+pub const PER_CPU: usize = 8 * 1024;
 
 /// What unused stack words hold.
 const PAINT: u64 = 0x5AC4_5AC4_5AC4_5AC4;

@@ -13,7 +13,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use platform_common::stage2::{
-    MapError, MemoryKind, PageAccess, PooledStage2, TablePool, TlbScope, VSTCR, VTCR,
+    MapError, MemoryKind, PageAccess, PoolTables, PooledStage2, TablePool, TlbScope, VSTCR, VTCR,
 };
 use platform_common::write_sysreg;
 
@@ -24,18 +24,23 @@ pub const MAXIMUM_PARTITIONS: usize = 3;
 /// The size of each partition's memory block.
 pub const PARTITION_BLOCK: u64 = 2 << 20;
 
-/// Tables in the shared pool. At boot each partition takes two: the level-2 table of GiB 0
-/// (its 2 MiB block, mapped as one block entry, and its log UART) and the level-3 table of the
-/// UART's 2 MiB region. Memory sharing takes, per borrowing partition, a level-2 table for
-/// normal-world DRAM (GiB 1) and one level-3 table per 2 MiB region it has pages in (a
-/// 256-page share: two at most; the conformance suite's fragmented 300-page share: three), and
-/// a level-3 table for a lender whose block is split.
-const POOL_TABLES: usize = 16;
+/// Tables in the shared pool. At boot the partitions take four: each the level-2 table of
+/// GiB 0 (its 2 MiB block, mapped as one block entry, and its log UART), and one level-3
+/// table for the UART's 2 MiB region, which the first partition maps and the others link
+/// (`PooledStage2::link_region`). Memory sharing takes, per borrowing partition, a level-2
+/// table for normal-world DRAM (GiB 1) and one level-3 table per 2 MiB region it has pages in
+/// (a 256-page share: two at most; the conformance suite's fragmented 300-page share: three),
+/// and a level-3 table for a lender whose block is split. The peak measured on QEMU (the
+/// conformance suite, the demo) is logged as `stage-2 table pool: peak`: 8 of 12.
+const POOL_TABLES: usize = 12;
 
-/// The partitions' level-2 and level-3 tables. In `.page_tables`, after the rest of .bss,
-/// so that its page alignment costs no padding between small variables.
+/// The pool's tables. In `.page_tables`, after the rest of .bss, so that their page alignment
+/// costs no padding between small variables.
 #[link_section = ".page_tables"]
-static POOL: TablePool<POOL_TABLES> = TablePool::new();
+static TABLES: PoolTables<POOL_TABLES> = PoolTables::new();
+
+/// The partitions' level-2 and level-3 tables.
+static POOL: TablePool<'static> = TablePool::new(&TABLES);
 
 /// Each partition's root table.
 static ROOTS: [PooledStage2; MAXIMUM_PARTITIONS] =
@@ -61,18 +66,26 @@ pub fn build(
     let Some(root) = ROOTS.get(index) else {
         return Err(platform_common::stage2::MapError::NoTables);
     };
+    let first = ROOTS.first().filter(|_| index > 0);
     // SAFETY: called on the boot CPU before any partition first runs (so nothing else uses
-    // the pool); identity maps of the partition's own block and its log UART only.
+    // the pool); identity maps of the partition's own block and its log UART only (linked
+    // from the first partition, whose stage-2 maps only the UART page in that region).
     let built = unsafe {
         root.map(&POOL, partition.memory_base, partition.memory_base, 2 << 20, MemoryKind::Memory)
             .and_then(|()| {
-                root.map(
-                    &POOL,
-                    partition.device_page,
-                    partition.device_page,
-                    4096,
-                    MemoryKind::Device,
-                )
+                let linked = match first {
+                    Some(first) => root.link_region(&POOL, first, partition.device_page),
+                    None => Err(MapError::NotMapped),
+                };
+                linked.or_else(|_| {
+                    root.map(
+                        &POOL,
+                        partition.device_page,
+                        partition.device_page,
+                        4096,
+                        MemoryKind::Device,
+                    )
+                })
             })
     };
     report_peak();
@@ -87,7 +100,7 @@ fn report_peak() {
         defmt::info!(
             "spmc: stage-2 table pool: peak {=usize} of {=usize} tables in use",
             peak,
-            POOL_TABLES
+            POOL.capacity()
         );
     }
 }
