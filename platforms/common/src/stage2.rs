@@ -352,13 +352,13 @@ impl<'t, S: TableSource> Walk<'t, S> {
                 Leaf::Page(..) | Leaf::Block(..) => return Err(MapError::Overlap),
                 Leaf::Missing => {}
             }
-            let region_start = here == ipa || here % BLOCK_SIZE == 0;
+            let region_start = here == ipa || here.is_multiple_of(BLOCK_SIZE);
             if region_start && self.region_linked(here) {
                 return Err(MapError::Overlap);
             }
             if region_start {
                 let level2 = self.existing(self.root.get((here >> 30) as usize), 2);
-                let gib_start = here == ipa || here % (1 << 30) == 0;
+                let gib_start = here == ipa || here.is_multiple_of(1 << 30);
                 if level2.is_none() && gib_start {
                     level2_needed += 1;
                 }
@@ -394,9 +394,10 @@ impl<'t, S: TableSource> Walk<'t, S> {
             let here = ipa + offset;
             match self.leaf(here) {
                 Leaf::Missing => return Err(MapError::NotMapped),
-                Leaf::Block(..) if here == ipa || here % BLOCK_SIZE == 0 => splits += 1,
+                Leaf::Block(..) if here == ipa || here.is_multiple_of(BLOCK_SIZE) => splits += 1,
                 Leaf::Page(..)
-                    if (here == ipa || here % BLOCK_SIZE == 0) && self.region_linked(here) =>
+                    if (here == ipa || here.is_multiple_of(BLOCK_SIZE))
+                        && self.region_linked(here) =>
                 {
                     return Err(MapError::Overlap)
                 }

@@ -37,6 +37,10 @@ impl<T: Copy, const N: usize> Slots<T, N> {
     ///
     /// # Safety
     /// At most once per object (the slice is `'static` and exclusive).
+    #[allow(
+        clippy::mut_from_ref,
+        reason = "the slots are in an UnsafeCell and lent out once (`take`)"
+    )]
     unsafe fn fill(&'static self, value: T) -> &'static mut [T] {
         // SAFETY: the caller guarantees nothing else refers to the slots.
         let slots = unsafe { &mut *self.0.get() };

@@ -360,11 +360,8 @@ fn set_up(manifest: u64) -> &'static Manager {
         defmt::error!("spmc: the ledger's storage was taken before set-up");
         platform_common::semihosting::exit(4)
     };
-    let sharing = MemorySharing {
-        platform: PartitionStage2::new(blocks),
-        storage,
-        regions: &regions,
-    };
+    let sharing =
+        MemorySharing { platform: PartitionStage2::new(blocks), storage, regions: &regions };
     let manager = spin::MutexGuard::leak(MANAGER_STORAGE.lock());
     manager.with_memory(|memory| *memory = PhysicalMailboxes::new(blocks));
     if let Err(problem) = manager.configure_with_memory_sharing(&configuration, sharing) {
