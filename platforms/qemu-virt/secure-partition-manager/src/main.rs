@@ -12,7 +12,6 @@ platform_common::simple_entry!();
 
 mod boot;
 mod contexts;
-mod ledger_storage;
 mod mailbox;
 mod shared_memory;
 mod stack;
@@ -23,6 +22,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{EndpointId, Version};
 use memory_sharing::MemoryKind;
+use platform_common::ledger_storage::LedgerSlots;
 use platform_common::smc::{smc, smc_in_place};
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
@@ -58,6 +58,11 @@ const _: () = assert!(MANAGER_ENDPOINTS >= MAXIMUM_PARTITIONS);
 /// The partition manager core in the SPMC role, with this board's capacities and memory sharing.
 type Manager =
     PartitionManager<PhysicalMailboxes, MANAGER_ENDPOINTS, MAXIMUM_CONTEXTS, CPUS, PartitionStage2>;
+
+/// The ledger's slots: memory-map regions, transactions, constituents, receivers. 320
+/// constituents: one transaction may have 300 separate pages (the conformance suite's
+/// fragmented share, matrix MM32), with room for others alongside. In .bss, filled in place.
+static LEDGER: LedgerSlots<32, 8, 320, 16> = LedgerSlots::new();
 
 /// The core, configured in place at boot (`Manager::empty` is all zero bytes, so this sits in
 /// .bss and no copy of the core is ever built on a stack).
@@ -356,7 +361,7 @@ fn set_up(manifest: u64) -> &'static Manager {
         maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
     };
     let regions = memory_map(&blocks);
-    let Some(storage) = ledger_storage::take() else {
+    let Some(storage) = LEDGER.take() else {
         defmt::error!("spmc: the ledger's storage was taken before set-up");
         platform_common::semihosting::exit(4)
     };
