@@ -1199,4 +1199,45 @@ mod tests {
             assert_eq!((tables.level2_used.in_use(), tables.level3_used.in_use()), (0, 0));
         }
     }
+
+    #[test]
+    fn twelve_tables_hold_three_partitions_a_256_page_share_and_a_300_range_share() {
+        // The SPMC's layout: three partitions with a 2 MiB block each and the log UART, whose
+        // region's level-3 table the first one maps and the others link.
+        let tables: PoolTables<12> = PoolTables::new();
+        let pool = TablePool::new(&tables);
+        let partitions = [PooledStage2::new(), PooledStage2::new(), PooledStage2::new()];
+        let (first, rest) = partitions.split_first().unwrap();
+        // SAFETY: a host test: no guest runs with these tables.
+        unsafe {
+            for (index, partition) in partitions.iter().enumerate() {
+                let block = 0x0E40_0000 + index as u64 * (2 << 20);
+                partition.map(&pool, block, block, 2 << 20, MemoryKind::Memory).unwrap();
+            }
+            first.map(&pool, 0x0904_0000, 0x0904_0000, 4096, MemoryKind::Device).unwrap();
+            for partition in rest {
+                partition.link_region(&pool, first, 0x0904_0000).unwrap();
+            }
+            assert_eq!(pool.in_use(), 4);
+            // 256 pages (1 MiB) across a 2 MiB boundary: a level-2 and two level-3 tables.
+            first.map_pages(&pool, 0x4118_0000, 0x4118_0000, 256 * 4096, SHARED).unwrap();
+            assert_eq!(pool.in_use(), 7);
+            // 300 separate pages, every other one over 2.4 MiB: a level-2, three level-3.
+            let pages = || (0..300u64).map(|page| 0x411C_0000 + 2 * page * 4096);
+            for address in pages() {
+                rest[0].map_pages(&pool, address, address, 4096, SHARED).unwrap();
+            }
+            assert_eq!(pool.in_use(), 11);
+            // A lender's block split takes the last one.
+            rest[1].unmap(&pool, 0x0E80_0000, 4096, SCOPE).unwrap();
+            assert_eq!(pool.in_use(), 12);
+            for address in pages() {
+                rest[0].unmap(&pool, address, 4096, SCOPE).unwrap();
+            }
+            first.unmap(&pool, 0x4118_0000, 256 * 4096, SCOPE).unwrap();
+            assert_eq!(pool.in_use(), 5);
+            assert_eq!(first.translate(&pool, 0x0904_0000), Some((0x0904_0000, 1)));
+            assert_eq!(rest[1].translate(&pool, 0x0904_0000), Some((0x0904_0000, 1)));
+        }
+    }
 }
