@@ -1,15 +1,19 @@
 //! Stage-2 translation tables for one guest: what its intermediate addresses (IPAs) reach.
 //!
-//! 4 KiB granule, 32-bit IPA space starting at level 1 (four 1 GiB entries). Memory is mapped
-//! with 2 MiB blocks where IPA, PA and size allow, else 4 KiB pages. Tables come from a fixed
-//! pool inside the struct (`LEVEL2` level-2 and `LEVEL3` level-3 tables), so building never
-//! allocates; running out of tables is an error, not a panic.
+//! 4 KiB granule, 32-bit IPA space starting at level 1 (a 64-byte root of four 1 GiB entries).
+//! Memory is mapped with 2 MiB blocks where IPA, PA and size allow, else 4 KiB pages. The
+//! level-2 and level-3 tables come from a fixed pool, so building never allocates; running out
+//! of tables is an error, not a panic. [`Stage2`] has a pool of its own (`LEVEL2` level-2 and
+//! `LEVEL3` level-3 tables); [`PooledStage2`] roots share a [`TablePool`] (the SPMC's
+//! partitions), which is sized to what is mapped at once rather than to the most each guest
+//! could map. Either way a table an unmap empties goes back to its pool.
 //!
-//! Memory sharing changes live tables: `map_pages` maps with explicit permissions,
-//! `unmap` removes pages (splitting a 2 MiB block into pages first, break-before-make) and
-//! `translate` walks the tables. Removing a mapping invalidates the TLBs through
-//! [`TlbScope`], which names the VMID (and secure or non-secure IPA space) the tables are used
-//! with; the invalidation itself is in [`tlb`].
+//! Memory sharing changes live tables: `map_pages` maps with explicit permissions (checking
+//! first that every table it needs is there, so a failure maps nothing), `unmap` removes
+//! pages (splitting a 2 MiB block into pages first, break-before-make) and `translate` walks
+//! the tables. Removing a mapping invalidates the TLBs through [`TlbScope`], which names the
+//! VMID (and secure or non-secure IPA space) the tables are used with; the invalidation itself
+//! is in [`tlb`]. An emptied table is detached, and given back only after that invalidation.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
