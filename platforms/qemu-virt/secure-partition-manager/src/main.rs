@@ -40,9 +40,6 @@ use stage2::MAXIMUM_PARTITIONS;
 const FFA_MSG_WAIT: u64 = 0x8400_006B;
 const FFA_SUCCESS_64: u64 = 0xC400_0061;
 const FFA_SECONDARY_EP_REGISTER_64: u64 = 0xC400_0087;
-/// The normal world's FFA_MEM_RECLAIM: after each memory-sharing cycle, when the stacks'
-/// depths are worth a look (`stack::report`).
-const FFA_MEM_RECLAIM: u64 = 0x8400_0077;
 /// The SPMC's own endpoint ID.
 const SPMC_ID: EndpointId = EndpointId(0x8000);
 /// Largest RX/TX buffer an endpoint may map, in 4 KiB pages.
@@ -123,9 +120,6 @@ fn drive(manager: &Manager, cpu: usize, mut delivery: Delivery) -> ! {
                 // normal-world input as from endpoint 0 on this CPU and reads the real sender
                 // from the call itself.
                 smc_in_place(&mut delivery.registers);
-                if delivery.registers[0] == FFA_MEM_RECLAIM {
-                    stack::report();
-                }
                 manager.handle(ContextId::new(0, cpu as u16), &delivery.registers)
             }
             Transfer::Start | Transfer::Enter | Transfer::Restore => {

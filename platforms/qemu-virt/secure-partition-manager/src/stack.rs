@@ -97,7 +97,8 @@ pub fn boot_depth() -> usize {
     depth(bottom(), top())
 }
 
-/// Logs each CPU stack's depth that has grown since last logged.
+/// Logs each CPU stack's depth that has grown since last logged. Called when a partition's
+/// pages are unmapped (`shared_memory`): a scan of the four stacks' unused parts.
 #[inline(never)]
 #[cold]
 pub fn report() {
