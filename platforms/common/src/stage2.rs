@@ -97,7 +97,7 @@ impl PageAccess {
 /// (a partition's VSTTBR_EL2 tables, S-EL2 only) or the non-secure one (VTTBR_EL2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TlbScope {
-    /// The VMID the tables run with (VTTBR_EL2 bits [63:48]).
+    /// The VMID the tables run with (VTTBR_EL2 bits \[63:48\]).
     pub vmid: u16,
     /// The tables are a secure stage-2 (also invalidate the secure IPA space).
     pub secure: bool,
