@@ -10,7 +10,7 @@ pub mod entry;
 pub mod exception_class;
 pub mod grantable;
 pub mod guest;
-#[cfg(feature = "ledger-storage")]
+#[cfg(any(feature = "ledger-storage", test))]
 pub mod ledger_storage;
 pub mod logger;
 pub mod memory_routines;
