@@ -90,7 +90,29 @@ struct ImageSpec {
     kind: BlobKind,
     budget_bytes: u64,
     ram_budget_bytes: Option<u64>,
+    stacks: Option<StackCheck>,
 }
+
+/// An image whose stack area (`__stack_size`) is `cpus` equal per-CPU stacks, each of which
+/// must hold the deepest call path from every entry in `roots` (`crate::stack_bound`).
+#[derive(Debug)]
+struct StackCheck {
+    cpus: u64,
+    /// Each entry function, with the functions that call it on the way in (their frames are
+    /// added; their other callees are not on a serving CPU's path).
+    roots: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// The SPMC: a CPU the EL3 monitor starts enters at `image_secondary_main`; the boot CPU
+/// serves from `boot_cpu` under `image_main` (whose `set_up` runs before any other CPU starts,
+/// and may use their stacks: `secure-partition-manager/src/stack.rs`).
+const SPMC_STACKS: StackCheck = StackCheck {
+    cpus: 4,
+    roots: &[
+        ("image_secondary_main", &[]),
+        ("secure_partition_manager::boot_cpu", &["image_main"]),
+    ],
+};
 
 const QEMU_IMAGES: &[ImageSpec] = &[
     ImageSpec {
@@ -98,6 +120,7 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::ResetVector,
         budget_bytes: 32 * 1024,
         ram_budget_bytes: None,
+        stacks: None,
     },
     // Issue #8: the SPMC in at most 128 KiB of text+data and 256 KiB of RAM in all (no heap);
     // docs/src/memory-map.md has what takes how much.
@@ -106,30 +129,35 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::SpmcImage,
         budget_bytes: 128 * 1024,
         ram_budget_bytes: Some(256 * 1024),
+        stacks: Some(SPMC_STACKS),
     },
     ImageSpec {
         package: "hypervisor",
         kind: BlobKind::Hypervisor,
         budget_bytes: 256 * 1024,
         ram_budget_bytes: None,
+        stacks: None,
     },
     ImageSpec {
         package: "test-partition",
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
         ram_budget_bytes: None,
+        stacks: None,
     },
     ImageSpec {
         package: "test-partition-2",
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
         ram_budget_bytes: None,
+        stacks: None,
     },
     ImageSpec {
         package: "optee-test-partition",
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
         ram_budget_bytes: None,
+        stacks: None,
     },
     // The conformance suite (164 checks, through the guest driver) and the platform demo; a
     // test image, not a product one: the budget only catches runaway growth (16 MiB of RAM).
@@ -138,6 +166,7 @@ const QEMU_IMAGES: &[ImageSpec] = &[
         kind: BlobKind::GuestImage,
         budget_bytes: 256 * 1024,
         ram_budget_bytes: None,
+        stacks: None,
     },
 ];
 
@@ -448,6 +477,42 @@ fn section_sizes(name: &str, bytes: &[u8]) -> Result<ImageSize, String> {
     Ok(size)
 }
 
+/// Checks that each per-CPU stack of `elf` holds the deepest call path from each root;
+/// returns a line per root for the build log.
+fn check_stacks(package: &str, stacks: &StackCheck, elf: &[u8]) -> Result<Vec<String>, String> {
+    use object::ObjectSymbol;
+    let file =
+        object::File::parse(elf).map_err(|error| format!("{package}: not an ELF: {error}"))?;
+    let area = file
+        .symbols()
+        .find(|symbol| symbol.name() == Ok("__stack_size"))
+        .map(|symbol| symbol.address())
+        .ok_or(format!("{package}: no __stack_size symbol"))?;
+    let per_cpu = area / stacks.cpus;
+    let mut lines = Vec::new();
+    for (root, callers) in stacks.roots {
+        let bound = crate::stack_bound::bound(elf, root)
+            .map_err(|error| format!("{package}: the stack from {root}: {error}"))?;
+        let mut bytes = bound.bytes;
+        for caller in *callers {
+            bytes += crate::stack_bound::frame(elf, caller)
+                .map_err(|error| format!("{package}: {caller}: {error}"))?;
+        }
+        if bytes > per_cpu {
+            let path: Vec<String> =
+                bound.path.iter().map(|(frame, name)| format!("{frame:>6} {name}")).collect();
+            return Err(format!(
+                "{package}: the deepest call path from {root} takes {bytes} bytes of stack, \
+                 more than a CPU's {per_cpu} (__stack_size {area} / {} CPUs):\n{}",
+                stacks.cpus,
+                path.join("\n")
+            ));
+        }
+        lines.push(format!("stack from {root}: at most {bytes} of {per_cpu} bytes per CPU"));
+    }
+    Ok(lines)
+}
+
 /// The loaded bytes of an ELF as one flat binary starting at its lowest allocated section
 /// (sections, not segments: a linker may fold the ELF headers into the first segment).
 pub fn flatten(name: &str, bytes: &[u8]) -> Result<(u64, Vec<u8>), String> {
@@ -533,6 +598,11 @@ pub fn build(
             spec.package, size.text, size.data, size.bss, size.ram, spec.budget_bytes
         );
         check_budgets(spec, &size)?;
+        if let Some(stacks) = &spec.stacks {
+            for line in check_stacks(spec.package, stacks, &bytes)? {
+                println!("    {line}");
+            }
+        }
         let (base, flat) = flatten(spec.package, &bytes)?;
         linked.push(LinkedImage { base, entry: entry_point(spec.package, &bytes)?, flat, size });
         elves.push(path);
@@ -721,6 +791,7 @@ mod tests {
             kind: BlobKind::SpmcImage,
             budget_bytes: 128 * 1024,
             ram_budget_bytes,
+            stacks: None,
         };
         let size = |text, ram| ImageSize {
             name: "secure-partition-manager".into(),
