@@ -83,9 +83,11 @@ fn functions(elf: &object::File<'_>) -> Result<HashMap<u64, Function>, String> {
             if branch {
                 let target =
                     pc.wrapping_add_signed(sign_extend(u64::from(word & 0x03FF_FFFF), 26) * 4);
+                let link = word & (1 << 31) != 0;
                 let inside = (*address..address + size).contains(&target);
-                // BL (bit 31 set) is a call; B to another function is a tail call.
-                if !inside {
+                // BL (bit 31 set) is a call, to itself too (a recursion); B to another
+                // function is a tail call, B within the function a jump.
+                if !inside || (link && target == *address) {
                     function.callees.push(target);
                 }
             }
@@ -212,5 +214,39 @@ mod tests {
         assert_eq!(reserved(0xD140_33E9), 0);
         // add sp, sp, #0xa30
         assert_eq!(reserved(0x9128_C3FF), 0);
+    }
+
+    fn function(name: &str, frame: u64, callees: &[u64]) -> Function {
+        Function { name: name.into(), frame, callees: callees.to_vec(), indirect: false }
+    }
+
+    #[test]
+    fn the_deepest_path_sums_frames_and_folds_outlined_sequences() {
+        let mut functions = HashMap::new();
+        functions.insert(0x10, function("entry", 16, &[0x20, 0x30]));
+        functions.insert(0x20, function("shallow", 100, &[]));
+        functions.insert(0x30, function("deep", 48, &[0x40, 0x50]));
+        // An outlined sequence allocating its caller's frame, and a real callee.
+        functions.insert(0x40, function("OUTLINED_FUNCTION_7", 4096, &[]));
+        functions.insert(0x50, function("leaf", 64, &[]));
+        let bound = deepest(&functions, 0x10, &mut Vec::new(), &mut HashMap::new()).unwrap();
+        assert_eq!(bound.bytes, 16 + 48 + 4096 + 64);
+        let names: Vec<&str> = bound.path.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(names, ["entry", "deep", "leaf"]);
+        assert_eq!(bound.path[1].0, 48 + 4096, "the outlined frame is the caller's");
+    }
+
+    #[test]
+    fn recursion_and_indirect_calls_have_no_bound() {
+        let mut functions = HashMap::new();
+        functions.insert(0x10, function("entry", 16, &[0x20]));
+        functions.insert(0x20, function("sort", 880, &[0x20]));
+        let error = deepest(&functions, 0x10, &mut Vec::new(), &mut HashMap::new()).unwrap_err();
+        assert!(error.contains("sort recurses"), "{error}");
+        let mut functions = HashMap::new();
+        functions.insert(0x10, function("entry", 16, &[0x20]));
+        functions.insert(0x20, Function { indirect: true, ..function("format", 64, &[]) });
+        let error = deepest(&functions, 0x10, &mut Vec::new(), &mut HashMap::new()).unwrap_err();
+        assert!(error.contains("format makes an indirect call"), "{error}");
     }
 }
