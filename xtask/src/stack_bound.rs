@@ -61,7 +61,11 @@ fn functions(elf: &object::File<'_>) -> Result<HashMap<u64, Function>, String> {
         (text.address(), text.data().map_err(|error| format!(".text: {error}"))?);
     let mut symbols: Vec<(u64, u64, String)> = elf
         .symbols()
-        .filter(|symbol| symbol.kind() == SymbolKind::Text && symbol.size() > 0)
+        .filter(|symbol| {
+            let address = symbol.address();
+            symbol.kind() == SymbolKind::Text
+                && (text_start..text_start + bytes.len() as u64).contains(&address)
+        })
         .map(|symbol| {
             let name = symbol.name().unwrap_or_default();
             (symbol.address(), symbol.size(), format!("{:#}", rustc_demangle::demangle(name)))
@@ -69,6 +73,14 @@ fn functions(elf: &object::File<'_>) -> Result<HashMap<u64, Function>, String> {
         .collect();
     symbols.sort();
     symbols.dedup_by_key(|symbol| symbol.0);
+    // Assembly routines (`global_asm!`) have no size: they run to the next symbol.
+    let text_end = text_start + bytes.len() as u64;
+    let starts: Vec<u64> = symbols.iter().map(|symbol| symbol.0).collect();
+    for (index, symbol) in symbols.iter_mut().enumerate() {
+        if symbol.1 == 0 {
+            symbol.1 = starts.get(index + 1).copied().unwrap_or(text_end) - symbol.0;
+        }
+    }
     let mut functions = HashMap::new();
     for (address, size, name) in &symbols {
         let start = usize::try_from(address - text_start).map_err(|_| "address")?;
