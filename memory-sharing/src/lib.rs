@@ -14,6 +14,7 @@
 mod address_space;
 mod apply;
 mod fuzz;
+mod heap_sort;
 mod ledger;
 mod region;
 mod release;

@@ -235,7 +235,8 @@ impl Ledger<'_> {
         if count > self.scratch.len() || self.index_len + count > self.index.len() {
             return Err(FfaError::NoMemory);
         }
-        // Sort a copy of the constituents and check neighbours: O(n log n).
+        // Sort a copy of the constituents and check neighbours: O(n log n), with constant
+        // stack use whatever order the sender chose (`heap_sort`).
         for (entry, range) in self
             .scratch
             .iter_mut()
@@ -248,7 +249,7 @@ impl Ledger<'_> {
             };
         }
         let sorted = self.scratch.get_mut(..count).ok_or(FfaError::NoMemory)?;
-        sorted.sort_unstable_by_key(|entry| entry.address);
+        crate::heap_sort::sort_by_key(sorted, |entry| entry.address);
         if sorted.windows(2).any(|pair| match pair {
             [left, right] => left.end() > right.address,
             _ => false,

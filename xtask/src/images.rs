@@ -80,40 +80,94 @@ enum BlobKind {
     GuestImage = 5,
 }
 
-/// One image: its crate, its role, and the most its loaded bytes (text+rodata+data) may take.
+/// One image: its crate, its role, the most its loaded bytes (text+rodata+data) may take, and
+/// the most RAM it may take in all (text, data, bss, page tables, stacks and the padding
+/// between them: from its first section's start to its last one's end), where it has a RAM
+/// budget.
 #[derive(Debug)]
 struct ImageSpec {
     package: &'static str,
     kind: BlobKind,
     budget_bytes: u64,
+    ram_budget_bytes: Option<u64>,
+    stacks: Option<StackCheck>,
 }
 
+/// An image whose stack area (`__stack_size`) is `cpus` equal per-CPU stacks, each of which
+/// must hold the deepest call path from every entry in `roots` (`crate::stack_bound`).
+#[derive(Debug)]
+struct StackCheck {
+    cpus: u64,
+    /// Each entry function, with the functions that call it on the way in (their frames are
+    /// added; their other callees are not on a serving CPU's path).
+    roots: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// The SPMC: a CPU the EL3 monitor starts enters at `image_secondary_main`; the boot CPU
+/// serves from `boot_cpu` under `image_main` (whose `set_up` runs before any other CPU starts,
+/// and may use their stacks: `secure-partition-manager/src/stack.rs`).
+const SPMC_STACKS: StackCheck = StackCheck {
+    cpus: 4,
+    roots: &[
+        ("image_secondary_main", &[]),
+        ("secure_partition_manager::boot_cpu", &["image_main"]),
+    ],
+};
+
 const QEMU_IMAGES: &[ImageSpec] = &[
-    ImageSpec { package: "el3-monitor", kind: BlobKind::ResetVector, budget_bytes: 32 * 1024 },
+    ImageSpec {
+        package: "el3-monitor",
+        kind: BlobKind::ResetVector,
+        budget_bytes: 32 * 1024,
+        ram_budget_bytes: None,
+        stacks: None,
+    },
+    // Issue #8: the SPMC in at most 128 KiB of text+data and 256 KiB of RAM in all (no heap);
+    // docs/src/memory-map.md has what takes how much.
     ImageSpec {
         package: "secure-partition-manager",
         kind: BlobKind::SpmcImage,
         budget_bytes: 128 * 1024,
+        ram_budget_bytes: Some(256 * 1024),
+        stacks: Some(SPMC_STACKS),
     },
-    ImageSpec { package: "hypervisor", kind: BlobKind::Hypervisor, budget_bytes: 256 * 1024 },
+    ImageSpec {
+        package: "hypervisor",
+        kind: BlobKind::Hypervisor,
+        budget_bytes: 256 * 1024,
+        ram_budget_bytes: None,
+        stacks: None,
+    },
     ImageSpec {
         package: "test-partition",
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
+        ram_budget_bytes: None,
+        stacks: None,
     },
     ImageSpec {
         package: "test-partition-2",
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
+        ram_budget_bytes: None,
+        stacks: None,
     },
     ImageSpec {
         package: "optee-test-partition",
         kind: BlobKind::PartitionPackage,
         budget_bytes: 64 * 1024,
+        ram_budget_bytes: None,
+        stacks: None,
     },
     // The conformance suite (164 checks, through the guest driver) and the platform demo; a
     // test image, not a product one: the budget only catches runaway growth (16 MiB of RAM).
-    ImageSpec { package: "test-vm", kind: BlobKind::GuestImage, budget_bytes: 256 * 1024 },
+    ImageSpec {
+        package: "test-vm",
+        kind: BlobKind::GuestImage,
+        budget_bytes: 256 * 1024,
+        ram_budget_bytes: None,
+        stacks: None,
+    },
 ];
 
 /// Where a guest image is linked: the VM's RAM at IPA 0x4000_0000 (the same on every board;
@@ -313,9 +367,37 @@ fn lay_out_flash(reset_vector: &[u8], blobs: &[Blob]) -> Result<Vec<u8>, String>
 #[derive(Debug, Clone)]
 pub struct ImageSize {
     pub name: String,
+    /// .text and .rodata.
     pub text: u64,
     pub data: u64,
+    /// .bss, .page_tables and .stack.
     pub bss: u64,
+    /// RAM in all: from the lowest allocated section's start to the highest one's end
+    /// (text, data, bss, page tables, stacks and the alignment padding between them).
+    pub ram: u64,
+}
+
+/// Checks one image's sizes against its budgets: text+data always, RAM in all where it has a
+/// RAM budget.
+fn check_budgets(spec: &ImageSpec, size: &ImageSize) -> Result<(), String> {
+    let loaded = size.text + size.data;
+    if loaded > spec.budget_bytes {
+        return Err(format!(
+            "{} is {loaded} bytes of text+data, over its budget of {} bytes",
+            spec.package, spec.budget_bytes
+        ));
+    }
+    if let Some(budget) = spec.ram_budget_bytes {
+        if size.ram > budget {
+            return Err(format!(
+                "{} takes {} bytes of RAM in all (text+data {loaded}, bss+page tables+stacks {}, \
+                 the rest alignment padding), over its RAM budget of {budget} bytes; see \
+                 docs/src/memory-map.md for what takes how much",
+                spec.package, size.ram, size.bss
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The result of a build: where the images are and what QEMU should boot.
@@ -370,20 +452,65 @@ fn rustflags(platform: Platform) -> String {
 }
 
 fn section_sizes(name: &str, bytes: &[u8]) -> Result<ImageSize, String> {
+    const SHF_ALLOC: u64 = 0x2;
     let file =
         object::File::parse(bytes).map_err(|error| format!("{name}: not an ELF: {error}"))?;
-    let mut size = ImageSize { name: name.to_owned(), text: 0, data: 0, bss: 0 };
+    let mut size = ImageSize { name: name.to_owned(), text: 0, data: 0, bss: 0, ram: 0 };
+    let (mut lowest, mut highest) = (u64::MAX, 0);
     for section in file.sections() {
         let section_name = section.name().unwrap_or_default();
         let length = section.size();
         match section_name {
             ".text" | ".rodata" => size.text += length,
             ".data" => size.data += length,
-            ".bss" | ".stack" => size.bss += length,
+            ".bss" | ".page_tables" | ".stack" => size.bss += length,
             _ => {}
         }
+        let allocated = matches!(section.flags(),
+            object::SectionFlags::Elf { sh_flags } if sh_flags & SHF_ALLOC != 0);
+        if allocated && length > 0 {
+            lowest = lowest.min(section.address());
+            highest = highest.max(section.address() + length);
+        }
     }
+    size.ram = highest.saturating_sub(lowest);
     Ok(size)
+}
+
+/// Checks that each per-CPU stack of `elf` holds the deepest call path from each root;
+/// returns a line per root for the build log.
+fn check_stacks(package: &str, stacks: &StackCheck, elf: &[u8]) -> Result<Vec<String>, String> {
+    use object::ObjectSymbol;
+    let file =
+        object::File::parse(elf).map_err(|error| format!("{package}: not an ELF: {error}"))?;
+    let area = file
+        .symbols()
+        .find(|symbol| symbol.name() == Ok("__stack_size"))
+        .map(|symbol| symbol.address())
+        .ok_or(format!("{package}: no __stack_size symbol"))?;
+    let per_cpu = area / stacks.cpus;
+    let mut lines = Vec::new();
+    for (root, callers) in stacks.roots {
+        let bound = crate::stack_bound::bound(elf, root)
+            .map_err(|error| format!("{package}: the stack from {root}: {error}"))?;
+        let mut bytes = bound.bytes;
+        for caller in *callers {
+            bytes += crate::stack_bound::frame(elf, caller)
+                .map_err(|error| format!("{package}: {caller}: {error}"))?;
+        }
+        if bytes > per_cpu {
+            let path: Vec<String> =
+                bound.path.iter().map(|(frame, name)| format!("{frame:>6} {name}")).collect();
+            return Err(format!(
+                "{package}: the deepest call path from {root} takes {bytes} bytes of stack, \
+                 more than a CPU's {per_cpu} (__stack_size {area} / {} CPUs):\n{}",
+                stacks.cpus,
+                path.join("\n")
+            ));
+        }
+        lines.push(format!("stack from {root}: at most {bytes} of {per_cpu} bytes per CPU"));
+    }
+    Ok(lines)
 }
 
 /// The loaded bytes of an ELF as one flat binary starting at its lowest allocated section
@@ -462,16 +589,19 @@ pub fn build(
         let path = directory.join(spec.package);
         let bytes = std::fs::read(&path).map_err(|error| format!("{}: {error}", path.display()))?;
         let size = section_sizes(spec.package, &bytes)?;
-        let loaded = size.text + size.data;
+        let ram_budget = match spec.ram_budget_bytes {
+            Some(budget) => format!(", {budget} for RAM"),
+            None => String::new(),
+        };
         println!(
-            "    {:<26} text {:>7}  data {:>6}  bss+stack {:>7}   (budget {} for text+data)",
-            spec.package, size.text, size.data, size.bss, spec.budget_bytes
+            "    {:<26} text {:>7}  data {:>6}  bss+stack {:>7}  RAM {:>7}   (budget {} for text+data{ram_budget})",
+            spec.package, size.text, size.data, size.bss, size.ram, spec.budget_bytes
         );
-        if loaded > spec.budget_bytes {
-            return Err(format!(
-                "{} is {loaded} bytes of text+data, over its budget of {} bytes",
-                spec.package, spec.budget_bytes
-            ));
+        check_budgets(spec, &size)?;
+        if let Some(stacks) = &spec.stacks {
+            for line in check_stacks(spec.package, stacks, &bytes)? {
+                println!("    {line}");
+            }
         }
         let (base, flat) = flatten(spec.package, &bytes)?;
         linked.push(LinkedImage { base, entry: entry_point(spec.package, &bytes)?, flat, size });
@@ -484,7 +614,8 @@ pub fn build(
         match spec.kind {
             BlobKind::ResetVector => reset_vector = image.flat.clone(),
             BlobKind::SpmcImage => {
-                let footprint = (image.size.text + image.size.data + image.size.bss) as u32;
+                // Its footprint: everything from its first byte to its stacks' end.
+                let footprint = image.size.ram as u32;
                 blobs.push(Blob {
                     name: "spmc-manifest".into(),
                     bytes: spmc_core_manifest(image.base, image.entry, footprint, &placed)?,
@@ -651,6 +782,36 @@ mod tests {
                 partition.package
             );
         }
+    }
+
+    #[test]
+    fn budgets_check_text_and_data_always_and_ram_where_set() {
+        let spec = |ram_budget_bytes| ImageSpec {
+            package: "secure-partition-manager",
+            kind: BlobKind::SpmcImage,
+            budget_bytes: 128 * 1024,
+            ram_budget_bytes,
+            stacks: None,
+        };
+        let size = |text, ram| ImageSize {
+            name: "secure-partition-manager".into(),
+            text,
+            data: 64,
+            bss: 100_000,
+            ram,
+        };
+        assert!(check_budgets(&spec(Some(256 * 1024)), &size(120_000, 256 * 1024)).is_ok());
+        let error = check_budgets(&spec(Some(256 * 1024)), &size(120_000, 256 * 1024 + 1))
+            .expect_err("one byte over the RAM budget");
+        assert!(error.contains("262145 bytes of RAM") && error.contains("262144"), "{error}");
+        assert!(check_budgets(&spec(None), &size(120_000, 10 << 20)).is_ok());
+        let error = check_budgets(&spec(None), &size(128 * 1024, 0)).expect_err("text+data over");
+        assert!(error.contains("text+data"), "{error}");
+        let spmc = QEMU_IMAGES
+            .iter()
+            .find(|spec| spec.kind == BlobKind::SpmcImage)
+            .expect("the SPMC is built");
+        assert_eq!(spmc.ram_budget_bytes, Some(256 * 1024), "issue #8's RAM budget");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod linux;
 mod progress;
 mod qemu;
 mod shell;
+mod stack_bound;
 mod syndrome;
 mod tasks;
 mod toolchain;

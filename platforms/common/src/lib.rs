@@ -10,6 +10,8 @@ pub mod entry;
 pub mod exception_class;
 pub mod grantable;
 pub mod guest;
+#[cfg(any(feature = "ledger-storage", test))]
+pub mod ledger_storage;
 pub mod logger;
 pub mod memory_routines;
 pub mod mmio;

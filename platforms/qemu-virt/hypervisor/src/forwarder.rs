@@ -14,7 +14,8 @@
 
 use ffa_core::{EndpointId, Uuid, Version};
 use ffa_guest_driver::{Driver, PartitionInfo, SliceBuffers};
-use memory_sharing::{MemoryKind, Pools};
+use memory_sharing::MemoryKind;
+use platform_common::ledger_storage::LedgerSlots;
 use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
 use spmc::partition_manager::{
     Configuration, ContextId, Delivery, EndpointDescription, FeatureInterrupts,
@@ -42,10 +43,9 @@ const NOTIFICATIONS: u32 = 1 << 3;
 /// VMs' stage-2.
 pub type Manager = PartitionManager<VmMailboxes, ENDPOINTS, 1, CPUS, VmStage2>;
 
-/// The ledger's pools: memory-map regions, transactions, constituents, receivers. Built at
-/// boot, so they live in .bss.
-type LedgerPools = Pools<32, 8, 64, 16>;
-static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
+/// The ledger's slots: memory-map regions, transactions, constituents (320: MM32 sends 300
+/// separate pages), receivers. In .bss, filled in place at boot (never on a stack).
+static LEDGER: LedgerSlots<32, 8, 320, 16> = LedgerSlots::new();
 
 /// Why the forwarder could not be built.
 #[derive(Debug, Clone, Copy)]
@@ -153,10 +153,7 @@ pub fn build() -> Result<Built, SetupError> {
     }
     let sharing = MemorySharing {
         platform: VmStage2::new(buffers_refused.is_none()),
-        storage: spin::MutexGuard::leak(
-            LEDGER_POOLS.call_once(|| spin::Mutex::new(Pools::new())).lock(),
-        )
-        .storage(),
+        storage: LEDGER.take().ok_or(SetupError::Configuration)?,
         regions: &regions,
     };
     // Built once: a second call finds the core taken and fails.

@@ -16,13 +16,15 @@ mod delivery_slot;
 mod mailbox;
 mod normal_world_el1;
 mod shared_memory;
+mod stack;
 mod stage2;
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use aarch64_cpu::registers::{CurrentEL, Readable};
 use ffa_core::{EndpointId, Version};
-use memory_sharing::{MemoryKind, Pools};
+use memory_sharing::MemoryKind;
+use platform_common::ledger_storage::LedgerSlots;
 use platform_common::smc::smc;
 use platform_common::write_sysreg;
 use spmc::manifest::MessagingMethod;
@@ -56,11 +58,10 @@ const _: () = assert!(MANAGER_ENDPOINTS >= MAXIMUM_PARTITIONS);
 type Manager =
     PartitionManager<PhysicalMailboxes, MANAGER_ENDPOINTS, MAXIMUM_CONTEXTS, CPUS, PartitionStage2>;
 
-/// The ledger's pools: memory-map regions, transactions, constituents, receivers.
-type LedgerPools = Pools<32, 8, 64, 16>;
-/// Built at boot (in .bss: a constant initialiser would put the pools' non-zero empty slots
-/// in .data, which counts against the image's text+data budget).
-static LEDGER_POOLS: spin::Once<spin::Mutex<LedgerPools>> = spin::Once::new();
+/// The ledger's slots: memory-map regions, transactions, constituents, receivers. 320
+/// constituents: one transaction may have 300 separate pages (the conformance suite's
+/// fragmented share, matrix MM32), with room for others alongside. In .bss, filled in place.
+static LEDGER: LedgerSlots<32, 8, 320, 16> = LedgerSlots::new();
 
 /// The core, configured in place at boot (`Manager::empty` is all zero bytes, so this sits in
 /// .bss and no copy of the core is ever built on a stack).
@@ -88,17 +89,18 @@ core::arch::global_asm!(
     .section .text, "ax"
     .global spmc_secondary_start
 spmc_secondary_start:
-    // x4 = this CPU's index (set by the EL3 monitor, 1-3); its 16 KiB of stack are the
-    // index-th from the bottom of the stack area (the boot CPU uses the rest, from the top).
+    // x4 = this CPU's index (set by the EL3 monitor, 1-3); its stack is the index-th from
+    // the bottom of the stack area (the boot CPU's is the top one; see stack.rs).
     ldr     x1, =__stack_bottom
-    mov     x2, #16384
+    mov     x2, #{per_cpu}
     madd    x1, x4, x2, x1
     mov     sp, x1
     mov     x0, x4
     bl      image_secondary_main
     b       .
     .ltorg
-"#
+"#,
+    per_cpu = const stack::PER_CPU,
 );
 
 /// The slot of partition `endpoint` and its entry point.
@@ -259,7 +261,19 @@ fn memory_map(
 
 #[no_mangle]
 extern "C" fn image_main(manifest: u64) -> ! {
+    stack::paint();
     let manager = set_up(manifest);
+    defmt::info!(
+        "spmc: boot set-up used {=usize} bytes of stack (the area has {=usize})",
+        stack::boot_depth(),
+        stack::PER_CPU * CPUS
+    );
+    if !stack::area_matches() {
+        defmt::error!("spmc: the linker script's stack area is not CPUS * stack::PER_CPU bytes");
+        platform_common::semihosting::exit(4)
+    }
+    // Again: set-up ran through the other CPUs' stacks, which serving measures from clean.
+    stack::paint();
     configure_cpu();
 
     let mut register = [0u64; 18];
@@ -275,7 +289,8 @@ extern "C" fn image_main(manifest: u64) -> ! {
 }
 
 /// Loads the partitions and configures the core in place. Not inlined: its frame (manifests,
-/// descriptions) is gone before CPU 0 starts serving on the same 16 KiB stack.
+/// descriptions; deeper than one CPU's stack, see stack.rs) is gone before CPU 0 starts
+/// serving, and before any other CPU starts.
 #[inline(never)]
 fn set_up(manifest: u64) -> &'static Manager {
     // SAFETY: on QEMU virt this is the secure PL011, reserved for the defmt log stream, and
@@ -342,14 +357,12 @@ fn set_up(manifest: u64) -> &'static Manager {
         maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
     };
     let regions = memory_map(&blocks);
-    let sharing = MemorySharing {
-        platform: PartitionStage2::new(blocks),
-        storage: spin::MutexGuard::leak(
-            LEDGER_POOLS.call_once(|| spin::Mutex::new(Pools::new())).lock(),
-        )
-        .storage(),
-        regions: &regions,
+    let Some(storage) = LEDGER.take() else {
+        defmt::error!("spmc: the ledger's storage was taken before set-up");
+        platform_common::semihosting::exit(4)
     };
+    let sharing =
+        MemorySharing { platform: PartitionStage2::new(blocks), storage, regions: &regions };
     let manager = spin::MutexGuard::leak(MANAGER_STORAGE.lock());
     manager.with_memory(|memory| *memory = PhysicalMailboxes::new(blocks));
     if let Err(problem) = manager.configure_with_memory_sharing(&configuration, sharing) {

@@ -89,6 +89,10 @@ impl AddressSpace for PartitionStage2 {
 
     fn unmap(&mut self, endpoint: EndpointId, range: AddressRange) -> Result<(), FfaError> {
         let Some((slot, _)) = self.slot(endpoint) else { return Ok(()) };
+        // A partition relinquishes, or lends its own pages: the end of a memory call's deep
+        // path (its retrieve came first), a good moment to see how deep the stacks have been
+        // (and off the messaging path, which pays nothing for it).
+        crate::stack::report();
         let (address, length, _) = self.place(range)?;
         stage2::unmap(slot, address, length).map_err(map_error)
     }
