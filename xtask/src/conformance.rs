@@ -38,6 +38,12 @@ pub const EXPECTED_SKIPS: &[(&str, &str)] = &[
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
     ("n02_bitmap_destroy_from_a_partition_is_not_supported", "only a partition can try this"),
+    // The hypervisor maps the test VM's RAM read-write only: no read-only page to lend (the
+    // host model has one: `ModelBuilder::read_only_pages`).
+    ("mm13_read_write_share_of_read_only_memory_is_denied", "lends no read-only memory"),
+    ("mm13_lend_of_read_only_memory_with_zero_flag_is_denied", "lends no read-only memory"),
+    ("mm13_donate_of_read_only_memory_with_zero_flag_is_denied", "lends no read-only memory"),
+    ("mm13_reclaim_of_read_only_memory_with_zero_flag_is_denied", "lends no read-only memory"),
 ];
 
 /// One check's line, parsed.

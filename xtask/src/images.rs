@@ -186,13 +186,14 @@ const QEMU_PARTITIONS: &[PartitionSpec] = &[
     PartitionSpec {
         package: "test-partition",
         id: 0x8001,
-        // 5ff5c1a0-7e0f-4c1d-9a58-0b3f2d6e8a41, in the manifest's four-word form.
+        // Words as TF-A's manifests take them (the UUID's bytes read as little-endian u32s), so
+        // the UUID itself, as Linux prints it, is a0c1f55f-1d4c-0f7e-3f0b-589a418a6e2d.
         uuid: [0x5ff5_c1a0, 0x7e0f_4c1d, 0x9a58_0b3f, 0x2d6e_8a41],
     },
     PartitionSpec {
         package: "test-partition-2",
         id: 0x8002,
-        // 0d6c4b2e-58a1-4c9e-b1f3-7e2a9c4d5f60.
+        // Likewise: the UUID 2e4b6c0d-9e4c-a158-2a7e-f3b1605f4d9c.
         uuid: [0x0d6c_4b2e, 0x58a1_4c9e, 0xb1f3_7e2a, 0x9c4d_5f60],
     },
     PartitionSpec {
@@ -286,6 +287,10 @@ fn partition_manifest(partition: &PartitionSpec, package_address: u64) -> Result
     writer.property_u32("xlat-granule", 0).map_err(fail)?;
     writer.property_u32("boot-order", 0).map_err(fail)?;
     writer.property_u32("messaging-method", 0x603).map_err(fail)?;
+    // The conformance server partitions take notifications (N08); the OP-TEE-ABI one does not.
+    if partition.package != "optee-test-partition" {
+        writer.property_null("notification-support").map_err(fail)?;
+    }
     writer.end_node(root).map_err(fail)?;
     writer.finish().map_err(fail)
 }
