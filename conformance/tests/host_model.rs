@@ -47,6 +47,10 @@ const KNOWN_FAILURES_AS_PARTITION: &[(&str, &str)] = &[];
 const SKIPPED_AS_VM: &[(&str, &str)] = &[
     ("m04_direct_request_w2_must_be_zero_before_v1_2", "the agreed version is 1.2"),
     ("m09_partition_to_normal_world_request_is_invalid", "only a partition can try this"),
+    (
+        "m08_direct_request_to_a_partition_without_direct_receipt_is_denied",
+        "no partition without direct-request receipt",
+    ),
     ("d12_schedule_receiver_interrupt_is_for_the_normal_world", "notifications"),
     ("mm10_partition_memory_to_the_normal_world_is_denied", "only a partition can try this"),
     (

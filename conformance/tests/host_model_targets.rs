@@ -1,6 +1,7 @@
 //! Checks that need a partition the standard host-model runner does not have: I03 runs as a
-//! secure partition against a test-service partition that takes no indirect messages (the
-//! standard runner's partitions all take them, so there I03 skips).
+//! secure partition against a test-service partition that takes no indirect messages, and M08
+//! as VM 1 against one that takes no direct requests (the standard runner's partitions take
+//! both, so there I03 and M08 skip).
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -16,6 +17,7 @@ use host_model::endpoints::{secure_partition, test_uuid, with_indirect_messaging
 use host_model::partitions::test_service;
 use host_model::suite::{conformance_server, SuitePages};
 use host_model::ModelBuilder;
+use spmc::manifest::MessagingMethod;
 
 const SERVER: EndpointId = EndpointId(0x8001);
 /// A plain test-service partition: direct messages only.
@@ -55,6 +57,37 @@ fn i03_passes_as_a_partition_against_a_partition_without_indirect_messaging() {
     assert!(
         text.contains(
             "Test=i03_message_to_a_partition_without_indirect_messaging_is_denied : Result=Passed"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn m08_passes_as_a_vm_against_a_partition_without_direct_receipt() {
+    let mut no_direct = secure_partition(0x8002, test_uuid(2));
+    no_direct.messaging = MessagingMethod::SEND_DIRECT_REQUEST | MessagingMethod::INDIRECT;
+    let report = ModelBuilder::new()
+        .partition(
+            with_indirect_messaging(secure_partition(SERVER.0, test_uuid(1))),
+            conformance_server,
+        )
+        .partition(no_direct, test_service)
+        .run(|mut conduit, memory| {
+            let mut buffers = memory.allocate_buffers(4096).expect("RAM for buffers");
+            let mut context =
+                Context::new(&mut conduit, Endpoint::VirtualMachine).with_buffers(&mut buffers);
+            context.partition = Some(SERVER);
+            let mut text = String::new();
+            let selection = Selection { suite: "", name: "m08_direct" };
+            let summary = run(suites::ALL, selection, &mut context, &mut text, None);
+            (summary, text)
+        })
+        .expect("the model runs");
+    let (summary, text) = report.value;
+    assert_eq!((summary.passed, summary.failed, summary.skipped), (1, 0, 0), "{text}");
+    assert!(
+        text.contains(
+            "Test=m08_direct_request_to_a_partition_without_direct_receipt_is_denied : Result=Passed"
         ),
         "{text}"
     );

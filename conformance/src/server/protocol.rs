@@ -40,6 +40,17 @@ pub mod word {
     /// permissions << 24 | memory region attributes << 32, x6 and x7 the implementation-defined
     /// words of the server's access descriptor).
     pub const RETRIEVE_WITH_ATTRIBUTES: u64 = 0xC0F0_000E;
+    /// While servicing this request, FFA_MSG_WAIT, a DIRECT_RESP to itself and a DIRECT_RESP
+    /// to x4 (an endpoint other than the requester), then the real response.
+    pub const SERVICING_RULES: u64 = 0xC0F0_000F;
+    /// FFA_MEM_RELINQUISH of a handle with a hand-written flags word (x4 handle, x5 flags).
+    pub const RELINQUISH_WITH_FLAGS: u64 = 0xC0F0_0010;
+    /// A retrieve request written by hand with the lengths it claims in the call's w1 and w2
+    /// replaced (x4 handle, x5 sender | operation << 16 | permissions << 24, x6 total length,
+    /// x7 fragment length; 0 keeps the real length).
+    pub const RETRIEVE_WITH_LENGTHS: u64 = 0xC0F0_0011;
+    /// FFA_YIELD while servicing this request, then the response once resumed.
+    pub const YIELD: u64 = 0xC0F0_0012;
 }
 
 /// A command for a server partition.
@@ -164,6 +175,44 @@ pub enum Command {
         /// The GET flags.
         flags: u32,
     },
+    /// While servicing the request: FFA_MSG_WAIT, FFA_MSG_SEND_DIRECT_RESP_64 with the server
+    /// as both source and destination, and one to `other` (not the requester); each should
+    /// be refused, and the request stays pending, so the real response follows. Answers the
+    /// three refusals' statuses (an answer that was no FFA_ERROR is a driver failure).
+    ServicingRules {
+        /// The endpoint named as the wrong destination.
+        other: EndpointId,
+    },
+    /// FFA_MEM_RELINQUISH of `handle` with `flags` in the descriptor's flags word (bit 0:
+    /// zero the memory), which the guest driver never sets. On success the server holds the
+    /// handle no more.
+    RelinquishWithFlags {
+        /// The handle.
+        handle: u64,
+        /// The flags word.
+        flags: u32,
+    },
+    /// FFA_MEM_RETRIEVE_REQ of `handle` (tag 0, attributes left to the implementation) whose
+    /// total and fragment lengths (w1, w2) are the ones given (0 keeps the real length). A
+    /// refusal leaves nothing to undo; a grant is relinquished again at once (and answered
+    /// Done).
+    RetrieveWithLengths {
+        /// The handle.
+        handle: u64,
+        /// The owner the request names.
+        sender: EndpointId,
+        /// The transaction type the request names.
+        operation: Option<MemoryOperation>,
+        /// The permissions asked for.
+        permissions: AccessPermissions,
+        /// w1, the total length claimed (0: the real length).
+        total_length: u32,
+        /// w2, the fragment length claimed (0: the real length).
+        fragment_length: u32,
+    },
+    /// FFA_YIELD while servicing the request; once resumed, answers Done with w0 of what
+    /// resumed it (a refusal is answered with its error).
+    Yield,
 }
 
 fn operation_code(operation: Option<MemoryOperation>) -> u64 {
@@ -245,6 +294,27 @@ impl Command {
                 impdef[0],
                 impdef[1],
             ],
+            Self::ServicingRules { other } => [word::SERVICING_RULES, u64::from(other.0), 0, 0, 0],
+            Self::RelinquishWithFlags { handle, flags } => {
+                [word::RELINQUISH_WITH_FLAGS, handle, u64::from(flags), 0, 0]
+            }
+            Self::RetrieveWithLengths {
+                handle,
+                sender,
+                operation,
+                permissions,
+                total_length,
+                fragment_length,
+            } => [
+                word::RETRIEVE_WITH_LENGTHS,
+                handle,
+                u64::from(sender.0)
+                    | operation_code(operation) << 16
+                    | u64::from(permissions.to_byte()) << 24,
+                u64::from(total_length),
+                u64::from(fragment_length),
+            ],
+            Self::Yield => [word::YIELD, 0, 0, 0, 0],
         }
     }
 
@@ -297,6 +367,20 @@ impl Command {
                 attributes: (second >> 32) as u16,
                 impdef: [third, fourth],
             },
+            word::SERVICING_RULES => Self::ServicingRules { other: EndpointId(first as u16) },
+            word::RELINQUISH_WITH_FLAGS => {
+                Self::RelinquishWithFlags { handle: first, flags: second as u32 }
+            }
+            word::RETRIEVE_WITH_LENGTHS => Self::RetrieveWithLengths {
+                handle: first,
+                sender: EndpointId(second as u16),
+                operation: operation_of(second >> 16),
+                permissions: AccessPermissions::try_from((second >> 24) as u8)
+                    .unwrap_or(AccessPermissions::NOT_SPECIFIED),
+                total_length: third as u32,
+                fragment_length: fourth as u32,
+            },
+            word::YIELD => Self::Yield,
             _ => return None,
         })
     }

@@ -282,8 +282,49 @@ impl<'m> Server<'m> {
                     permissions,
                     attributes,
                     impdef,
+                    lengths: [0, 0],
                 };
                 request.make(driver)
+            }
+            Command::RetrieveWithLengths {
+                handle,
+                sender,
+                operation,
+                permissions,
+                total_length,
+                fragment_length,
+            } => {
+                let request = HandWrittenRetrieve {
+                    handle,
+                    sender,
+                    operation,
+                    permissions,
+                    attributes: 0,
+                    impdef: [0, 0],
+                    lengths: [total_length, fragment_length],
+                };
+                request.make(driver)
+            }
+            Command::ServicingRules { other } => servicing_rules(driver, other),
+            Command::RelinquishWithFlags { handle, flags } => {
+                let answer = relinquish_with_flags(driver, handle, flags);
+                if answer.status == Status::Done {
+                    if let Some(mut held) = self.find(handle) {
+                        held.relinquished = true;
+                        self.remember(held);
+                    }
+                }
+                answer
+            }
+            Command::Yield => {
+                let version = driver.version();
+                let target = ffa_core::TargetInfo { endpoint: driver.id(), vcpu: VcpuId(0) };
+                let call = Call::Yield { target, timeout: 0, is_64: false };
+                let resumed = driver.conduit().call(call.encode(version));
+                match refusal_of(&resumed) {
+                    Status::DriverFailure => Answer::done([resumed[0], 0, 0, 0]),
+                    refused => Answer::failed(refused),
+                }
             }
             Command::SendIndirect { destination, value } => {
                 match driver.send_indirect(destination, Uuid::NIL, &value.to_le_bytes()) {
@@ -326,7 +367,78 @@ impl<'m> Server<'m> {
     }
 }
 
-/// [`Command::RetrieveWithAttributes`], carried out.
+/// The status of a call's answer that should be a refusal: the error of an FFA_ERROR, a
+/// driver failure for anything else.
+fn refusal_of(answer: &[u64; 18]) -> Status {
+    if answer[0] == FFA_ERROR {
+        FfaError::from_register(answer[2]).map_or(Status::DriverFailure, Status::Ffa)
+    } else {
+        Status::DriverFailure
+    }
+}
+
+/// [`Command::ServicingRules`]: three calls a partition servicing a request may not make.
+fn servicing_rules<C: Conduit, B: Buffers>(driver: &mut Driver<C, B>, other: EndpointId) -> Answer {
+    let version = driver.version();
+    let own = driver.id();
+    let response = |destination| {
+        Call::MsgSendDirectResp(DirectMessage {
+            source: own,
+            destination,
+            body: DirectBody::Partition64([0; 5]),
+        })
+    };
+    let calls = [
+        Call::MsgWait { flags: MsgWaitFlags::empty(), is_64: false },
+        response(own),
+        response(other),
+    ];
+    let mut statuses = [0u64; 4];
+    for (status, call) in statuses.iter_mut().zip(calls) {
+        let answer = driver.conduit().call(call.encode(version));
+        *status = refusal_of(&answer).to_word();
+    }
+    Answer::done(statuses)
+}
+
+/// The length of a relinquish descriptor naming one endpoint (reference §7.8: handle, flags,
+/// endpoint count, then the 16-bit IDs).
+const RELINQUISH_LENGTH: usize = 8 + 4 + 4 + 2;
+
+/// [`Command::RelinquishWithFlags`]: the descriptor written by hand, so any flags word fits.
+fn relinquish_with_flags<C: Conduit, B: Buffers>(
+    driver: &mut Driver<C, B>,
+    handle: u64,
+    flags: u32,
+) -> Answer {
+    let own = driver.id();
+    let Some(buffers) = driver.buffers_mut() else {
+        return Answer::failed(Status::DriverFailure);
+    };
+    let written = buffers.with_tx(|tx| {
+        let descriptor = tx.get_mut(..RELINQUISH_LENGTH)?;
+        let (handle_bytes, rest) = descriptor.split_at_mut(8);
+        let (flags_bytes, rest) = rest.split_at_mut(4);
+        let (count_bytes, endpoint_bytes) = rest.split_at_mut(4);
+        handle_bytes.copy_from_slice(&handle.to_le_bytes());
+        flags_bytes.copy_from_slice(&flags.to_le_bytes());
+        count_bytes.copy_from_slice(&1u32.to_le_bytes());
+        endpoint_bytes.copy_from_slice(&own.0.to_le_bytes());
+        Some(())
+    });
+    if written.is_none() {
+        return Answer::failed(Status::DriverFailure);
+    }
+    let mut registers = [0u64; 18];
+    registers[0] = FFA_MEM_RELINQUISH;
+    let answer = driver.conduit().call(registers);
+    match answer[0] {
+        FFA_SUCCESS_32 => Answer::done([0; 4]),
+        _ => Answer::failed(refusal_of(&answer)),
+    }
+}
+
+/// [`Command::RetrieveWithAttributes`] and [`Command::RetrieveWithLengths`], carried out.
 struct HandWrittenRetrieve {
     handle: u64,
     sender: EndpointId,
@@ -334,8 +446,12 @@ struct HandWrittenRetrieve {
     permissions: AccessPermissions,
     attributes: u16,
     impdef: [u64; 2],
+    /// The total and fragment lengths the call claims (0: the real length).
+    lengths: [u32; 2],
 }
 
+const FFA_SUCCESS_32: u64 = 0x8400_0061;
+const FFA_MEM_RELINQUISH: u64 = 0x8400_0076;
 const FFA_ERROR: u64 = 0x8400_0060;
 const FFA_RX_RELEASE: u64 = 0x8400_0065;
 const FFA_MEM_RETRIEVE_REQ_32: u64 = 0x8400_0074;
@@ -376,7 +492,13 @@ impl HandWrittenRetrieve {
         let written = buffers.with_tx(|tx| build_transaction(tx, layout, &fields, &[access], &[]));
         let Ok(length) = written else { return Answer::failed(Status::DriverFailure) };
         let mut registers = [0u64; 18];
-        registers[..3].copy_from_slice(&[FFA_MEM_RETRIEVE_REQ_32, length as u64, length as u64]);
+        let claimed = |claim: u32| if claim == 0 { length as u64 } else { u64::from(claim) };
+        let [total, fragment] = self.lengths;
+        registers[..3].copy_from_slice(&[
+            FFA_MEM_RETRIEVE_REQ_32,
+            claimed(total),
+            claimed(fragment),
+        ]);
         let answer = driver.conduit().call(registers);
         match answer[0] {
             FFA_MEM_RETRIEVE_RESP => {

@@ -1,6 +1,7 @@
 //! The checks, by suite, in the order they run (version negotiation first: D04 depends on it).
 
 mod direct_messaging;
+mod direct_servicing;
 mod direct_through_driver;
 mod direct_variants;
 mod discovery_buffers;
@@ -156,6 +157,10 @@ pub const ALL: &[Check] = &[
     direct_variants::M10_SPOOF,
     direct_variants::M10_TO_ITSELF,
     direct_through_driver::M01_REQ2,
+    direct_servicing::M05,
+    direct_servicing::M07_WAIT,
+    direct_servicing::M07_YIELD,
+    direct_servicing::M08,
     setup_discovery::D12,
     memory_management::MM29,
     memory_management::MM29_FLAGS,
