@@ -14,6 +14,7 @@ const SUITE: &str = "direct_messaging";
 const NO_PARTITION: &str = "the setup names no partition that answers direct requests";
 const NO_ID: &str = "FFA_ID_GET did not answer";
 const NOT_A_SERVER: &str = "the server partition does not run conformance::server";
+const NO_REQUEST_64: &str = "FFA_MSG_SEND_DIRECT_REQ_64 is not offered";
 const FFA_MSG_SEND_DIRECT_REQ_64: u64 = 0xC400_006F;
 const FFA_MSG_SEND_DIRECT_RESP_64: u64 = 0xC400_0070;
 const FFA_YIELD: u64 = 0x8400_006C;
@@ -86,6 +87,9 @@ fn status_is(word: u64, error: FfaError) -> Outcome {
 fn servicing_rules(context: &mut Context<'_>) -> Result<([u64; 4], EndpointId), Outcome> {
     let partition = context.partition.ok_or(Outcome::Skipped(NO_PARTITION))?;
     let own = context.own_id().ok_or(Outcome::Skipped(NO_ID))?;
+    if !context.offers(FFA_MSG_SEND_DIRECT_REQ_64) {
+        return Err(Outcome::Skipped(NO_REQUEST_64));
+    }
     let answer = command(context, own, partition, Command::ServicingRules { other: NOBODY })?;
     if answer.status != Status::Done {
         return Err(Outcome::Failed {
@@ -155,6 +159,9 @@ fn m07_yield(context: &mut Context<'_>) -> Outcome {
     let Some(own) = context.own_id() else { return Outcome::Skipped(NO_ID) };
     if !context.offers(FFA_RUN) {
         return Outcome::Skipped("FFA_RUN is not offered");
+    }
+    if !context.offers(FFA_MSG_SEND_DIRECT_REQ_64) {
+        return Outcome::Skipped(NO_REQUEST_64);
     }
     let yielded =
         context.call(&[FFA_MSG_SEND_DIRECT_REQ_64, endpoints(own, partition), 0, word::YIELD]);
