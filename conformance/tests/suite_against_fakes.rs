@@ -245,6 +245,8 @@ fn a_conformant_implementation_passes_every_check_that_applies() {
             "mm19_lend_read_only_then_retrieve_read_write_is_denied",
             "mm02_a_borrower_cannot_lend_what_it_borrowed",
             "mm28_relinquish_before_retrieve_is_an_error",
+            "mm17_retrieve_with_a_bad_total_length_is_invalid",
+            "mm28_relinquish_with_the_zero_flag_by_a_read_only_borrower_is_denied",
             "mm30_borrower_loses_access_at_relinquish",
             "mm01_two_borrowers_see_one_share",
             "mm32_fragmented_share_and_retrieve",

@@ -16,6 +16,7 @@ mod memory_descriptors;
 mod memory_flow;
 mod memory_management;
 mod memory_read_only;
+mod memory_request_words;
 mod memory_retrieve_attributes;
 mod memory_retrieve_rules;
 mod memory_send_rules;
@@ -184,6 +185,8 @@ pub const ALL: &[Check] = &[
     memory_retrieve_rules::MM19_READ_ONLY,
     memory_retrieve_rules::MM02_RESEND,
     memory_retrieve_rules::MM28_EARLY,
+    memory_request_words::MM17_LENGTH,
+    memory_request_words::MM28_ZERO_READ_ONLY,
     memory_retrieve_rules::MM30_RELINQUISHED,
     memory_cycles::MM01_TWO_BORROWERS,
     memory_cycles::MM32_FRAGMENTS,
