@@ -45,6 +45,7 @@ const KNOWN_FAILURES_AS_PARTITION: &[(&str, &str)] = &[];
 /// What a VM on the model skips, and why: calls the core does not offer yet, and checks that
 /// do not apply to a VM. A change here means the core started (or stopped) offering something.
 const SKIPPED_AS_VM: &[(&str, &str)] = &[
+    ("d27_console_log_with_a_bad_character_count_is_invalid", "FFA_CONSOLE_LOG is not offered"),
     ("m04_direct_request_w2_must_be_zero_before_v1_2", "the agreed version is 1.2"),
     ("m09_partition_to_normal_world_request_is_invalid", "only a partition can try this"),
     (
@@ -57,6 +58,7 @@ const SKIPPED_AS_VM: &[(&str, &str)] = &[
         "i03_message_to_a_partition_without_indirect_messaging_is_denied",
         "no partition without indirect messaging",
     ),
+    ("i06_v1_0_msg_send_is_refused_or_not_supported", "FFA_MSG_SEND is not offered"),
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
     ("n02_bitmap_destroy_from_a_partition_is_not_supported", "only a partition can try this"),

@@ -23,6 +23,7 @@ mod memory_send_rules;
 mod notification_delivery;
 mod notification_variants;
 mod notifications;
+mod optional_calls;
 mod setup_discovery;
 mod support;
 
@@ -142,6 +143,7 @@ pub const ALL: &[Check] = &[
     features::D11_RECLAIM,
     features::D11_RETRIEVE,
     features::D11_DIRECT,
+    optional_calls::D27,
     direct_messaging::M01,
     direct_messaging::M02,
     direct_messaging::M03,
@@ -228,6 +230,7 @@ pub const ALL: &[Check] = &[
     indirect_messaging::I05_REPLY,
     indirect_messaging::I05_SIGNAL,
     indirect_targets::I03,
+    optional_calls::I06,
     notifications::N01,
     notifications::N03_EMPTY,
     notifications::N03_SPOOF,
