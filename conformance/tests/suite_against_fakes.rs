@@ -16,6 +16,8 @@ struct Faults {
     version_bit_31_answered: bool,
     spoofed_source_accepted: bool,
     version_never_locked: bool,
+    /// FFA_MSG_SEND (v1.0) succeeds although FFA_FEATURES does not offer it.
+    msg_send_answered: bool,
 }
 
 /// A small FF-A implementation as a VM with ID 1 sees it: partition 0x8001 answers w3 + 1.
@@ -170,6 +172,7 @@ impl Fake {
                 reply[0] = SUCCESS_32;
             }
             0x8400_0077 => return error(INVALID_PARAMETERS),
+            0x8400_006E if self.faults.msg_send_answered => reply[0] = SUCCESS_32,
             _ => return error(NOT_SUPPORTED),
         }
         reply
@@ -324,6 +327,11 @@ fn each_fault_fails_the_check_that_looks_for_it() {
             Faults { version_never_locked: true, ..Faults::default() },
             "d04_version_is_fixed_after_another_call",
             "expected w0=0xffffffff, got w0=0x10002",
+        ),
+        (
+            Faults { msg_send_answered: true, ..Faults::default() },
+            "i06_v1_0_msg_send_is_refused_or_not_supported",
+            "expected FFA_ERROR(NOT_SUPPORTED), got FFA_SUCCESS_32",
         ),
     ];
     for (faults, check, message) in cases {

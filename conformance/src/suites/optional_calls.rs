@@ -2,7 +2,7 @@
 //! v1.0's FFA_MSG_SEND (I06). Offered, they must follow their rules; not offered, the call
 //! itself must answer NOT_SUPPORTED, as FFA_FEATURES does, and the check skips saying so.
 
-use ffa_core::FfaError;
+use ffa_core::{FfaError, Version};
 
 use super::id::*;
 use crate::check::{Check, Expected, Outcome};
@@ -15,6 +15,8 @@ const FFA_MSG_SEND: u64 = 0x8400_006E;
 const MOST_CHARACTERS_32: u64 = 24;
 /// The most characters FFA_CONSOLE_LOG_64 carries from v1.2 (x2-x17, eight each).
 const MOST_CHARACTERS_64: u64 = 128;
+/// The most characters FFA_CONSOLE_LOG_64 carries before v1.2 (x2-x7).
+const MOST_CHARACTERS_64_BEFORE_V1_2: u64 = 48;
 
 /// D27: FFA_CONSOLE_LOG with a character count of 0, or more than its registers carry, is
 /// INVALID_PARAMETERS, and one character is then logged (FFA_SUCCESS). Not offered, both forms
