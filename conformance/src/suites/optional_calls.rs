@@ -28,8 +28,12 @@ pub const D27: Check = Check {
     run: d27,
 };
 fn d27(context: &mut Context<'_>) -> Outcome {
-    let forms =
-        [(FFA_CONSOLE_LOG_32, MOST_CHARACTERS_32), (FFA_CONSOLE_LOG_64, MOST_CHARACTERS_64)];
+    let most_64 = if context.version >= Version::V1_2 {
+        MOST_CHARACTERS_64
+    } else {
+        MOST_CHARACTERS_64_BEFORE_V1_2
+    };
+    let forms = [(FFA_CONSOLE_LOG_32, MOST_CHARACTERS_32), (FFA_CONSOLE_LOG_64, most_64)];
     let offered = forms.map(|(function, _)| context.offers(function));
     let characters = u64::from_le_bytes(*b"D27\n\0\0\0\0");
     let mut outcomes = [Outcome::Passed; 6];
