@@ -38,6 +38,14 @@ pub const EXPECTED_SKIPS: &[(&str, &str)] = &[
     ("n01_bitmap_create_from_a_partition_is_not_supported", "only a partition can try this"),
     ("n07_info_get_with_nothing_pending", "INFO_GET is the normal-world scheduler's call"),
     ("n02_bitmap_destroy_from_a_partition_is_not_supported", "only a partition can try this"),
+    // Every QEMU partition takes direct requests.
+    (
+        "m08_direct_request_to_a_partition_without_direct_receipt_is_denied",
+        "no partition without direct-request receipt",
+    ),
+    // Optional calls neither the hypervisor nor the SPMC offers.
+    ("d27_console_log_with_a_bad_character_count_is_invalid", "FFA_CONSOLE_LOG is not offered"),
+    ("i06_v1_0_msg_send_is_refused_or_not_supported", "FFA_MSG_SEND is not offered"),
     // The hypervisor maps the test VM's RAM read-write only: no read-only page to lend (the
     // host model has one: `ModelBuilder::read_only_pages`).
     ("mm13_read_write_share_of_read_only_memory_is_denied", "lends no read-only memory"),
