@@ -54,10 +54,14 @@ pub struct RamPiece {
 /// `page_count` pages of RAM at `base` cut around the page `read_only_offset` bytes in (4 KiB
 /// aligned): the pages before it, the page itself (read-only), the pages after it; empty
 /// pieces are `None`. An offset outside the RAM (or unaligned) leaves it whole and writable.
-pub fn around_read_only(base: u64, page_count: u32, read_only_offset: u64) -> [Option<RamPiece>; 3] {
+pub fn around_read_only(
+    base: u64,
+    page_count: u32,
+    read_only_offset: u64,
+) -> [Option<RamPiece>; 3] {
     let page = read_only_offset / 4096;
     let whole = RamPiece { base, page_count, read_only: false };
-    if read_only_offset % 4096 != 0 || page >= u64::from(page_count) {
+    if !read_only_offset.is_multiple_of(4096) || page >= u64::from(page_count) {
         return [Some(whole), None, None];
     }
     // `page < page_count`, so both counts fit in u32.

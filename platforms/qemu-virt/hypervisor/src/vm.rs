@@ -10,8 +10,8 @@ use core::fmt::Write;
 use crate::forwarder::{self, Manager};
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
-use platform_common::guest::{self, GuestRegisters};
 use platform_common::grantable::GUEST_READ_ONLY_PAGE;
+use platform_common::guest::{self, GuestRegisters};
 use platform_common::stage2::{MemoryKind, PageAccess, Stage2, TlbScope, VTCR};
 use platform_common::write_sysreg;
 
