@@ -1,6 +1,7 @@
 //! Which physical memory an SPMC may map for a partition: partition memory, or normal-world
 //! memory; everything else (the SPMC's own, the monitor's, devices, secure memory no partition
-//! owns) never.
+//! owns) never. Also the one page of a test VM's RAM the VM may only read (and so may share
+//! only read-only, and never have zeroed: matrix MM13), and its RAM cut around that page.
 
 use core::ops::Range;
 
@@ -34,6 +35,46 @@ pub fn classify(
         return Some(Grantable::PartitionMemory);
     }
     (start >= normal_world.start && end <= normal_world.end).then_some(Grantable::NormalWorld)
+}
+
+/// Where in a test VM's RAM its read-only page is, in bytes from the RAM's start: the last
+/// page of its 16 MiB (IPA 0x40FF_F000), which the test VM's image and the suite's pages never
+/// reach (docs/src/memory-map.md). The hypervisor maps it read-only in the VM's stage-2 and
+/// its ledger marks it read-only.
+pub const GUEST_READ_ONLY_PAGE: u64 = (16 << 20) - 4096;
+
+/// One piece of a VM's RAM, in 4 KiB pages: `page_count` pages from `base`, read-only or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamPiece {
+    pub base: u64,
+    pub page_count: u32,
+    pub read_only: bool,
+}
+
+/// `page_count` pages of RAM at `base` cut around the page `read_only_offset` bytes in (4 KiB
+/// aligned): the pages before it, the page itself (read-only), the pages after it; empty
+/// pieces are `None`. An offset outside the RAM (or unaligned) leaves it whole and writable.
+pub fn around_read_only(
+    base: u64,
+    page_count: u32,
+    read_only_offset: u64,
+) -> [Option<RamPiece>; 3] {
+    let page = read_only_offset / 4096;
+    let whole = RamPiece { base, page_count, read_only: false };
+    if !read_only_offset.is_multiple_of(4096) || page >= u64::from(page_count) {
+        return [Some(whole), None, None];
+    }
+    // `page < page_count`, so both counts fit in u32.
+    let before = page as u32;
+    let after = page_count - before - 1;
+    let piece = |base, page_count, read_only| {
+        (page_count > 0).then_some(RamPiece { base, page_count, read_only })
+    };
+    [
+        piece(base, before, false),
+        piece(base + read_only_offset, 1, true),
+        piece(base + read_only_offset + 4096, after, false),
+    ]
 }
 
 #[cfg(test)]
@@ -71,5 +112,31 @@ mod tests {
         // Empty and wrapping ranges.
         assert_eq!(place(0x4100_0000, 0), None);
         assert_eq!(place(u64::MAX - 4095, 8192), None);
+    }
+
+    #[test]
+    fn ram_is_cut_around_the_read_only_page() {
+        let base = 0x4100_0000;
+        let pages = 4096;
+        let [before, page, after] = around_read_only(base, pages, GUEST_READ_ONLY_PAGE);
+        assert_eq!(before, Some(RamPiece { base, page_count: 4095, read_only: false }));
+        assert_eq!(page, Some(RamPiece { base: 0x41FF_F000, page_count: 1, read_only: true }));
+        assert_eq!(after, None);
+        let [before, page, after] = around_read_only(base, pages, 0);
+        assert_eq!(before, None);
+        assert_eq!(page, Some(RamPiece { base, page_count: 1, read_only: true }));
+        assert_eq!(after, Some(RamPiece { base: base + 4096, page_count: 4095, read_only: false }));
+        let [before, page, after] = around_read_only(base, pages, 0x8000);
+        assert_eq!(before.map(|piece| piece.page_count), Some(8));
+        assert_eq!(page.map(|piece| piece.base), Some(base + 0x8000));
+        assert_eq!(after.map(|piece| (piece.base, piece.page_count)), Some((base + 0x9000, 4087)));
+    }
+
+    #[test]
+    fn an_offset_outside_the_ram_or_unaligned_leaves_it_whole() {
+        let whole = Some(RamPiece { base: 0x4100_0000, page_count: 16, read_only: false });
+        assert_eq!(around_read_only(0x4100_0000, 16, 16 * 4096), [whole, None, None]);
+        assert_eq!(around_read_only(0x4100_0000, 16, 0x800), [whole, None, None]);
+        assert_eq!(around_read_only(0x4100_0000, 16, u64::MAX - 4095), [whole, None, None]);
     }
 }

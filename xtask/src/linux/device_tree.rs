@@ -15,6 +15,10 @@
 pub const RAM_IPA: u64 = 0x4000_0000;
 pub const RAM_SIZE: u64 = 16 << 20;
 pub const RAM_PHYSICAL: u64 = 0x4100_0000;
+/// What the memory node gives Linux: all but the last page, which the SPMC's and the
+/// forwarder's memory maps hold read-only for the conformance suite's MM13 checks
+/// (`platform_common::grantable::GUEST_READ_ONLY_PAGE`); Linux must not share it read-write.
+pub const LINUX_RAM_SIZE: u64 = RAM_SIZE - 4096;
 
 /// One Linux guest: its FF-A ID (= VM number), the CPU it runs on, its RAM's physical address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +90,7 @@ pub fn build(guest: GuestLayout, initramfs_size: u64) -> Result<Vec<u8>, String>
 
     let memory = writer.begin_node(&format!("memory@{RAM_IPA:x}")).map_err(fail)?;
     writer.property_string("device_type", "memory").map_err(fail)?;
-    writer.property_array_u64("reg", &[RAM_IPA, RAM_SIZE]).map_err(fail)?;
+    writer.property_array_u64("reg", &[RAM_IPA, LINUX_RAM_SIZE]).map_err(fail)?;
     writer.end_node(memory).map_err(fail)?;
 
     let cpus = writer.begin_node("cpus").map_err(fail)?;

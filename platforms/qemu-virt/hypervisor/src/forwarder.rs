@@ -15,6 +15,7 @@
 use ffa_core::{EndpointId, Uuid, Version};
 use ffa_guest_driver::{Driver, PartitionInfo, SliceBuffers};
 use memory_sharing::MemoryKind;
+use platform_common::grantable::{around_read_only, GUEST_READ_ONLY_PAGE};
 use platform_common::ledger_storage::LedgerSlots;
 use spmc::manifest::{ExceptionLevel, MessagingMethod, PowerManagementMessages};
 use spmc::partition_manager::{
@@ -140,16 +141,23 @@ pub fn build() -> Result<Built, SetupError> {
         maximum_mailbox_pages: MAXIMUM_MAILBOX_PAGES,
     };
     let buffers_refused = shared_memory::map_with_spmc().err();
-    let mut regions: heapless::Vec<MemoryRegionDescription, VMS> = heapless::Vec::new();
-    for guest in board::GUESTS {
-        let region = MemoryRegionDescription {
-            owner: EndpointId(guest.id as u16),
-            base: guest.ram,
-            page_count: (GUEST_RAM_SIZE / 4096) as u32,
-            kind: MemoryKind::Normal { secure: false },
-            read_only: false,
-        };
-        regions.push(region).map_err(|_| SetupError::Configuration)?;
+    // Each VM's RAM, cut around its read-only page (a test VM's; a Linux guest has none).
+    let mut regions: heapless::Vec<MemoryRegionDescription, { 3 * VMS }> = heapless::Vec::new();
+    for (index, guest) in board::GUESTS.into_iter().enumerate() {
+        let page_count = (GUEST_RAM_SIZE / 4096) as u32;
+        let read_only_offset =
+            if crate::linux_guest::present(index) { GUEST_RAM_SIZE } else { GUEST_READ_ONLY_PAGE };
+        for piece in around_read_only(guest.ram, page_count, read_only_offset).into_iter().flatten()
+        {
+            let region = MemoryRegionDescription {
+                owner: EndpointId(guest.id as u16),
+                base: piece.base,
+                page_count: piece.page_count,
+                kind: MemoryKind::Normal { secure: false },
+                read_only: piece.read_only,
+            };
+            regions.push(region).map_err(|_| SetupError::Configuration)?;
+        }
     }
     let sharing = MemorySharing {
         platform: VmStage2::new(buffers_refused.is_none()),

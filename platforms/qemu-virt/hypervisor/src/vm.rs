@@ -10,13 +10,19 @@ use core::fmt::Write;
 use crate::forwarder::{self, Manager};
 use aarch64_cpu::registers::ESR_EL2;
 use platform_common::el1_context::El1Registers;
+use platform_common::grantable::GUEST_READ_ONLY_PAGE;
 use platform_common::guest::{self, GuestRegisters};
-use platform_common::stage2::{MemoryKind, Stage2, VTCR};
+use platform_common::stage2::{MemoryKind, PageAccess, Stage2, TlbScope, VTCR};
 use platform_common::write_sysreg;
 
 /// Where every VM's RAM starts in its own address space, and how big it is.
 pub const GUEST_RAM_IPA: u64 = 0x4000_0000;
 pub const GUEST_RAM_SIZE: u64 = 16 << 20;
+/// The page of its RAM every test VM may only read (`grantable::GUEST_READ_ONLY_PAGE`, matrix
+/// MM13): the conformance suite's read-only page.
+pub const READ_ONLY_PAGE_IPA: u64 = GUEST_RAM_IPA + GUEST_READ_ONLY_PAGE;
+/// How the read-only page is mapped: like the rest of the RAM (executable), minus write.
+const READ_ONLY: PageAccess = PageAccess { write: false, execute: true, non_secure: false };
 /// Where every VM sees the console UART.
 const GUEST_CONSOLE_IPA: u64 = 0x0900_0000;
 
@@ -82,7 +88,8 @@ impl Vm {
     pub fn new(index: usize, id: u64, ram_pa: u64) -> Option<Self> {
         let tables = TABLES.get(index)?;
         // SAFETY: this VM has never run; its RAM is DRAM set aside for it (docs/src/memory-map.md)
-        // and the console page is the shared non-secure UART.
+        // and the console page is the shared non-secure UART. The read-only page is part of
+        // that RAM, and no CPU has used these tables yet (the TLB scope is the VM's own).
         unsafe {
             tables.map(GUEST_RAM_IPA, ram_pa, GUEST_RAM_SIZE, MemoryKind::Memory).ok()?;
             tables
@@ -92,6 +99,13 @@ impl Vm {
                     4096,
                     MemoryKind::Device,
                 )
+                .ok()?;
+            // The read-only page: its block split into pages, the page mapped again without
+            // write access (the forwarder's ledger marks it read-only too).
+            let scope = TlbScope { vmid: vmid(index), secure: false };
+            tables.unmap(READ_ONLY_PAGE_IPA, 4096, scope).ok()?;
+            tables
+                .map_pages(READ_ONLY_PAGE_IPA, ram_pa + GUEST_READ_ONLY_PAGE, 4096, READ_ONLY)
                 .ok()?;
         }
         let mut el1 = El1Registers::ZERO;
@@ -138,22 +152,25 @@ impl Vm {
         let _ = forwarder::drive(manager, context, delivery, &mut wait);
     }
 
-    /// A stage-2 data abort at an IPA of the VM's RAM that its stage-2 no longer maps: a page
-    /// it has lent (or donated). Reported on the console; `true` if so.
+    /// A stage-2 data abort at an IPA of the VM's RAM that its stage-2 no longer maps (a page
+    /// it has lent or donated), or a write to its read-only page. Reported on the console;
+    /// `true` if so.
     fn lent_page_fault(&self) -> bool {
         // HPFAR_EL2.FIPA holds IPA[47:12] in bits [43:4]; FAR_EL2 the offset in the page.
         let page = (platform_common::read_sysreg!("hpfar_el2") & 0x0FFF_FFFF_FFF0) << 8;
         let ipa = page | (platform_common::read_sysreg!("far_el2") & 0xFFF);
         let in_ram = (GUEST_RAM_IPA..GUEST_RAM_IPA + GUEST_RAM_SIZE).contains(&ipa);
         let unmapped = tables(self.index).is_some_and(|tables| tables.translate(ipa).is_none());
-        if in_ram && unmapped {
+        let read_only = page == READ_ONLY_PAGE_IPA;
+        let why = if unmapped { "page not mapped (lent)" } else { "page is read-only" };
+        if in_ram && (unmapped || read_only) {
             let _ = writeln!(
                 crate::console(),
-                "hypervisor: VM {} stage-2 fault at IPA {ipa:#x}: page not mapped (lent); access skipped",
+                "hypervisor: VM {} stage-2 fault at IPA {ipa:#x}: {why}; access skipped",
                 self.id
             );
         }
-        in_ram && unmapped
+        in_ram && (unmapped || read_only)
     }
 
     /// Runs the VM on CPU 0 until it powers off or faults.

@@ -226,7 +226,7 @@ fn normal_world_endpoints() -> [EndpointDescription; 3] {
 /// (endpoint 0) its image region, all non-secure. Nothing else can be shared through the SPMC.
 fn memory_map(
     partitions: &[Option<(EndpointId, u64)>; MAXIMUM_PARTITIONS],
-) -> heapless::Vec<MemoryRegionDescription, { MAXIMUM_PARTITIONS + 3 }> {
+) -> heapless::Vec<MemoryRegionDescription, { MAXIMUM_PARTITIONS + 7 }> {
     const PAGES_PER_PARTITION: u32 = (stage2::PARTITION_BLOCK / 4096) as u32;
     const PAGES_PER_GUEST: u32 = (16 << 20) / 4096;
     let mut regions = heapless::Vec::new();
@@ -248,13 +248,21 @@ fn memory_map(
         read_only: false,
     });
     for guest in platform_common::board::GUESTS {
-        let _ = regions.push(MemoryRegionDescription {
-            owner: EndpointId(guest.id as u16),
-            base: guest.ram,
-            page_count: PAGES_PER_GUEST,
-            kind: MemoryKind::Normal { secure: false },
-            read_only: false,
-        });
+        // Cut around the test VM's read-only page, as the hypervisor's ledger has it (MM13).
+        let pieces = platform_common::grantable::around_read_only(
+            guest.ram,
+            PAGES_PER_GUEST,
+            platform_common::grantable::GUEST_READ_ONLY_PAGE,
+        );
+        for piece in pieces.into_iter().flatten() {
+            let _ = regions.push(MemoryRegionDescription {
+                owner: EndpointId(guest.id as u16),
+                base: piece.base,
+                page_count: piece.page_count,
+                kind: MemoryKind::Normal { secure: false },
+                read_only: piece.read_only,
+            });
+        }
     }
     regions
 }

@@ -1,6 +1,6 @@
-//! What VM 1 lends the conformance suite: RX/TX buffers of its own, and a region of its RAM
-//! past the image to share, lend and donate, with accesses that detect the hypervisor's
-//! skipped stage-2 faults.
+//! What VM 1 lends the conformance suite: RX/TX buffers of its own, a region of its RAM past
+//! the image to share, lend and donate, with accesses that detect the hypervisor's skipped
+//! stage-2 faults, and the one page of its RAM it may only read (for the MM13 checks).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,13 @@ const PAGE_SIZE: usize = 4096;
 const SUITE_MEMORY_BASE: u64 = 0x4080_0000;
 /// Pages the suite may share: 4 MiB (the fragmentation check needs 664).
 const SUITE_MEMORY_PAGES: usize = 1024;
+/// The page the hypervisor maps read-only and the forwarder's ledger marks read-only: the last
+/// page of the RAM, past the suite's pages (docs/src/memory-map.md).
+const READ_ONLY_PAGE: u64 = 0x4000_0000 + platform_common::grantable::GUEST_READ_ONLY_PAGE;
+const _: () = assert!(
+    READ_ONLY_PAGE >= SUITE_MEMORY_BASE + (SUITE_MEMORY_PAGES * PAGE_SIZE) as u64
+        && READ_ONLY_PAGE < 0x4000_0000 + (16 << 20)
+);
 /// Two values a load from an unreachable page leaves in its register: the hypervisor skips the
 /// load, so two loads of one word that each keep their own preset value were both skipped (a
 /// load that ran returns the same word twice, which cannot equal both).
@@ -157,7 +164,7 @@ impl SuiteMemory for SuiteRam {
                 }
             }
             // SAFETY: an aligned word of the suite's region, mapped read-write (the load just
-            // succeeded; the VM's own pages are never mapped read-only).
+            // succeeded; the only page mapped read-only, `READ_ONLY_PAGE`, lies past the region).
             unsafe { core::ptr::write_volatile(word as *mut u64, u64::from_le_bytes(value)) };
         }
         Ok(())
@@ -167,5 +174,11 @@ impl SuiteMemory for SuiteRam {
     /// [`load`] sees that, so refused accesses come back as [`AccessFault`].
     fn survives_faults(&self) -> bool {
         true
+    }
+
+    /// The page this VM may only read: the suite only names it in descriptors (`read` and
+    /// `write` reach only the pages above).
+    fn read_only_page(&self) -> Option<u64> {
+        Some(READ_ONLY_PAGE)
     }
 }
