@@ -202,6 +202,36 @@ pub(super) fn encode_direct(writer: &Writer, message: &DirectMessage) -> [u64; 1
     }
 }
 
+impl DirectMessage {
+    /// The registers of this message sent as FFA_MSG_SEND_DIRECT_REQ (`is_request`) or
+    /// FFA_MSG_SEND_DIRECT_RESP to a peer at `version`: the same as encoding
+    /// `Call::MsgSendDirectReq(*self)` or `Call::MsgSendDirectResp(*self)`, without building
+    /// (and copying) the call.
+    #[inline]
+    pub fn encode(&self, is_request: bool, version: Version) -> [u64; 18] {
+        use crate::FunctionId as F;
+        let function = match (is_request, self.body.is_64bit()) {
+            (true, false) => F::MsgSendDirectReq32,
+            (true, true) => F::MsgSendDirectReq64,
+            (false, false) => F::MsgSendDirectResp32,
+            (false, true) => F::MsgSendDirectResp64,
+        };
+        encode_direct(&Writer::new(function, version), self)
+    }
+}
+
+impl DirectMessage2 {
+    /// The registers of this message sent as FFA_MSG_SEND_DIRECT_REQ2 (`is_request`) or
+    /// FFA_MSG_SEND_DIRECT_RESP2 to a peer at `version`: the same as encoding the call form,
+    /// without building it.
+    #[inline]
+    pub fn encode(&self, is_request: bool, version: Version) -> [u64; 18] {
+        use crate::FunctionId as F;
+        let function = if is_request { F::MsgSendDirectReq2 } else { F::MsgSendDirectResp2 };
+        encode_direct2(&Writer::new(function, version), self)
+    }
+}
+
 /// A REQ2 (`is_request`) or RESP2: `x1` endpoints, `x2`-`x3` UUID (MBZ in RESP2), `x4`-`x17`
 /// payload, built straight into the call.
 #[inline]

@@ -219,7 +219,7 @@ extern "C" fn image_main() -> ! {
     let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
     let mut reply = wait;
     loop {
-        let incoming = match driver.next_message(reply) {
+        let incoming = match driver.next_message(&reply) {
             Ok(incoming) => incoming,
             Err(_) => {
                 defmt::error!("test-partition: the SPMC answered the service loop with an error");
@@ -229,7 +229,7 @@ extern "C" fn image_main() -> ! {
         };
         let own = driver.id();
         let mut service = Service { driver: &mut driver, server: &mut server };
-        reply = answer_message(own, &mut service, incoming).unwrap_or(wait);
+        reply = answer_message(own, &mut service, &incoming).unwrap_or(wait);
     }
 }
 
