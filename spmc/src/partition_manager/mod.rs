@@ -680,11 +680,7 @@ impl<
                         waiting.state = State::Running { cpu, return_to };
                     }
                 }
-                Delivery {
-                    to: context,
-                    transfer: Transfer::Enter,
-                    registers: encode(version),
-                }
+                Delivery { to: context, transfer: Transfer::Enter, registers: encode(version) }
             }
             Party::Remote(context) => Delivery {
                 to: ContextId { endpoint: context.endpoint, vcpu: VcpuId(cpu) },
