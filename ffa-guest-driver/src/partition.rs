@@ -150,46 +150,13 @@ pub fn answer_message<H: RequestHandler>(
     })
 }
 
-/// Where [`Driver::receive`] decodes the next message: kept by the caller across its service
-/// loop, so the message is decoded in place and only borrowed from there (a `Call` is large,
-/// and each move of one is a memcpy on the partition's message path).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MessageSlot(core::result::Result<Call, FfaError>);
-
-impl MessageSlot {
-    /// An empty slot.
-    pub const fn new() -> Self {
-        Self(Err(FfaError::NotSupported))
-    }
-}
-
-impl Default for MessageSlot {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<C: Conduit, B: Buffers> Driver<C, B> {
     /// Sends `call` and decodes what the partition manager delivers next as a call.
     fn deliver(&mut self, call: &Call) -> Result<Call> {
-        let mut slot = MessageSlot::new();
-        self.receive(call, &mut slot).copied()
-    }
-
-    /// [`Self::next_message`] with the next message decoded into `slot` and borrowed from
-    /// there: the same answers and errors, without copying the message out.
-    pub fn receive<'slot>(
-        &mut self,
-        reply: &Call,
-        slot: &'slot mut MessageSlot,
-    ) -> Result<&'slot Call> {
-        let function = reply.function_id();
-        let registers = self.link.conduit.call(reply.encode(self.version()));
-        slot.0 = Call::decode(&registers, self.version());
-        match &slot.0 {
-            Ok(Call::Error { error, .. }) => {
-                Err(DriverError::new(function, ErrorKind::Ffa(*error)))
-            }
+        let function = call.function_id();
+        let registers = self.link.conduit.call(call.encode(self.version()));
+        match Call::decode(&registers, self.version()) {
+            Ok(Call::Error { error, .. }) => Err(DriverError::new(function, ErrorKind::Ffa(error))),
             Ok(next) => Ok(next),
             Err(_) if FunctionId::from_register(registers[0]).is_err() => {
                 Err(DriverError::new(function, ErrorKind::UnexpectedResponse(registers[0] as u32)))

@@ -10,7 +10,7 @@ use common::{
 use ffa_core::direct_message::{DirectBody, DirectMessage, DirectMessage2};
 use ffa_core::framework_message::FrameworkMessage;
 use ffa_core::{Call, EndpointId, FfaError, FunctionId, TargetInfo, Uuid, VcpuId};
-use ffa_guest_driver::partition::{answer_message, MessageSlot, RequestHandler, Wakeup};
+use ffa_guest_driver::partition::{answer_message, RequestHandler, Wakeup};
 use ffa_guest_driver::tee::{Channel, ContiguousPool, Parameter, Transport};
 use ffa_guest_driver::{AccessPermissions, Driver, ErrorKind, PageRange};
 
@@ -195,50 +195,6 @@ fn a_partition_loop_of_its_own_answers_as_serve_does() {
     );
     // FFA_RUN needs no response: the loop waits again.
     assert_eq!(firmware.model().responses.len(), 1);
-}
-
-#[test]
-fn a_loop_receiving_into_a_slot_answers_as_next_message_does() {
-    let firmware = Firmware::new();
-    firmware.model().caller_id = 0x8001;
-    let mut driver = TestDriver::new(firmware.clone()).unwrap();
-    let me = EndpointId(0x8001);
-    firmware.model().incoming.extend([
-        Call::MsgSendDirectReq(DirectMessage {
-            source: EndpointId(1),
-            destination: me,
-            body: DirectBody::Partition64([41, 0, 0, 0, 0]),
-        }),
-        Call::MsgSendDirectReq(DirectMessage {
-            source: EndpointId(2),
-            destination: me,
-            body: DirectBody::Partition64([7, 0, 0, 0, 0]),
-        }),
-    ]);
-    let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
-    let mut slot = MessageSlot::new();
-    let mut reply = wait;
-    let mut sent = Vec::new();
-    let error = loop {
-        let incoming = match driver.receive(&reply, &mut slot) {
-            Ok(incoming) => incoming,
-            Err(error) => break error,
-        };
-        let own = driver.id();
-        reply = answer_message(own, &mut Borrowing { driver: &mut driver }, incoming).unwrap();
-        sent.push(reply);
-    };
-    // The manager's FFA_ERROR is the driver's error, as for `next_message`.
-    assert_eq!(error.kind, ErrorKind::Ffa(FfaError::Aborted));
-    assert_eq!(error.call, FunctionId::MsgSendDirectResp64);
-    let response = |destination: u16, first: u64| {
-        Call::MsgSendDirectResp(DirectMessage {
-            source: me,
-            destination: EndpointId(destination),
-            body: DirectBody::Partition64([first, 0x8001, 0, 0, 0]),
-        })
-    };
-    assert_eq!(sent, vec![response(1, 42), response(2, 8)]);
 }
 
 fn client(firmware: &Firmware) -> TestDriver {

@@ -29,7 +29,7 @@ use aarch64_cpu::registers::{CurrentEL, Readable};
 use conformance::server::Server;
 use ffa_core::{Call, Conduit, EndpointId, FfaError, Uuid};
 use ffa_guest_driver::memory::{DataAccess, InstructionAccess, MemoryOperation, RetrieveRequest};
-use ffa_guest_driver::partition::{answer_message, MessageSlot, RequestHandler};
+use ffa_guest_driver::partition::{answer_message, RequestHandler};
 use ffa_guest_driver::{AccessPermissions, Driver, MemoryHandle, PageRange};
 use platform_common::logger::ImageId;
 use platform_common::smc::smc;
@@ -217,14 +217,12 @@ extern "C" fn image_main() -> ! {
     let mut memory = server_memory::RetrievedMemory;
     let mut server = Server::new(&mut memory);
     let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
-    // The message and the answer stay where they are built (the message decoded into `slot`,
-    // the answer inside its `Result`) and are only borrowed: a `Call` is large, and moving one
-    // is a memcpy per message.
+    // The message and the answer stay where the driver built them (inside their `Result`s) and
+    // are only borrowed: a `Call` is large, and moving one out is a memcpy per message.
     let mut reply = Ok(wait);
-    let mut slot = MessageSlot::new();
     loop {
-        let incoming = driver.receive(reply.as_ref().unwrap_or(&wait), &mut slot);
-        let Ok(incoming) = incoming else {
+        let incoming = driver.next_message(reply.as_ref().unwrap_or(&wait));
+        let Ok(incoming) = &incoming else {
             defmt::error!("test-partition: the SPMC answered the service loop with an error");
             reply = Ok(wait);
             continue;
