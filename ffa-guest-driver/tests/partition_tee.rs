@@ -173,12 +173,12 @@ fn a_partition_loop_of_its_own_answers_as_serve_does() {
     let mut reply = wait;
     let mut sent = Vec::new();
     let error = loop {
-        let incoming = match driver.next_message(reply) {
+        let incoming = match driver.next_message(&reply) {
             Ok(incoming) => incoming,
             Err(error) => break error,
         };
         let own = driver.id();
-        reply = answer_message(own, &mut Borrowing { driver: &mut driver }, incoming).unwrap();
+        reply = answer_message(own, &mut Borrowing { driver: &mut driver }, &incoming).unwrap();
         sent.push(reply);
     };
     assert_eq!(error.kind, ErrorKind::Ffa(FfaError::Aborted));

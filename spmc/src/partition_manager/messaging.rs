@@ -71,10 +71,13 @@ impl Message<'_> {
         }
     }
 
-    fn as_response(&self) -> Return {
+    /// The registers of this message as a request (`is_request`) or response for a peer at
+    /// `version`, encoded from the borrowed message (no `Call` or `Return` is built).
+    #[inline]
+    fn encode(&self, is_request: bool, version: Version) -> [u64; 18] {
         match *self {
-            Self::Direct(message) => Return::DirectResponse(*message),
-            Self::Direct2(message) => Return::DirectResponse2(*message),
+            Self::Direct(message) => message.encode(is_request, version),
+            Self::Direct2(message) => message.encode(is_request, version),
         }
     }
 }
@@ -319,7 +322,7 @@ impl<
                 Delivery {
                     to: target,
                     transfer: Transfer::Enter,
-                    registers: message.as_request().encode(version),
+                    registers: message.encode(true, version),
                 }
             }
             Ok(Route::Remote) => {
@@ -498,7 +501,9 @@ impl<
         }
         context.state = idle;
         context.request = None;
-        self.give_back(scheduler, return_to, caller.cpu, message.as_response())
+        self.give_back_with(scheduler, return_to, caller.cpu, |version| {
+            message.encode(false, version)
+        })
     }
 
     /// FFA_ERROR from a local context: during boot it aborts the partition; otherwise it ends

@@ -441,9 +441,12 @@ impl<
         }
         let decoded = Call::decode(registers, caller.version);
         self.freeze_version(&mut scheduler, &caller, registers, decoded.as_ref().ok());
-        let call = match decoded {
+        // Borrowed, not moved out of the `Result`: a `Call` is large, and moving it is a
+        // memcpy on every call.
+        let call = match &decoded {
             Ok(call) => call,
             Err(error) => {
+                let error = *error;
                 // Matrix D11: a call FFA_FEATURES does not offer answers NOT_SUPPORTED, also
                 // when its arguments are malformed.
                 let error = match FunctionId::from_register(registers[0]) {
@@ -453,17 +456,17 @@ impl<
                 return Self::reply(&caller, Return::error(error));
             }
         };
-        if let Some(refusal) = self.policy_refusal(&caller, &call) {
+        if let Some(refusal) = self.policy_refusal(&caller, call) {
             return Self::reply(&caller, Return::error(refusal));
         }
         // Forwarder: a VM's RX buffer registered with the SPMC is taken from it first.
         if caller.local
-            && Self::writes_own_rx(&call)
+            && Self::writes_own_rx(call)
             && self.needs_rx_acquire(caller.context.endpoint)
         {
-            return self.acquire_first(&mut scheduler, &caller, caller.context.endpoint, &call);
+            return self.acquire_first(&mut scheduler, &caller, caller.context.endpoint, call);
         }
-        match call {
+        match *call {
             Call::Version { requested } => {
                 let answer = self.version(&mut scheduler, &caller, requested);
                 Self::reply(&caller, answer)
@@ -530,22 +533,22 @@ impl<
                 drop(scheduler);
                 Self::reply(&caller, self.partition_info_get_regs(&caller, uuid, start_index, tag))
             }
-            call @ (Call::MemShare { .. }
+            ref call @ (Call::MemShare { .. }
             | Call::MemLend { .. }
             | Call::MemDonate { .. }
             | Call::MemFragTx { .. }
             | Call::MemFragRx { .. }
             | Call::MemRetrieveReq { .. }
             | Call::MemRelinquish
-            | Call::MemReclaim { .. }) => self.memory_call(scheduler, &caller, call),
-            call @ (Call::NotificationBitmapCreate { .. }
+            | Call::MemReclaim { .. }) => self.memory_call(scheduler, &caller, *call),
+            ref call @ (Call::NotificationBitmapCreate { .. }
             | Call::NotificationBitmapDestroy { .. }
             | Call::NotificationBind { .. }
             | Call::NotificationUnbind { .. }
             | Call::NotificationSet { .. }
             | Call::NotificationGet { .. }
             | Call::NotificationInfoGet { .. }) => {
-                self.notification_call(&mut scheduler, &caller, call)
+                self.notification_call(&mut scheduler, &caller, *call)
             }
             Call::MsgSend2 { sender_vm, flags } => {
                 self.msg_send2(&mut scheduler, &caller, sender_vm, flags)
@@ -654,6 +657,20 @@ impl<
         cpu: u16,
         answer: Return,
     ) -> Delivery {
+        self.give_back_with(scheduler, party, cpu, |version| answer.encode(version))
+    }
+
+    /// [`Self::give_back`] with the answer given as its encoder (called with the version of
+    /// whoever receives it), so that a large answer is encoded from where it is instead of
+    /// being moved into a `Return` first.
+    #[inline]
+    fn give_back_with(
+        &self,
+        scheduler: &mut Scheduler<ENDPOINTS, VCPUS>,
+        party: Party,
+        cpu: u16,
+        encode: impl FnOnce(Version) -> [u64; 18],
+    ) -> Delivery {
         match party {
             Party::Local(context) => {
                 let version =
@@ -663,22 +680,18 @@ impl<
                         waiting.state = State::Running { cpu, return_to };
                     }
                 }
-                Delivery {
-                    to: context,
-                    transfer: Transfer::Enter,
-                    registers: answer.encode(version),
-                }
+                Delivery { to: context, transfer: Transfer::Enter, registers: encode(version) }
             }
             Party::Remote(context) => Delivery {
                 to: ContextId { endpoint: context.endpoint, vcpu: VcpuId(cpu) },
                 transfer: Transfer::OtherWorld,
-                registers: answer.encode(scheduler.remote_version.version),
+                registers: encode(scheduler.remote_version.version),
             },
             Party::Boot => self.next_boot(scheduler, cpu),
             Party::Scheduler => Delivery {
                 to: ContextId { endpoint: self.settings.own_id, vcpu: VcpuId(cpu) },
                 transfer: Transfer::Scheduler,
-                registers: answer.encode(self.settings.version),
+                registers: encode(self.settings.version),
             },
         }
     }

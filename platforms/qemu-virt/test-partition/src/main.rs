@@ -217,19 +217,19 @@ extern "C" fn image_main() -> ! {
     let mut memory = server_memory::RetrievedMemory;
     let mut server = Server::new(&mut memory);
     let wait = Call::MsgWait { flags: ffa_core::call::MsgWaitFlags::empty(), is_64: false };
-    let mut reply = wait;
+    // The message and the answer stay where the driver built them (inside their `Result`s) and
+    // are only borrowed: a `Call` is large, and moving one out is a memcpy per message.
+    let mut reply = Ok(wait);
     loop {
-        let incoming = match driver.next_message(reply) {
-            Ok(incoming) => incoming,
-            Err(_) => {
-                defmt::error!("test-partition: the SPMC answered the service loop with an error");
-                reply = wait;
-                continue;
-            }
+        let incoming = driver.next_message(reply.as_ref().unwrap_or(&wait));
+        let Ok(incoming) = &incoming else {
+            defmt::error!("test-partition: the SPMC answered the service loop with an error");
+            reply = Ok(wait);
+            continue;
         };
         let own = driver.id();
         let mut service = Service { driver: &mut driver, server: &mut server };
-        reply = answer_message(own, &mut service, incoming).unwrap_or(wait);
+        reply = answer_message(own, &mut service, incoming);
     }
 }
 
